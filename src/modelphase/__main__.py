@@ -1,0 +1,5 @@
+"""``python -m modelphase``: the command-line interface."""
+
+from modelphase.cli import main
+
+main()

@@ -1,0 +1,201 @@
+"""``modelphase ingest ...``: snapshot telemetry from files or Prometheus."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from modelphase.cli._render import err, manifest_table, print_json, progress
+from modelphase.config import get_settings, load_settings
+from modelphase.frame import parse_duration, parse_time
+from modelphase.ingest import (
+    DatasetStore,
+    Manifest,
+    PrometheusClient,
+    RetryPolicy,
+    ingest_file,
+    ingest_prometheus,
+)
+
+app = typer.Typer(
+    help="Snapshot telemetry into an immutable dataset; prints the dataset id last.\n\n"
+    "Samples are checked (order, duplicates, numbers, time zones) and put on a regular "
+    "grid at the step (inferred from files, given for Prometheus); gaps become missing "
+    "points. The same data always gets the same id.",
+    no_args_is_help=True,
+)
+
+
+class NonFinite(StrEnum):
+    error = "error"
+    drop = "drop"
+
+
+class TsUnit(StrEnum):
+    auto = "auto"
+    s = "s"
+    ms = "ms"
+
+
+STEP = typer.Option(
+    None, "--step", help="Grid step (60s, 5m...). Default: the commonest gap in the data."
+)
+TOLERANCE = typer.Option(
+    "0s", "--tolerance", help="How far a sample may sit off its grid point (scrape jitter)."
+)
+NONFINITE = typer.Option(
+    NonFinite.error,
+    "--nonfinite",
+    help="NaN/Inf values: 'error' rejects the input, 'drop' keeps them as missing points.",
+)
+UNIT = typer.Option(TsUnit.auto, "--ts-unit", help="Unit of numeric timestamps.")
+MIXED = typer.Option(False, "--mixed-offsets", help="Accept timestamps with different UTC offsets.")
+JSON = typer.Option(False, "--json", help="Print the manifest as JSON instead.")
+
+
+@app.command("csv")
+def csv_command(
+    path: Path = typer.Argument(
+        ..., help="A long CSV (unique_id,ds,y) or a NAB-style one (timestamp,value)."
+    ),
+    step: str | None = STEP,
+    tolerance: str = TOLERANCE,
+    nonfinite: NonFinite = NONFINITE,
+    ts_unit: TsUnit = UNIT,
+    mixed_offsets: bool = MIXED,
+    as_json: bool = JSON,
+) -> None:
+    """Ingest a CSV file: long format, or NAB-style with the file's stem as series id."""
+    _file("csv", path, step, tolerance, nonfinite, ts_unit, mixed_offsets, as_json)
+
+
+@app.command("parquet")
+def parquet_command(
+    path: Path = typer.Argument(..., help="A long-format Parquet file (unique_id, ds, y)."),
+    step: str | None = STEP,
+    tolerance: str = TOLERANCE,
+    nonfinite: NonFinite = NONFINITE,
+    ts_unit: TsUnit = UNIT,
+    mixed_offsets: bool = MIXED,
+    as_json: bool = JSON,
+) -> None:
+    """Ingest a long-format Parquet file."""
+    _file("parquet", path, step, tolerance, nonfinite, ts_unit, mixed_offsets, as_json)
+
+
+@app.command("openmetrics")
+def openmetrics_command(
+    path: Path = typer.Argument(
+        ..., help="Exposition text with timestamps (what promtool backfills)."
+    ),
+    step: str | None = STEP,
+    tolerance: str = TOLERANCE,
+    nonfinite: NonFinite = NONFINITE,
+    as_json: bool = JSON,
+) -> None:
+    """Ingest OpenMetrics (seconds, ends with # EOF) or Prometheus text (milliseconds)."""
+    _file("openmetrics", path, step, tolerance, nonfinite, TsUnit.auto, False, as_json)
+
+
+@app.command("prometheus")
+def prometheus_command(
+    query: str = typer.Option(..., "--query", "-q", help="A PromQL expression."),
+    start: str = typer.Option(..., "--start", help="RFC 3339 time or Unix seconds."),
+    end: str = typer.Option(..., "--end", help="RFC 3339 time or Unix seconds."),
+    step: str = typer.Option(..., "--step", help="Resolution, e.g. 60s."),
+    url: str | None = typer.Option(
+        None, "--url", help="Prometheus base URL [env MODELPHASE_PROMETHEUS_URL]."
+    ),
+    token: str | None = typer.Option(
+        None, "--token", help="Bearer token [env MODELPHASE_PROMETHEUS_TOKEN]."
+    ),
+    username: str | None = typer.Option(None, "--username", help="Basic-auth user."),
+    password: str | None = typer.Option(
+        None, "--password", help="Basic-auth password [env MODELPHASE_PROMETHEUS_PASSWORD]."
+    ),
+    ca_cert: Path | None = typer.Option(None, "--ca-cert", help="CA bundle for TLS."),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Do not verify TLS certificates (not recommended)."
+    ),
+    timeout: float | None = typer.Option(None, "--timeout", help="Seconds per request."),
+    retries: int = typer.Option(3, "--retries", min=0, help="Retries on 5xx and timeouts."),
+    backoff: float = typer.Option(0.5, "--backoff", min=0.0, help="First retry delay (s)."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Requests at once."),
+    nonfinite: NonFinite = NONFINITE,
+    as_json: bool = JSON,
+) -> None:
+    """Ingest a range query from the Prometheus HTTP API.
+
+    Ranges longer than 11,000 points per series are split into several requests.
+    """
+    settings = get_settings().prometheus
+    client = PrometheusClient.from_settings(
+        settings if url is None else load_settings({"MODELPHASE_PROMETHEUS_URL": url}).prometheus,
+        token=token or settings.token,
+        username=username or settings.username,
+        password=password or settings.password,
+        ca_cert=ca_cert or settings.ca_cert,
+        verify=settings.verify and not insecure,
+        timeout=timeout or settings.timeout,
+        retry=RetryPolicy(retries=retries, backoff=backoff),
+        concurrency=concurrency,
+    )
+    with client, progress("querying Prometheus") as update:
+        manifest, messages = ingest_prometheus(
+            client,
+            query,
+            _store(),
+            start=parse_time(start),
+            end=parse_time(end),
+            step=parse_duration(step),
+            now=datetime.now(UTC),
+            nonfinite=nonfinite.value,
+            progress=update,
+        )
+    for message in messages:
+        err.print(f"[yellow]prometheus warning:[/] {message}", markup=True)
+    _report(manifest, as_json)
+
+
+def _file(
+    kind: str,
+    path: Path,
+    step: str | None,
+    tolerance: str,
+    nonfinite: NonFinite,
+    ts_unit: TsUnit,
+    mixed_offsets: bool,
+    as_json: bool,
+) -> None:
+    with err.status(f"ingesting {path.name}"):
+        manifest = ingest_file(
+            path,
+            _store(),
+            now=datetime.now(UTC),
+            kind=kind,
+            step=parse_duration(step) if step else None,
+            tolerance=_tolerance(tolerance),
+            nonfinite=nonfinite.value,
+            unit=ts_unit.value,
+            mixed_offsets=mixed_offsets,
+        )
+    _report(manifest, as_json)
+
+
+def _tolerance(text: str) -> int:
+    return 0 if text.strip() in ("0", "0s", "") else parse_duration(text)
+
+
+def _store() -> DatasetStore:
+    return DatasetStore(get_settings().datasets_dir)
+
+
+def _report(manifest: Manifest, as_json: bool) -> None:
+    if as_json:
+        print_json(manifest.to_dict())
+        return
+    err.print(manifest_table([manifest], title="dataset"))
+    typer.echo(manifest.id)

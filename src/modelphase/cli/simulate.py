@@ -1,0 +1,147 @@
+"""``modelphase simulate``: realistic telemetry with ground truth, written to files."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from modelphase.cli._render import err, print_json
+from modelphase.config import get_settings
+from modelphase.frame import format_time, parse_duration, parse_time
+from modelphase.ingest import DatasetStore, ingest_panel, to_openmetrics
+from modelphase.simulate import Simulation, simulate
+
+
+class SimFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+@dataclass(frozen=True)
+class Written:
+    data: Path
+    events: Path
+    openmetrics: Path | None
+
+
+def simulate_command(
+    services: int = typer.Option(3, "--services", "-n", min=1, help="Number of services."),
+    days: float = typer.Option(7.0, "--days", help="Length of the telemetry in days."),
+    step: str = typer.Option("60s", "--step", help="Sample interval."),
+    start: str = typer.Option(
+        "2026-01-05T00:00:00Z", "--start", help="First timestamp (RFC 3339; a Monday)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same data."),
+    no_events: bool = typer.Option(False, "--no-events", help="Leave out injected events."),
+    output: Path = typer.Option(Path("simulated"), "--output", "-o", help="Folder for the files."),
+    fmt: SimFormat = typer.Option(SimFormat.csv, "--format", help="Data file format."),
+    openmetrics: bool = typer.Option(
+        False, "--openmetrics", help="Also write telemetry.om for promtool backfill."
+    ),
+    ingest: bool = typer.Option(
+        False, "--ingest", help="Also snapshot the telemetry as a dataset; prints its id last."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Simulate SRE telemetry for N services, with injected events and their ground truth.
+
+    Per service: request rate (daily and weekly seasonality, trend), p50/p99 latency that
+    rises with load, error ratio, CPU and memory. Events: spikes, level shifts, slow
+    drifts, latency regressions after deploys (incidents); traffic surges, missing
+    scrapes and deploys (not incidents). Writes telemetry.csv (long: unique_id,ds,y)
+    and events.json (the ground truth) to --output.
+    """
+    sim = simulate(
+        services=services,
+        days=days,
+        step=parse_duration(step),
+        start=parse_time(start),
+        seed=seed,
+        events=not no_events,
+    )
+    written = write_simulation(sim, output, fmt=fmt.value, openmetrics=openmetrics)
+    dataset_id = None
+    if ingest:
+        source = {"kind": "simulate", "services": services, "days": days, "seed": seed}
+        store = DatasetStore(get_settings().datasets_dir)
+        dataset_id = ingest_panel(sim.panel, store, source, now=datetime.now(UTC)).id
+    if as_json:
+        print_json(
+            {
+                "data": str(written.data),
+                "events": str(written.events),
+                "openmetrics": str(written.openmetrics) if written.openmetrics else None,
+                "n_series": sim.panel.n_series,
+                "n_points": sim.panel.n_points,
+                "dataset_id": dataset_id,
+                "ground_truth": [e.to_dict() for e in sim.events],
+            }
+        )
+        return
+    err.print(events_table(sim))
+    err.print(
+        f"wrote {sim.panel.n_series} series x {sim.panel.n_points // sim.panel.n_series:,} "
+        f"points to {written.data}, ground truth to {written.events}"
+    )
+    if dataset_id:
+        typer.echo(dataset_id)
+
+
+def write_simulation(
+    sim: Simulation, output: Path, *, fmt: str = "csv", openmetrics: bool = False
+) -> Written:
+    """Write the telemetry, events.json and optionally telemetry.om, each atomically."""
+    output.mkdir(parents=True, exist_ok=True)
+    frame = sim.panel.to_long()
+    data = output / f"telemetry.{fmt}"
+    if fmt == "parquet":
+        _atomic(data, lambda p: frame.to_parquet(p, index=False))
+    else:
+        frame["ds"] = frame["ds"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        _atomic(data, lambda p: frame.to_csv(p, index=False, na_rep=""))
+    events = output / "events.json"
+    truth = {
+        "generator": "modelphase simulate",
+        "start": format_time(int(sim.panel.ds.min())),
+        "end": format_time(int(sim.panel.ds.max())),
+        "events": [e.to_dict() for e in sim.events],
+    }
+    _atomic(events, lambda p: p.write_text(json.dumps(truth, indent=2) + "\n"))
+    om = None
+    if openmetrics:
+        om = output / "telemetry.om"
+        _atomic(om, lambda p: p.write_text("".join(to_openmetrics(sim.panel))))
+    return Written(data, events, om)
+
+
+def events_table(sim: Simulation) -> Table:
+    table = Table(title=f"injected events ({len(sim.events)})", title_justify="left")
+    for name in ("id", "kind", "service", "start", "end", "incident", "description"):
+        table.add_column(name, no_wrap=name != "description")
+    for e in sim.events:
+        table.add_row(
+            e.event_id,
+            e.kind,
+            e.service,
+            format_time(e.start)[5:16].replace("T", " "),
+            format_time(e.end)[5:16].replace("T", " "),
+            "yes" if e.is_incident else "-",
+            e.description,
+        )
+    return table
+
+
+def _atomic(path: Path, write: object) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)  # type: ignore[operator]
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

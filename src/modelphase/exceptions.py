@@ -1,0 +1,255 @@
+"""The errors and warnings of modelphase.
+
+Every error the package raises on purpose derives from :class:`ModelphaseError` and
+from the builtin that matches it, so ``except ValueError`` keeps working for callers who
+do not know this package. Errors carry their data as attributes (``unique_ids``,
+``rows``, ``url``, ...) as well as in the message; a message says what was expected,
+what came and how to fix it. Credentials never appear in a message.
+
+::
+
+    ModelphaseError
+    ├── ConfigError(ValueError)                  bad setting or environment variable
+    ├── ValidationError(ValueError)              telemetry that breaks the frame's rules
+    │   ├── EmptyInputError                      no rows, or no series
+    │   ├── MissingColumnsError                  a required column is absent
+    │   ├── TimestampParseError                  a timestamp that cannot be read
+    │   ├── MixedTimezoneError                   naive and aware, or several offsets
+    │   ├── ValueParseError                      a value that is not a number
+    │   ├── NonFiniteValueError                  NaN or +-Inf where a number is needed
+    │   ├── DuplicateTimestampError              two samples at one time in a series
+    │   ├── NonMonotonicTimestampError           timestamps going backwards
+    │   └── MixedStepError                       samples off the regular grid
+    ├── SourceError(OSError)                     a source could not be read
+    │   └── PrometheusError                      the Prometheus HTTP API failed
+    │       ├── PrometheusConnectionError        refused, DNS, TLS
+    │       ├── PrometheusTimeoutError           no answer in time, retries spent
+    │       ├── PrometheusResponseError          not the API's JSON (HTML, a proxy page)
+    │       ├── PrometheusQueryError             the API's own error JSON (bad PromQL...)
+    │       └── UnexpectedResultTypeError        a result type other than matrix
+    ├── NoSeriesError(LookupError)               a query or file matched no series
+    ├── DatasetNotFoundError(LookupError)        no dataset with that id
+    ├── AmbiguousDatasetIdError(LookupError)     a prefix that names several datasets
+    └── IntegrityError(ValueError)               stored content that fails its sha256
+
+    ModelphaseWarning(UserWarning)
+    └── PrometheusWarning                        warnings and infos returned by the API
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AmbiguousDatasetIdError",
+    "ConfigError",
+    "DatasetNotFoundError",
+    "DuplicateTimestampError",
+    "EmptyInputError",
+    "IntegrityError",
+    "MissingColumnsError",
+    "MixedStepError",
+    "MixedTimezoneError",
+    "ModelphaseError",
+    "ModelphaseWarning",
+    "NoSeriesError",
+    "NonFiniteValueError",
+    "NonMonotonicTimestampError",
+    "PrometheusConnectionError",
+    "PrometheusError",
+    "PrometheusQueryError",
+    "PrometheusResponseError",
+    "PrometheusTimeoutError",
+    "PrometheusWarning",
+    "SourceError",
+    "TimestampParseError",
+    "UnexpectedResultTypeError",
+    "ValidationError",
+    "ValueParseError",
+]
+
+#: How many offending series or rows a message names before it says "and N more".
+MAX_LISTED = 5
+
+
+class ModelphaseError(Exception):
+    """The root of every error raised on purpose by modelphase."""
+
+
+class ConfigError(ModelphaseError, ValueError):
+    """A setting (environment variable or option) has a value that cannot be used."""
+
+
+class ValidationError(ModelphaseError, ValueError):
+    """Telemetry that breaks a rule of the long frame.
+
+    ``unique_ids`` names the offending series and ``rows`` the offending rows (row
+    numbers of the source file counted from 1 for the first data row, or positions in
+    the series for sources without rows); both are complete, the message lists a few.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        unique_ids: Sequence[str] = (),
+        rows: Sequence[int] = (),
+        hint: str = "",
+    ) -> None:
+        self.unique_ids = list(unique_ids)
+        self.rows = list(rows)
+        self.hint = hint
+        text = message
+        if self.unique_ids:
+            text += f"; series: {_listing(self.unique_ids)}"
+        if self.rows:
+            text += f"; rows: {_listing([str(r) for r in self.rows])}"
+        if hint:
+            text += f". Fix: {hint}"
+        super().__init__(text)
+
+
+class EmptyInputError(ValidationError):
+    """The input has no rows, or no series after parsing."""
+
+
+class MissingColumnsError(ValidationError):
+    """A required column is absent; ``missing`` lists them, ``found`` what was there."""
+
+    def __init__(self, message: str, *, missing: Sequence[str], found: Sequence[str]) -> None:
+        self.missing = list(missing)
+        self.found = list(found)
+        super().__init__(message)
+
+
+class TimestampParseError(ValidationError):
+    """A timestamp could not be read as RFC 3339 or as a Unix time."""
+
+
+class MixedTimezoneError(ValidationError):
+    """Timestamps mix naive and zoned forms, or several UTC offsets."""
+
+
+class ValueParseError(ValidationError):
+    """A value could not be read as a number."""
+
+
+class NonFiniteValueError(ValidationError):
+    """A value is NaN or infinite where a finite number is needed."""
+
+
+class DuplicateTimestampError(ValidationError):
+    """A series has two samples at the same time (or on the same grid point)."""
+
+
+class NonMonotonicTimestampError(ValidationError):
+    """A series' timestamps go backwards in the source order."""
+
+
+class MixedStepError(ValidationError):
+    """Samples do not lie on one regular grid: steps differ, or offsets are off-grid."""
+
+
+class SourceError(ModelphaseError, OSError):
+    """A telemetry source could not be read."""
+
+
+class PrometheusError(SourceError):
+    """The Prometheus HTTP API could not answer the query.
+
+    ``url`` is the endpoint without credentials.
+    """
+
+    def __init__(self, message: str, *, url: str = "", hint: str = "") -> None:
+        self.url = url
+        self.hint = hint
+        super().__init__(f"{message}. Fix: {hint}" if hint else message)
+
+
+class PrometheusConnectionError(PrometheusError):
+    """The server refused the connection, or its name or TLS certificate failed."""
+
+
+class PrometheusTimeoutError(PrometheusError):
+    """The server did not answer in time, after every retry."""
+
+
+class PrometheusResponseError(PrometheusError):
+    """The server answered something that is not the Prometheus API's JSON."""
+
+    def __init__(
+        self, message: str, *, url: str = "", status_code: int = 0, hint: str = ""
+    ) -> None:
+        self.status_code = status_code
+        super().__init__(message, url=url, hint=hint)
+
+
+class PrometheusQueryError(PrometheusError):
+    """The API answered with its error JSON (``errorType`` and ``error``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str = "",
+        error_type: str = "",
+        status_code: int = 0,
+        hint: str = "",
+    ) -> None:
+        self.error_type = error_type
+        self.status_code = status_code
+        super().__init__(message, url=url, hint=hint)
+
+
+class UnexpectedResultTypeError(PrometheusError):
+    """A range query whose result type is not ``matrix``."""
+
+    def __init__(
+        self, message: str, *, url: str = "", result_type: str = "", hint: str = ""
+    ) -> None:
+        self.result_type = result_type
+        super().__init__(message, url=url, hint=hint)
+
+
+class NoSeriesError(ModelphaseError, LookupError):
+    """A query or a file matched no series."""
+
+
+class DatasetNotFoundError(ModelphaseError, LookupError):
+    """No dataset has that id (or id prefix)."""
+
+    def __init__(self, message: str, *, dataset_id: str) -> None:
+        self.dataset_id = dataset_id
+        super().__init__(message)
+
+
+class AmbiguousDatasetIdError(ModelphaseError, LookupError):
+    """An id prefix matches several datasets; ``candidates`` lists them."""
+
+    def __init__(self, message: str, *, dataset_id: str, candidates: Sequence[str]) -> None:
+        self.dataset_id = dataset_id
+        self.candidates = list(candidates)
+        super().__init__(message)
+
+
+class IntegrityError(ModelphaseError, ValueError):
+    """Stored content whose sha256 is not the one recorded for it."""
+
+    def __init__(self, message: str, *, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(message)
+
+
+class ModelphaseWarning(UserWarning):
+    """The root of the warnings modelphase emits."""
+
+
+class PrometheusWarning(ModelphaseWarning):
+    """A warning or info that the Prometheus API returned with its data."""
+
+
+def _listing(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    more = len(items) - MAX_LISTED
+    return f"{shown} and {more} more" if more > 0 else shown
