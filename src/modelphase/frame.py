@@ -504,30 +504,34 @@ def infer_step(panel: Panel) -> int:
     same_series = np.ones(len(diffs), dtype=bool)
     inner = panel.indptr[1:-1] - 1
     same_series[inner[(inner >= 0) & (inner < len(diffs))]] = False
-    positive = diffs[same_series & (diffs > 0)]
-    if not len(positive):
+    series_of_diff = np.repeat(np.arange(panel.n_series), np.maximum(panel.sizes() - 1, 0))
+    usable = same_series & (diffs > 0)
+    if not usable.any():
         raise MixedStepError(
             "cannot infer the step: no series has two samples",
             hint="pass the step explicitly (--step 60s)",
         )
-    values, counts = np.unique(positive, return_counts=True)
-    step = int(values[np.argmax(counts)])
-    # a series whose smallest gap is a larger step of its own samples at another rate
-    series_of_diff = np.repeat(np.arange(panel.n_series), np.maximum(panel.sizes() - 1, 0))
-    d_all = diffs[same_series]
-    smallest = np.full(panel.n_series, np.iinfo(np.int64).max)
-    np.minimum.at(smallest, series_of_diff, np.where(d_all > 0, d_all, smallest.max()))
-    coarse = [
-        i for i in range(panel.n_series) if panel.sizes()[i] >= 3 and step < smallest[i] < 2**62
-    ]
-    if coarse:
-        steps = sorted({format_duration(int(smallest[i])) for i in coarse})
+    # each series' own step is its commonest gap; the panel's is the one most samples share
+    gaps = pd.DataFrame({"s": series_of_diff[usable[same_series]], "d": diffs[usable]})
+    counts = gaps.value_counts(sort=False).reset_index(name="n")
+    modes = counts.sort_values(["s", "n", "d"], ascending=[True, False, True])
+    modes = modes.drop_duplicates("s")
+    own = np.zeros(panel.n_series, dtype=np.int64)
+    own[modes["s"].to_numpy()] = modes["d"].to_numpy()
+    n_gaps = np.bincount(gaps["s"].to_numpy(), minlength=panel.n_series)
+    known = own > 0
+    steps, inverse = np.unique(own[known], return_inverse=True)
+    weight = np.bincount(inverse, weights=panel.sizes()[known])
+    step = int(steps[np.argmax(weight)])
+    odd = np.flatnonzero(known & (own != step) & (n_gaps >= 3))
+    if len(odd):
+        others = sorted({format_duration(int(own[i])) for i in odd})
         raise MixedStepError(
             f"expected one step for all series, found {format_duration(step)} and "
-            f"{', '.join(steps)}",
-            unique_ids=[panel.ids[i] for i in coarse],
+            f"{', '.join(others)}",
+            unique_ids=[panel.ids[i] for i in odd],
             hint="ingest series of different steps separately, or pass --step to keep "
-            "the coarser series with missing points in between",
+            "coarser series with missing points in between",
         )
     return step
 

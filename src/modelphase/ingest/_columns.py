@@ -28,7 +28,7 @@ from modelphase.frame import NS_PER_SECOND, Panel
 __all__ = ["panel_from_columns", "parse_timestamps", "parse_values"]
 
 _NUMERIC = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
-_ZONE = r"(?P<zone>[zZ]|[+-]\d{2}(:?\d{2})?)$"
+_ZONE = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?P<zone>[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 _NAN_WORDS = {"nan", "+nan", "-nan"}
 # Unix times above this many seconds are taken as milliseconds (year 5138 and later).
 _MS_THRESHOLD = 1e11
@@ -52,6 +52,8 @@ def parse_timestamps(
     numeric = text.str.match(_NUMERIC)
     if bool(numeric.all()):
         return _from_numbers(text.astype(np.float64).to_numpy(dtype=np.float64), raw, unit)
+    stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    ns = _checked_ns(stamps, raw)
     zones = text.str.extract(_ZONE)["zone"]
     aware = zones.notna().to_numpy()
     if aware.any() and not aware.all():
@@ -80,8 +82,7 @@ def parse_timestamps(
                 hint="convert the timestamps to UTC, or pass --mixed-offsets to accept "
                 "each row's own offset",
             )
-    stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    return _checked_ns(stamps, raw)
+    return ns
 
 
 def parse_values(raw: pd.Series) -> NDArray[np.float64]:

@@ -1,0 +1,64 @@
+"""Shared fixtures: a fresh home folder per test, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from modelphase.config import get_settings
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def last_line(self) -> str:
+        lines = self.stdout.strip().splitlines()
+        return lines[-1] if lines else ""
+
+
+RunCli = Callable[..., CliResult]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty MODELPHASE_HOME for this test."""
+    folder = tmp_path / "home"
+    monkeypatch.setenv("MODELPHASE_HOME", str(folder))
+    for name in ("URL", "TOKEN", "USERNAME", "PASSWORD", "CA_CERT", "INSECURE", "TIMEOUT"):
+        monkeypatch.delenv(f"MODELPHASE_PROMETHEUS_{name}", raising=False)
+    get_settings.cache_clear()
+    yield folder
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def cli(home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> RunCli:
+    """Run ``modelphase ARGS...`` through its real entry point, in this process."""
+    from modelphase.cli import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["modelphase", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def datasets_in(home: Path) -> list[Path]:
+    """Every entry of the datasets folder, hidden ones included."""
+    folder = home / "datasets"
+    return sorted(folder.iterdir()) if folder.exists() else []
