@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from modelphase.config import get_settings
-
-
-@dataclass
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def last_line(self) -> str:
-        lines = self.stdout.strip().splitlines()
-        return lines[-1] if lines else ""
-
-
-RunCli = Callable[..., CliResult]
+from support.cli import CliResult, RunCli
 
 
 @pytest.fixture
@@ -56,9 +41,3 @@ def cli(home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monk
         return CliResult(code, captured.out, captured.err)
 
     return run
-
-
-def datasets_in(home: Path) -> list[Path]:
-    """Every entry of the datasets folder, hidden ones included."""
-    folder = home / "datasets"
-    return sorted(folder.iterdir()) if folder.exists() else []

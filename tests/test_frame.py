@@ -61,7 +61,7 @@ def test_series_id_is_canonical_and_escapes_like_prometheus() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ['up{job="a"', 'up{job=a}', 'up{b="1",a="2"}', "{", 'x{a="1",}', 'up{a="\\q"}', "9x"]
+    "bad", ['up{job="a"', "up{job=a}", 'up{b="1",a="2"}', "{", 'x{a="1",}', 'up{a="\\q"}', "9x"]
 )
 def test_parse_series_id_rejects_non_canonical(bad: str) -> None:
     with pytest.raises(ValidationError, match="canonical"):

@@ -589,12 +589,12 @@ def to_grid(
         safe_last = np.maximum(ends - 1, 0)
         k_first = np.where(ends > starts, k[np.minimum(starts, len(k) - 1)], 0)
         lengths = np.where(ends > starts, k[safe_last] - k_first + 1, 0)
+    if np.array_equal(lengths, panel.sizes()):
+        # in order, on the grid and as many samples as grid points: already complete
+        ds = panel.ds if not tolerance else (origin + k * step).astype(np.int64)
+        return replace(panel, ds=ds, step=step, rows=None)
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     total = int(indptr[-1])
-    if total == panel.n_points and start is None:
-        # already complete: every grid point has its sample
-        ds = origin + k * step
-        return replace(panel, ds=ds.astype(np.int64), step=step, rows=None)
     y = np.full(total, np.nan)
     series = panel.series_index()
     y[indptr[series] + (k - k_first[series])] = panel.y

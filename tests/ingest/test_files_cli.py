@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import RunCli, datasets_in
 
 from modelphase.ingest import DatasetStore
+from support.cli import RunCli, datasets_in
 
 
 def _long_csv(path: Path, rows: list[tuple[str, str, str]]) -> Path:
@@ -42,7 +42,7 @@ def test_long_csv_becomes_a_dataset(cli: RunCli, home: Path, tmp_path: Path) -> 
     assert manifest.step == "1m"
     assert manifest.source["kind"] == "csv"
     panel = store.load(dataset_id)
-    ds, y = panel.series('up{job="api"}')
+    _, y = panel.series('up{job="api"}')
     assert np.array_equal(y, [1.0, 0.5, np.nan, 2.0], equal_nan=True)
     again = cli("ingest", "csv", str(path))
     assert again.last_line == dataset_id, "same content, same id"

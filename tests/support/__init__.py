@@ -1,0 +1,1 @@
+"""Test support: a real Prometheus server on loopback, scripted HTTP servers, known data."""
