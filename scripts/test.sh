@@ -4,7 +4,7 @@
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k frame`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+export PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   echo "installing Debian's prometheus package (server and promtool)..."
   export DEBIAN_FRONTEND=noninteractive

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -31,7 +30,7 @@ out = Console(highlight=False, soft_wrap=True)
 def fail(message: str, code: int = 1) -> NoReturn:
     """One clear line on stderr, then exit non-zero."""
     err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
-    raise typer.Exit(code)
+    sys.exit(code)
 
 
 def print_json(data: Any) -> None:
@@ -48,7 +47,7 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[[i
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     ]
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(description, total=total)
 
         def update(done: int, total: int) -> None:

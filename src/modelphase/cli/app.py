@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from pathlib import Path
 
 import typer
 
 from modelphase import __version__
 from modelphase.cli import datasets, demo, ingest, simulate
-from modelphase.cli._render import err, fail
+from modelphase.cli._render import fail
 from modelphase.config import get_settings
 from modelphase.exceptions import ModelphaseError
 
@@ -59,30 +57,9 @@ def _root(
 
 
 def main() -> None:
-    """Entry point: run the app; modelphase's errors become one line and exit 1."""
+    """Entry point. Usage errors exit 2 (Click's convention); modelphase's own errors
+    (bad input, unreachable sources, missing datasets) print one line and exit 1."""
     try:
-        code = app(standalone_mode=False)
+        app()
     except ModelphaseError as exc:
-        _one_line(str(exc))
-        sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-def _one_line(message: str) -> None:
-    with contextlib.suppress(typer.Exit):
-        fail(message.replace("\n", " "))
+        fail(str(exc).replace("\n", " "), code=1)

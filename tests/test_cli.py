@@ -1,0 +1,100 @@
+"""The command line as people and scripts use it: help, demo, simulate, entry points."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from modelphase.ingest import DatasetStore
+from support.cli import RunCli
+
+
+def test_help_explains_every_command(cli: RunCli) -> None:
+    result = cli("--help")
+    assert result.code == 0
+    for command in ("ingest", "datasets", "simulate", "demo"):
+        assert command in result.stdout
+    ingest = cli("ingest", "prometheus", "--help")
+    assert "11,000" in ingest.stdout
+    assert "--token" in ingest.stdout
+
+
+def test_python_dash_m_and_exit_codes(tmp_path: Path) -> None:
+    env = {"MODELPHASE_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    ok = subprocess.run(
+        [sys.executable, "-m", "modelphase", "--version"], capture_output=True, text=True, env=env
+    )
+    assert ok.returncode == 0
+    assert ok.stdout.startswith("modelphase ")
+    bad = subprocess.run(
+        [sys.executable, "-m", "modelphase", "datasets", "show", "abc"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("error: no dataset")
+    usage = subprocess.run(
+        [sys.executable, "-m", "modelphase", "ingest", "csv"], capture_output=True, text=True
+    )
+    assert usage.returncode == 2
+    assert "Missing argument" in usage.stderr
+
+
+def test_simulate_writes_data_and_ground_truth(cli: RunCli, home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    result = cli(
+        "simulate", "--services", "2", "--days", "2", "--seed", "7", "-o", str(out),
+        "--openmetrics", "--ingest",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    table = pd.read_csv(out / "telemetry.csv")
+    assert list(table.columns) == ["unique_id", "ds", "y"]
+    assert table["unique_id"].nunique() == 12
+    truth = json.loads((out / "events.json").read_text())
+    assert truth["events"]
+    assert {"event_id", "kind", "service", "unique_ids", "start", "end"} <= set(truth["events"][0])
+    assert (out / "telemetry.om").read_text().endswith("# EOF\n")
+    dataset_id = result.last_line
+    manifest = DatasetStore(home / "datasets").manifest(dataset_id)
+    assert manifest.source["kind"] == "simulate"
+    from_csv = cli("ingest", "csv", str(out / "telemetry.csv"))
+    from_om = cli("ingest", "openmetrics", str(out / "telemetry.om"))
+    assert from_csv.last_line == dataset_id
+    assert from_om.last_line == dataset_id
+    again = cli(
+        "simulate", "--services", "2", "--days", "2", "--seed", "7", "-o", str(out), "--json"
+    )
+    assert json.loads(again.stdout)["n_series"] == 12
+
+
+def test_simulate_rejects_bad_arguments(cli: RunCli, tmp_path: Path) -> None:
+    result = cli("simulate", "--days", "0", "-o", str(tmp_path / "x"))
+    assert result.code != 0
+    assert result.stderr.startswith("error:") or "Invalid value" in result.stderr
+    step = cli("simulate", "--step", "soon", "-o", str(tmp_path / "x"))
+    assert step.code == 1
+    assert "duration" in step.stderr
+
+
+def test_demo_runs_the_main_job(cli: RunCli, home: Path) -> None:
+    result = cli("demo", "--days", "2")
+    assert result.code == 0, result.stderr
+    dataset_id = result.last_line
+    assert (home / "demo" / "telemetry.png").stat().st_size > 10_000
+    assert (home / "demo" / "events.json").exists()
+    assert DatasetStore(home / "datasets").load(dataset_id).n_series == 18
+    assert "series (18 of 18)" in result.stdout
+
+
+def test_home_option_overrides_the_environment(cli: RunCli, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    path = tmp_path / "t.csv"
+    path.write_text("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2\n")
+    result = cli("--home", str(other), "ingest", "csv", str(path))
+    assert result.code == 0, result.stderr
+    assert (other / "datasets" / result.last_line / "manifest.json").exists()
