@@ -60,12 +60,14 @@ def manifest_table(manifests: list[Manifest], title: str = "datasets") -> Table:
     table = Table(title=title, title_justify="left")
     for name in ("id", "created", "source", "series", "points", "missing", "step", "range"):
         right = name in ("series", "points", "missing")
-        table.add_column(name, justify="right" if right else "left", no_wrap=name == "id")
+        table.add_column(
+            name, justify="right" if right else "left", no_wrap=name == "id", overflow="fold"
+        )
     for m in manifests:
         table.add_row(
             m.id,
             m.created_at[:19].replace("T", " "),
-            describe_source(m.source),
+            escape(describe_source(m.source)),
             f"{m.n_series:,}",
             f"{m.n_points:,}",
             f"{m.missing_ratio:.1%}",

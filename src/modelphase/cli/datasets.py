@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from modelphase.cli._render import describe_source, err, manifest_table, out, print_json
@@ -70,10 +71,10 @@ def show_command(
         ("series", f"{manifest.n_series:,}"),
         ("points", f"{manifest.n_points:,} ({manifest.missing_ratio:.2%} missing)"),
     ):
-        head.add_row(f"[bold]{key}[/]", value)
+        head.add_row(f"[bold]{key}[/]", escape(value))
     out.print(head)
     for warning in manifest.warnings:
-        out.print(f"[yellow]warning:[/] {warning}")
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
     out.print(series_table(summary, limit))
 
 
@@ -84,11 +85,14 @@ def series_table(summary: pd.DataFrame, limit: int) -> Table:
         title=f"series ({len(shown)} of {len(summary)})", title_justify="left", show_lines=False
     )
     for name in ("unique_id", "points", "missing", "min", "mean", "max"):
-        table.add_column(name, justify="left" if name == "unique_id" else "right")
+        if name == "unique_id":
+            table.add_column(name, overflow="fold", ratio=3)
+        else:
+            table.add_column(name, justify="right", no_wrap=True)
     for row in shown.to_dict("records"):
         points = int(row["points"])
         table.add_row(
-            str(row["unique_id"]),
+            escape(str(row["unique_id"])),
             f"{points:,}",
             f"{int(row['missing']) / max(points, 1):.1%}",
             _num(float(row["min"])),

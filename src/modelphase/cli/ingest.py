@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from modelphase.cli._render import err, manifest_table, print_json, progress
-from modelphase.config import get_settings, load_settings
+from modelphase.config import get_settings
 from modelphase.frame import parse_duration, parse_time
 from modelphase.ingest import (
     DatasetStore,
@@ -132,16 +134,18 @@ def prometheus_command(
     Ranges longer than 11,000 points per series are split into several requests.
     """
     settings = get_settings().prometheus
-    client = PrometheusClient.from_settings(
-        settings if url is None else load_settings({"MODELPHASE_PROMETHEUS_URL": url}).prometheus,
+    settings = replace(
+        settings,
+        url=url or settings.url,
         token=token or settings.token,
         username=username or settings.username,
         password=password or settings.password,
         ca_cert=ca_cert or settings.ca_cert,
         verify=settings.verify and not insecure,
         timeout=timeout or settings.timeout,
-        retry=RetryPolicy(retries=retries, backoff=backoff),
-        concurrency=concurrency,
+    )
+    client = PrometheusClient.from_settings(
+        settings, retry=RetryPolicy(retries=retries, backoff=backoff), concurrency=concurrency
     )
     with client, progress("querying Prometheus") as update:
         manifest, messages = ingest_prometheus(
@@ -156,7 +160,7 @@ def prometheus_command(
             progress=update,
         )
     for message in messages:
-        err.print(f"[yellow]prometheus warning:[/] {message}", markup=True)
+        err.print(f"[yellow]prometheus warning:[/] {escape(message)}", markup=True)
     _report(manifest, as_json)
 
 

@@ -68,6 +68,8 @@ def split_range(
     """
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
+    if step <= 0 or max_points < 1:
+        raise ValueError(f"expected step > 0 and max_points >= 1, got {step} and {max_points}")
     span = (max_points - 1) * step
     pieces = []
     lo = start

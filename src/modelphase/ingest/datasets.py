@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,14 +74,16 @@ class Manifest:
 def content_digest(panel: Panel) -> str:
     """sha256 of a gridded panel's content: step, ids, bounds, times and values.
 
-    NaNs are canonicalised so that every missing point hashes alike.
+    NaNs are canonicalised so that every missing point hashes alike. Each id is
+    length-prefixed, so that ids holding a newline cannot run into each other.
     """
     if panel.step is None:
         raise ValueError("only a panel on its grid has a content digest")
     h = hashlib.sha256()
     h.update(f"{FORMAT}\nstep={panel.step}\nseries={panel.n_series}\n".encode())
     for uid in panel.ids:
-        h.update(uid.encode("utf-8") + b"\n")
+        raw = uid.encode("utf-8")
+        h.update(len(raw).to_bytes(8, "little") + raw)
     h.update(panel.indptr.astype("<i8").tobytes())
     h.update(panel.ds.astype("<i8").tobytes())
     y = panel.y.astype("<f8")
@@ -112,6 +114,8 @@ class DatasetStore:
             raise ValueError("put the panel on its grid before writing it")
         if panel.n_points == 0:
             raise EmptyInputError("expected at least one sample to write, got none")
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError(f"expected an aware datetime for now, got the naive {now}")
         sha = content_digest(panel)
         dataset_id = sha[:ID_LENGTH]
         final = self.root / dataset_id
@@ -125,7 +129,7 @@ class DatasetStore:
             manifest = Manifest(
                 id=dataset_id,
                 sha256=sha,
-                created_at=now.isoformat().replace("+00:00", "Z"),
+                created_at=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 source=dict(source),
                 start=format_time(int(panel.ds.min())),
                 end=format_time(int(panel.ds.max())),
@@ -263,6 +267,10 @@ def _panel_from_table(table: pa.Table, step: int) -> Panel:
     column = table.column("unique_id").combine_chunks()
     if not pa.types.is_dictionary(column.type):
         column = column.dictionary_encode()
+    if not pa.types.is_string(column.dictionary.type):
+        raise ValueError(f"unique_id holds {column.dictionary.type}, not text")
+    if column.null_count or table.column("ds").null_count:
+        raise ValueError("unique_id or ds has null entries")
     ids = column.dictionary.to_pylist()
     codes = column.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     if ids != sorted(ids) or (len(codes) > 1 and bool((np.diff(codes) < 0).any())):

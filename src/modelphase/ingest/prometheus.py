@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 import httpx
 import numpy as np
@@ -92,16 +92,19 @@ class PrometheusClient:
         max_points: int = MAX_POINTS_PER_SERIES,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            netloc = _netloc(parts)
+        except ValueError:  # a bad port or IPv6 literal
+            netloc = ""
+        if not netloc or parts.scheme not in ("http", "https"):
             raise PrometheusConnectionError(
                 f"expected an http(s) URL of a Prometheus server, got {_safe(url)!r}",
                 url=_safe(url),
                 hint="pass e.g. --url http://localhost:9090",
             )
         if parts.username and username is None:
-            username, password = parts.username, parts.password or ""
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+            username, password = unquote(parts.username), unquote(parts.password or "")
         self.base_url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
         if token and username:
             raise PrometheusConnectionError(
@@ -298,10 +301,17 @@ def _safe(url: str) -> str:
     """``url`` without user info, query or fragment, for messages."""
     try:
         parts = urlsplit(url)
-        netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return urlunsplit((parts.scheme, _netloc(parts), parts.path, "", ""))
     except ValueError:
         return "(an unparsable URL)"
+
+
+def _netloc(parts: SplitResult) -> str:
+    """Host and port of ``parts`` without user info (IPv6 literals keep their brackets)."""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return host + (f":{parts.port}" if parts.port else "") if host else ""
 
 
 def _describe(exc: httpx.TransportError) -> str:
