@@ -32,8 +32,8 @@ what came and how to fix it. Credentials never appear in a message.
     ├── AmbiguousDatasetIdError(LookupError)     a prefix that names several datasets
     └── IntegrityError(ValueError)               stored content that fails its sha256
 
-    ModelphaseWarning(UserWarning)
-    └── PrometheusWarning                        warnings and infos returned by the API
+Prometheus's own ``warnings`` and ``infos`` are not exceptions: they come back with the
+data (``RangeResult.warnings``) and are kept in the dataset's manifest.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ __all__ = [
     "MixedStepError",
     "MixedTimezoneError",
     "ModelphaseError",
-    "ModelphaseWarning",
     "NoSeriesError",
     "NonFiniteValueError",
     "NonMonotonicTimestampError",
@@ -60,7 +59,6 @@ __all__ = [
     "PrometheusQueryError",
     "PrometheusResponseError",
     "PrometheusTimeoutError",
-    "PrometheusWarning",
     "SourceError",
     "TimestampParseError",
     "UnexpectedResultTypeError",
@@ -239,14 +237,6 @@ class IntegrityError(ModelphaseError, ValueError):
         self.expected = expected
         self.actual = actual
         super().__init__(message)
-
-
-class ModelphaseWarning(UserWarning):
-    """The root of the warnings modelphase emits."""
-
-
-class PrometheusWarning(ModelphaseWarning):
-    """A warning or info that the Prometheus API returned with its data."""
 
 
 def _listing(items: Sequence[str]) -> str:

@@ -825,3 +825,21 @@ def test_export_failing_midway_keeps_the_previous_file(
     assert "disk is full" in _error_line(result.stderr)
     assert out.read_text() == "previous\n"
     assert list(out.parent.iterdir()) == [out], "the partial temporary file is removed"
+
+
+def test_list_skips_an_unreadable_manifest_and_says_so(
+    stored: tuple[DatasetStore, Manifest, Panel], cli: RunCli
+) -> None:
+    store, manifest, _ = stored
+    broken = store.root / "0123456789abcdef"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("[1, 2]")
+    good, bad = store.scan()
+    assert [m.id for m in good] == [manifest.id]
+    assert len(bad) == 1
+    assert "0123456789abcdef" in str(bad[0])
+    assert store.list() == good
+    listed = cli("datasets", "list")
+    assert listed.code == 0
+    assert manifest.id in listed.stdout
+    assert "warning:" in listed.stderr

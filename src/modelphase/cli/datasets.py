@@ -34,7 +34,9 @@ def _store() -> DatasetStore:
 @app.command("list")
 def list_command(as_json: bool = JSON) -> None:
     """List the datasets in the home folder, newest first."""
-    manifests = _store().list()
+    manifests, broken = _store().scan()
+    for error in broken:
+        err.print(f"[yellow]warning:[/] {escape(str(error))}")
     if as_json:
         print_json([m.to_dict() for m in manifests])
         return

@@ -11,6 +11,7 @@ against the manifest's sha256 before returning it.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -160,15 +161,24 @@ class DatasetStore:
         return manifest
 
     def list(self) -> list[Manifest]:
-        """Every dataset, newest first."""
+        """Every readable dataset, newest first (see :meth:`scan` for the others)."""
+        return self.scan()[0]
+
+    def scan(self) -> tuple[builtins.list[Manifest], builtins.list[IntegrityError]]:
+        """Every dataset, newest first, and an error for each unreadable manifest."""
         if not self.root.is_dir():
-            return []
-        found = []
-        for entry in self.root.iterdir():
+            return [], []
+        found: builtins.list[Manifest] = []
+        broken: builtins.list[IntegrityError] = []
+        for entry in sorted(self.root.iterdir()):
             if entry.name.startswith(".") or not (entry / "manifest.json").is_file():
                 continue
-            found.append(self._read_manifest(entry))
-        return sorted(found, key=lambda m: (m.created_at, m.id), reverse=True)
+            try:
+                found.append(self._read_manifest(entry))
+            except IntegrityError as exc:
+                broken.append(exc)
+        found.sort(key=lambda m: (m.created_at, m.id), reverse=True)
+        return found, broken
 
     def resolve(self, dataset_id: str) -> str:
         """The full id of ``dataset_id``, which may be a unique prefix of it."""
@@ -238,7 +248,10 @@ class DatasetStore:
 
     def _read_manifest(self, folder: Path) -> Manifest:
         try:
-            return Manifest.from_dict(json.loads((folder / "manifest.json").read_text()))
+            data = json.loads((folder / "manifest.json").read_text())
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            return Manifest.from_dict(data)
         except (OSError, ValueError, TypeError) as exc:
             raise IntegrityError(
                 f"the manifest of dataset {folder.name} cannot be read: {exc}",
