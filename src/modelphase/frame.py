@@ -43,6 +43,7 @@ __all__ = [
     "check_finite",
     "check_order",
     "format_duration",
+    "format_seconds",
     "format_time",
     "infer_step",
     "label_table",
@@ -278,6 +279,16 @@ def parse_time(text: str) -> int:
             hint="add Z or an offset such as +02:00",
         )
     return int(pd.Timestamp(stamp).value)
+
+
+def format_seconds(ns: int) -> str:
+    """Unix seconds as the shortest exact decimal, as Prometheus reads them.
+
+    >>> format_seconds(1_700_000_000_250_000_000), format_seconds(60 * NS_PER_SECOND)
+    ('1700000000.25', '60')
+    """
+    whole, frac = divmod(int(ns), NS_PER_SECOND)
+    return f"{whole}.{frac:09d}".rstrip("0") if frac else str(whole)
 
 
 def format_time(ns: int | np.integer) -> str:

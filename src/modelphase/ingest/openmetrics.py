@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from modelphase.exceptions import EmptyInputError, SourceError, ValidationError
-from modelphase.frame import NS_PER_SECOND, Panel, parse_series_id, series_id
+from modelphase.frame import NS_PER_SECOND, Panel, format_seconds, parse_series_id, series_id
 
 __all__ = ["parse_exposition", "read_exposition", "to_openmetrics"]
 
@@ -103,7 +103,7 @@ def to_openmetrics(panel: Panel) -> Iterable[str]:
             for ts, value in zip(panel.ds[lo:hi].tolist(), panel.y[lo:hi].tolist(), strict=True):
                 if math.isnan(value):
                     continue
-                yield f"{uid} {_number(value)} {_seconds(ts)}\n"
+                yield f"{uid} {_number(value)} {format_seconds(ts)}\n"
     yield "# EOF\n"
 
 
@@ -120,8 +120,3 @@ def _number(value: float) -> str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     return repr(value)
-
-
-def _seconds(ns: int) -> str:
-    whole, frac = divmod(ns, NS_PER_SECOND)
-    return f"{whole}.{frac:09d}".rstrip("0") if frac else str(whole)

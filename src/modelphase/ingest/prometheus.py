@@ -31,7 +31,7 @@ from modelphase.exceptions import (
     PrometheusResponseError,
     PrometheusTimeoutError,
 )
-from modelphase.frame import NS_PER_SECOND, Panel, format_time
+from modelphase.frame import Panel, format_seconds, format_time
 from modelphase.ingest._matrix import (
     MAX_POINTS_PER_SERIES,
     RangeData,
@@ -231,9 +231,9 @@ class PrometheusClient:
         url = f"{self.base_url}/api/v1/query_range"
         form = {
             "query": query,
-            "start": _seconds(start),
-            "end": _seconds(end),
-            "step": _seconds(step),
+            "start": format_seconds(start),
+            "end": format_seconds(end),
+            "step": format_seconds(step),
         }
         attempt = 0
         while True:
@@ -290,11 +290,6 @@ def _server_error(response: httpx.Response, url: str, attempt: int) -> Prometheu
 
 def _to_ms(ns: int) -> int:
     return (int(ns) // 1_000_000) * 1_000_000
-
-
-def _seconds(ns: int) -> str:
-    whole, frac = divmod(int(ns), NS_PER_SECOND)
-    return f"{whole}.{frac // 1_000_000:03d}" if frac else str(whole)
 
 
 def _safe(url: str) -> str:

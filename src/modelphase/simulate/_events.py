@@ -17,22 +17,14 @@ from numpy.typing import NDArray
 
 from modelphase.frame import format_duration
 from modelphase.simulate._telemetry import HOUR_NS, SERIES_KEYS
-from modelphase.simulate._types import INCIDENT_KINDS, Event
+from modelphase.simulate._types import EVENT_KINDS, INCIDENT_KINDS, Event
 
 __all__ = ["Planned", "assign_kinds", "inject", "make_events", "plan_service", "surge_factor"]
 
 F64 = NDArray[np.float64]
 
 #: The kinds a slot can hold (a regression slot also holds its deploy).
-SLOT_KINDS: tuple[str, ...] = (
-    "spike",
-    "level_shift",
-    "drift",
-    "latency_regression",
-    "traffic_surge",
-    "missing_scrapes",
-    "deploy",
-)
+SLOT_KINDS: tuple[str, ...] = EVENT_KINDS
 _GAP_NS = HOUR_NS  # least quiet time between two events of one service
 _TOUCHES: dict[str, tuple[str, ...]] = {
     "latency_regression": ("p50", "p99", "cpu"),
