@@ -217,3 +217,13 @@ def test_describe_summarises_each_series() -> None:
     row = p.describe().iloc[0]
     assert (row["points"], row["missing"], row["mean"], row["max"]) == (3, 1, 2.0, 3.0)
     assert row["start"] == pd.Timestamp("2024-01-01T00:00:00Z")
+
+
+def test_relative_times_need_now() -> None:
+    now = T0 + 7 * 86400 * NS_PER_SECOND
+    assert parse_time("now", now=now) == now
+    assert parse_time("now-7d", now=now) == T0
+    with pytest.raises(TimestampParseError, match="now-<duration>"):
+        parse_time("now+1d", now=now)
+    with pytest.raises(TimestampParseError):
+        parse_time("now-7d")

@@ -254,13 +254,22 @@ def format_duration(ns: int) -> str:
     return "".join(parts)
 
 
-def parse_time(text: str) -> int:
-    """Nanoseconds since the epoch from RFC 3339 (zone required) or Unix seconds.
+def parse_time(text: str, *, now: int | None = None) -> int:
+    """Nanoseconds since the epoch from RFC 3339 (zone required) or Unix seconds, or,
+    when ``now`` (ns) is given, ``now`` and ``now-<duration>`` (``now-7d``).
 
     >>> parse_time("2024-01-01T00:00:00Z") == parse_time("1704067200")
     True
+    >>> parse_time("now-1h", now=parse_time("2024-01-01T01:00:00Z")) == parse_time("1704067200")
+    True
     """
     raw = text.strip()
+    if now is not None and raw.startswith("now"):
+        rest = raw[3:].strip()
+        if not rest:
+            return now
+        if rest.startswith("-"):
+            return now - parse_duration(rest[1:])
     try:
         seconds = float(raw)
     except ValueError:
@@ -274,8 +283,8 @@ def parse_time(text: str) -> int:
         stamp = None
     if stamp is None or stamp.tzinfo is None:
         raise TimestampParseError(
-            f"expected an RFC 3339 time with a zone (2024-05-01T12:00:00Z) or Unix seconds, "
-            f"got {text!r}",
+            f"expected an RFC 3339 time with a zone (2024-05-01T12:00:00Z), Unix seconds"
+            f"{' or now-<duration>' if now is not None else ''}, got {text!r}",
             hint="add Z or an offset such as +02:00",
         )
     return int(pd.Timestamp(stamp).value)

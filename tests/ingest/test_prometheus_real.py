@@ -142,3 +142,16 @@ def test_default_lookback_matches_prometheus_semantics(
     # Prometheus's 5-minute lookback fills the first 5 minutes of the hour-long hole
     inside = (ds >= history.hole[0]) & (ds <= history.hole[1])
     assert np.isnan(values[inside]).sum() == 55
+
+
+def test_relative_times(served: Served, cli: RunCli, home: Path) -> None:
+    server, history = served
+    result = cli(
+        "ingest", "prometheus", "--url", server.url, "--query", history.few_metric,
+        "--start", "now-12d", "--end", "now", "--step", "60s",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    manifest = DatasetStore(home / "datasets").manifest(result.last_line)
+    assert manifest.n_series == 2
+    assert manifest.source["requests"] == 2
+    assert manifest.missing_ratio < 0.5

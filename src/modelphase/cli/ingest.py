@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from modelphase.cli._render import err, manifest_table, print_json, progress
 from modelphase.config import get_settings
-from modelphase.frame import parse_duration, parse_time
+from modelphase.frame import NS_PER_SECOND, parse_duration, parse_time
 from modelphase.ingest import (
     DatasetStore,
     Manifest,
@@ -105,8 +105,10 @@ def openmetrics_command(
 @app.command("prometheus")
 def prometheus_command(
     query: str = typer.Option(..., "--query", "-q", help="A PromQL expression."),
-    start: str = typer.Option(..., "--start", help="RFC 3339 time or Unix seconds."),
-    end: str = typer.Option(..., "--end", help="RFC 3339 time or Unix seconds."),
+    start: str = typer.Option(
+        ..., "--start", help="RFC 3339 time, Unix seconds, or now-<duration> (now-7d)."
+    ),
+    end: str = typer.Option(..., "--end", help="RFC 3339 time, Unix seconds, or now."),
     step: str = typer.Option(..., "--step", help="Resolution, e.g. 60s."),
     url: str | None = typer.Option(
         None, "--url", help="Prometheus base URL [env MODELPHASE_PROMETHEUS_URL]."
@@ -147,15 +149,17 @@ def prometheus_command(
     client = PrometheusClient.from_settings(
         settings, retry=RetryPolicy(retries=retries, backoff=backoff), concurrency=concurrency
     )
+    now = datetime.now(UTC)
+    now_ns = int(now.timestamp()) * NS_PER_SECOND
     with client, progress("querying Prometheus") as update:
         manifest, messages = ingest_prometheus(
             client,
             query,
             _store(),
-            start=parse_time(start),
-            end=parse_time(end),
+            start=parse_time(start, now=now_ns),
+            end=parse_time(end, now=now_ns),
             step=parse_duration(step),
-            now=datetime.now(UTC),
+            now=now,
             nonfinite=nonfinite.value,
             progress=update,
         )
