@@ -227,3 +227,12 @@ def test_relative_times_need_now() -> None:
         parse_time("now+1d", now=now)
     with pytest.raises(TimestampParseError):
         parse_time("now-7d")
+
+
+def test_grid_over_a_range_refuses_samples_outside_it() -> None:
+    p = _panel([("a", T0, 1.0), ("a", T0 + MIN, 2.0)])
+    with pytest.raises(ValidationError, match="outside") as info:
+        to_grid(p, MIN, start=T0 + MIN, end=T0 + 2 * MIN)
+    assert info.value.rows == [1]
+    with pytest.raises(ValidationError, match="outside"):
+        to_grid(p, MIN, start=T0 - MIN, end=T0)

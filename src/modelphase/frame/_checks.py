@@ -151,8 +151,17 @@ def to_grid(
             rows=rows,
             hint="pass the right --step, or --tolerance for scrape jitter",
         )
-    if end is not None and panel.n_points and int(panel.ds.max()) > end + tolerance:
-        raise ValidationError(f"samples after the end of the range {format_time(end)}")
+    outside = (k < 0) | (k * step + origin > end if end is not None else False)
+    if outside.any():
+        where = np.flatnonzero(outside)
+        uids, rows = _offenders(panel, where)
+        raise ValidationError(
+            f"expected samples within {format_time(origin)} .. "
+            f"{format_time(end) if end is not None else '(open)'}, found {len(where)} outside",
+            unique_ids=uids,
+            rows=rows,
+            hint="the source answered outside the requested range; check the query",
+        )
     if tolerance and panel.n_points > 1:
         same = np.diff(k) == 0
         inner = panel.indptr[1:-1] - 1
