@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,22 @@ def cli(home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monk
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real PostgreSQL server (Debian's package) on loopback for the session."""
+    from support.postgres import start_postgres
+
+    server = start_postgres(tmp_path_factory.mktemp("postgres"))
+    with server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def registry_url(request: pytest.FixtureRequest, home: Path) -> str:
+    """An empty registry database: SQLite in the home folder, or a fresh PostgreSQL one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{home / 'registry.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return str(server.create_database())

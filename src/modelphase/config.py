@@ -11,6 +11,9 @@ variable                           meaning
 ``MODELPHASE_PROMETHEUS_CA_CERT``  CA bundle to verify Prometheus's TLS certificate
 ``MODELPHASE_PROMETHEUS_INSECURE`` ``1`` turns TLS verification off (not recommended)
 ``MODELPHASE_PROMETHEUS_TIMEOUT``  seconds a request may take (default 30)
+``MODELPHASE_REGISTRY_URL``        registry database (default SQLite in the home folder)
+``MODELPHASE_ARTIFACTS_URL``       artifact store: a folder or an fsspec URL
+``MODELPHASE_TOKEN``               API token for the registry and the server
 =================================  =====================================================
 
 >>> s = load_settings({"MODELPHASE_HOME": "/srv/mp", "MODELPHASE_PROMETHEUS_TOKEN": "t0p"})
@@ -55,11 +58,24 @@ class Settings:
 
     home: Path = Path(".modelphase")
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
+    registry_url: str | None = field(default=None, repr=False)
+    artifacts_url: str | None = None
+    token: str | None = field(default=None, repr=False)
 
     @property
     def datasets_dir(self) -> Path:
         """Where dataset snapshots live."""
         return self.home / "datasets"
+
+    @property
+    def registry(self) -> str:
+        """The registry database URL (SQLite in the home folder unless set)."""
+        return self.registry_url or f"sqlite:///{(self.home / 'registry.db').resolve()}"
+
+    @property
+    def artifacts(self) -> str:
+        """Where model artifacts live (a folder in the home unless set)."""
+        return self.artifacts_url or str((self.home / "artifacts").resolve())
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -87,7 +103,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         verify=not insecure,
         timeout=timeout,
     )
-    return Settings(home=home, prometheus=prom)
+    return Settings(
+        home=home,
+        prometheus=prom,
+        registry_url=env.get("MODELPHASE_REGISTRY_URL") or None,
+        artifacts_url=env.get("MODELPHASE_ARTIFACTS_URL") or None,
+        token=env.get("MODELPHASE_TOKEN") or None,
+    )
 
 
 @functools.cache

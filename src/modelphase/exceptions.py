@@ -30,7 +30,16 @@ what came and how to fix it. Credentials never appear in a message.
     ├── NoSeriesError(LookupError)               a query or file matched no series
     ├── DatasetNotFoundError(LookupError)        no dataset with that id
     ├── AmbiguousDatasetIdError(LookupError)     a prefix that names several datasets
-    └── IntegrityError(ValueError)               stored content that fails its sha256
+    ├── IntegrityError(ValueError)               stored content that fails its sha256
+    ├── RegistryError                            the model registry refused or failed
+    │   ├── ModelNotFoundError(LookupError)      no model, version or alias by that name
+    │   ├── AliasConflictError                   a stale --expect: someone moved the alias
+    │   ├── GateFailedError                      promoting a version whose gates failed
+    │   ├── RegistryUnavailableError(ConnectionError)   the database cannot be reached
+    │   └── SchemaVersionError                   the database is newer than this code
+    └── AccessError(PermissionError)             who you are, or what you may do
+        ├── AuthenticationError                  an unknown or revoked token
+        └── PermissionDeniedError                a role too low for the action
 
 Prometheus's own ``warnings`` and ``infos`` are not exceptions: they come back with the
 data (``RangeResult.warnings``) and are kept in the dataset's manifest.
@@ -41,24 +50,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AccessError",
+    "AliasConflictError",
     "AmbiguousDatasetIdError",
+    "AuthenticationError",
     "ConfigError",
     "DatasetNotFoundError",
     "DuplicateTimestampError",
     "EmptyInputError",
+    "GateFailedError",
     "IntegrityError",
     "MissingColumnsError",
     "MixedStepError",
     "MixedTimezoneError",
+    "ModelNotFoundError",
     "ModelphaseError",
     "NoSeriesError",
     "NonFiniteValueError",
     "NonMonotonicTimestampError",
+    "PermissionDeniedError",
     "PrometheusConnectionError",
     "PrometheusError",
     "PrometheusQueryError",
     "PrometheusResponseError",
     "PrometheusTimeoutError",
+    "RegistryError",
+    "RegistryUnavailableError",
+    "SchemaVersionError",
     "SourceError",
     "TimestampParseError",
     "UnexpectedResultTypeError",
@@ -235,6 +253,64 @@ class IntegrityError(ModelphaseError, ValueError):
 
     def __init__(self, message: str, *, expected: str, actual: str) -> None:
         self.expected = expected
+        self.actual = actual
+        super().__init__(message)
+
+
+class RegistryError(ModelphaseError):
+    """The model registry refused an action or could not do it."""
+
+
+class ModelNotFoundError(RegistryError, LookupError):
+    """No model, version or alias by that name; ``name`` and ``version`` say which."""
+
+    def __init__(self, message: str, *, name: str, version: int | None = None) -> None:
+        self.name = name
+        self.version = version
+        super().__init__(message)
+
+
+class AliasConflictError(RegistryError):
+    """The alias no longer points where the caller expected (compare-and-set failed)."""
+
+    def __init__(
+        self, message: str, *, alias: str, expected: int | None, actual: int | None
+    ) -> None:
+        self.alias = alias
+        self.expected = expected
+        self.actual = actual
+        super().__init__(message)
+
+
+class GateFailedError(RegistryError):
+    """Promotion of a version whose validation gates failed; ``gates`` lists them."""
+
+    def __init__(self, message: str, *, gates: Sequence[str]) -> None:
+        self.gates = list(gates)
+        super().__init__(message)
+
+
+class RegistryUnavailableError(RegistryError, ConnectionError):
+    """The registry database cannot be reached (the URL is given without password)."""
+
+
+class SchemaVersionError(RegistryError):
+    """The database's schema is newer than this version of modelphase knows."""
+
+
+class AccessError(ModelphaseError, PermissionError):
+    """Who the caller is, or what they may do, does not allow the action."""
+
+
+class AuthenticationError(AccessError):
+    """The token is unknown, malformed or revoked (the token itself is never shown)."""
+
+
+class PermissionDeniedError(AccessError):
+    """The caller's role is below the one the action needs."""
+
+    def __init__(self, message: str, *, needed: str, actual: str) -> None:
+        self.needed = needed
         self.actual = actual
         super().__init__(message)
 

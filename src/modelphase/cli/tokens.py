@@ -1,0 +1,80 @@
+"""``modelphase tokens ...``: API tokens and their roles (admins only)."""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from modelphase.cli._render import err, out, print_json
+from modelphase.registry import Registry, Role
+
+app = typer.Typer(
+    help="API tokens for the registry and the server. Roles: viewer < trainer (registers) "
+    "< deployer (moves aliases) < admin (manages tokens). Tokens are stored hashed and "
+    "shown once.",
+    no_args_is_help=True,
+)
+_state: dict[str, str | None] = {"url": None, "token": None}
+
+
+@app.callback()
+def _options(
+    registry: str | None = typer.Option(
+        None, "--registry", help="Registry database URL [env MODELPHASE_REGISTRY_URL]."
+    ),
+    token: str | None = typer.Option(
+        None, "--token", help="An admin token [env MODELPHASE_TOKEN]."
+    ),
+) -> None:
+    _state["url"], _state["token"] = registry, token
+
+
+def _open() -> Registry:
+    return Registry(_state["url"], token=_state["token"])
+
+
+@app.command("create")
+def create_command(
+    name: str = typer.Option(..., "--name", help="Who or what uses the token."),
+    role: str = typer.Option(..., "--role", help="viewer, trainer, deployer or admin."),
+    as_json: bool = typer.Option(False, "--json", help="Print the record and secret as JSON."),
+) -> None:
+    """Create a token; prints its secret as the last line (it is not shown again)."""
+    with _open() as reg:
+        info, secret = reg.create_token(name, Role.parse(role))
+    if as_json:
+        print_json({**info.to_dict(), "token": secret})
+        return
+    err.print(
+        f"created token {info.id} for {escape(info.name)} with role {info.role}; store the "
+        "secret below now, it is not shown again"
+    )
+    typer.echo(secret)
+
+
+@app.command("list")
+def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List tokens (never their secrets)."""
+    with _open() as reg:
+        infos = reg.tokens()
+    if as_json:
+        print_json([i.to_dict() for i in infos])
+        return
+    table = Table(title="tokens", title_justify="left")
+    for col in ("id", "name", "role", "created", "by", "revoked"):
+        table.add_column(col)
+    for i in infos:
+        table.add_row(
+            i.id, escape(i.name), i.role, i.created_at[:19], escape(i.created_by),
+            (i.revoked_at or "")[:19],
+        )  # fmt: skip
+    out.print(table)
+
+
+@app.command("revoke")
+def revoke_command(token_id: str = typer.Argument(..., metavar="ID")) -> None:
+    """Revoke a token by id; it stops working at once."""
+    with _open() as reg:
+        info = reg.revoke_token(token_id)
+    err.print(f"revoked token {info.id} ({escape(info.name)}) at {info.revoked_at}")

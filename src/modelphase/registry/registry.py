@@ -1,0 +1,617 @@
+"""The model registry: versions, artifacts, aliases with an audited history, tokens.
+
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as d:
+...     reg = Registry(f"sqlite:///{d}/r.db", artifacts=f"{d}/a")
+...     v = reg.register("latency", b"model bytes", params={"season_length": 24})
+...     e = reg.promote("latency", v.version, "production", expect=None)
+...     reg.live("latency"), reg.load_artifact("latency", alias="production")
+({'production': 1}, b'model bytes')
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from modelphase.config import get_settings
+from modelphase.exceptions import (
+    AliasConflictError,
+    AuthenticationError,
+    GateFailedError,
+    ModelNotFoundError,
+    ValidationError,
+)
+from modelphase.registry import auth
+from modelphase.registry.artifacts import ArtifactStore
+from modelphase.registry.auth import LOCAL_ADMIN, Principal, Role, require
+from modelphase.registry.records import (
+    AliasEvent,
+    ModelSummary,
+    ModelVersion,
+    TokenInfo,
+    check_alias,
+    check_name,
+    diff_versions,
+    dumps,
+    format_us,
+    gates_passed,
+    live_at,
+)
+from modelphase.registry.schema import alias_events, aliases, models, tokens, versions
+from modelphase.registry.store import Database
+
+__all__ = ["UNSET", "Registry", "Unset"]
+
+
+class Unset:
+    """The type of :data:`UNSET`."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+#: ``promote(..., expect=UNSET)`` moves the alias whatever it held (still atomically).
+UNSET: Final = Unset()
+
+Clock = Callable[[], datetime]
+
+
+class Registry:
+    """A registry at a database URL with an artifact store; acts as one principal.
+
+    ``url`` and ``artifacts`` default to the settings (SQLite and a folder in the home).
+    Without a token, an embedded (SQLite) registry acts as its local admin; a shared
+    (PostgreSQL) one needs a token, except to create the first admin token.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        artifacts: str | Path | None = None,
+        token: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        settings = get_settings()
+        self.db = Database(url or settings.registry)
+        try:
+            self.db.ensure_schema()
+            self.artifacts = ArtifactStore(artifacts or settings.artifacts)
+            self._clock = clock or (lambda: datetime.now(UTC))
+            self.principal = self._authenticate(token if token is not None else settings.token)
+        except BaseException:
+            self.db.dispose()
+            raise
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ versions
+
+    def register(
+        self,
+        name: str,
+        artifact: bytes | Path,
+        *,
+        flavor: str = "external",
+        model_class: str = "",
+        params: Mapping[str, Any] | None = None,
+        spec: Mapping[str, Any] | None = None,
+        dataset_id: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        gates: Sequence[Mapping[str, Any]] = (),
+        owners: Sequence[str] = (),
+        canary_plan: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        code_version: str = "",
+        git_commit: str | None = None,
+    ) -> ModelVersion:
+        """Store the artifact, then write the next version of ``name`` in one
+        transaction: a crash leaves a complete version or none."""
+        require(self.principal, Role.TRAINER, "registering a model version")
+        check_name(name)
+        if dataset_id is not None and not _is_hex(dataset_id):
+            raise ValidationError(f"expected a dataset id of hex digits, got {dataset_id!r}")
+        row = {
+            "flavor": flavor,
+            "model_class": model_class,
+            "params": dumps(dict(params or {}), "params"),
+            "spec": dumps(dict(spec), "spec") if spec is not None else None,
+            "dataset_id": dataset_id,
+            "code_version": code_version,
+            "git_commit": git_commit,
+            "metrics": dumps(dict(metrics or {}), "metrics"),
+            "gates": dumps([dict(g) for g in gates], "gates"),
+            "gates_passed": gates_passed(gates),
+            "owners": dumps(list(owners), "owners"),
+            "canary_plan": dumps(dict(canary_plan), "canary plan") if canary_plan else None,
+            "tags": dumps({str(k): str(v) for k, v in (tags or {}).items()}, "tags"),
+            "created_by": self.principal.name,
+        }
+        data = Path(artifact).read_bytes() if isinstance(artifact, Path) else bytes(artifact)
+        digest = self.artifacts.put(data)
+        now = self._now_us()
+        with self.db.write() as conn:
+            conn.execute(_insert_ignore(conn, name, now, self.principal.name))
+            version = conn.execute(
+                sa.update(models)
+                .where(models.c.name == name)
+                .values(latest_version=models.c.latest_version + 1)
+                .returning(models.c.latest_version)
+            ).scalar_one()
+            conn.execute(
+                sa.insert(versions).values(
+                    name=name,
+                    version=version,
+                    artifact_digest=digest,
+                    artifact_size=len(data),
+                    created_at_us=now,
+                    **row,
+                )
+            )
+            return _version(self._version_row(conn, name, version))
+
+    def get(
+        self, name: str, version: int | None = None, *, alias: str | None = None
+    ) -> ModelVersion:
+        """A version by number, by alias, or the latest."""
+        require(self.principal, Role.VIEWER, "reading the registry")
+        with self.db.read() as conn:
+            return _version(self._resolve(conn, name, version, alias))
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        require(self.principal, Role.VIEWER, "reading the registry")
+        with self.db.read() as conn:
+            self._model_row(conn, name)
+            rows = conn.execute(
+                sa.select(versions).where(versions.c.name == name).order_by(versions.c.version)
+            ).all()
+        return [_version(r) for r in rows]
+
+    def models(self) -> list[ModelSummary]:
+        """Every model with its latest version and current aliases."""
+        require(self.principal, Role.VIEWER, "reading the registry")
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(models).order_by(models.c.name)).all()
+            held: dict[str, dict[str, int]] = {}
+            for a in conn.execute(sa.select(aliases).order_by(aliases.c.alias)).all():
+                held.setdefault(a.name, {})[a.alias] = a.version
+            owners = {
+                r.name: json.loads(r.owners)
+                for r in conn.execute(
+                    sa.select(versions.c.name, versions.c.owners).join(
+                        models,
+                        (models.c.name == versions.c.name)
+                        & (models.c.latest_version == versions.c.version),
+                    )
+                ).all()
+            }
+        return [
+            ModelSummary(
+                r.name,
+                r.latest_version,
+                held.get(r.name, {}),
+                owners.get(r.name, []),
+                format_us(r.created_at_us) or "",
+            )
+            for r in rows
+        ]
+
+    def load_artifact(
+        self, name: str, version: int | None = None, *, alias: str | None = None
+    ) -> bytes:
+        """The verified artifact bytes of a version (by number, alias or latest)."""
+        return self.artifacts.get(self.get(name, version, alias=alias).artifact_digest)
+
+    def verify(self, name: str | None = None) -> list[tuple[ModelVersion, str]]:
+        """Re-hash every artifact (of ``name``, or all); return the broken ones."""
+        require(self.principal, Role.VIEWER, "reading the registry")
+        query = sa.select(versions).order_by(versions.c.name, versions.c.version)
+        with self.db.read() as conn:
+            if name is not None:
+                self._model_row(conn, name)
+                query = query.where(versions.c.name == name)
+            rows = conn.execute(query).all()
+        broken = []
+        for row in rows:
+            problem = self.artifacts.verify(row.artifact_digest)
+            if problem:
+                broken.append((_version(row), problem))
+        return broken
+
+    # ------------------------------------------------------------------- lineage
+
+    def trained_on(self, dataset_id: str) -> list[ModelVersion]:
+        """The versions trained on a dataset."""
+        require(self.principal, Role.VIEWER, "reading the registry")
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(versions)
+                .where(versions.c.dataset_id == dataset_id)
+                .order_by(versions.c.name, versions.c.version)
+            ).all()
+        return [_version(r) for r in rows]
+
+    def diff(self, name: str, a: int, b: int) -> dict[str, dict[str, list[Any]]]:
+        """What differs between versions ``a`` and ``b`` of ``name``."""
+        return diff_versions(self.get(name, a), self.get(name, b))
+
+    # ------------------------------------------------------------------- aliases
+
+    def promote(
+        self,
+        name: str,
+        version: int,
+        alias: str,
+        *,
+        expect: int | Unset | None = UNSET,
+        reason: str = "",
+        force: bool = False,
+    ) -> AliasEvent:
+        """Point ``alias`` at ``version`` if it still holds ``expect`` (None: unset).
+
+        A version whose gates failed is refused unless ``force`` (admins only), and the
+        forced move is marked in the history. Promoting to the version the alias already
+        holds changes nothing and returns the event that put it there.
+        """
+        require(self.principal, Role.DEPLOYER, "moving an alias")
+        check_alias(alias)
+        with self.db.write() as conn:
+            self._lock_model(conn, name)
+            target = _version(self._version_row(conn, name, version))
+            forced = False
+            if target.gates_passed is False:
+                if not force:
+                    raise GateFailedError(
+                        f"{name} version {version} failed its gates "
+                        f"({', '.join(target.failed_gates)}); it cannot be promoted. Fix: "
+                        "train a version that passes, or --force as an admin (audited)",
+                        gates=target.failed_gates,
+                    )
+                require(self.principal, Role.ADMIN, "forcing a version past failed gates")
+                forced = True
+            current = self._alias_version(conn, name, alias)
+            if not isinstance(expect, Unset) and expect != current:
+                raise AliasConflictError(
+                    f"{name}@{alias} holds {_v(current)}, not {_v(expect)} as expected; "
+                    "someone moved it meanwhile. Fix: check `modelphase models history "
+                    f"{name}` and retry with --expect {current if current else 'none'}",
+                    alias=alias,
+                    expected=expect,
+                    actual=current,
+                )
+            if current == version:
+                return self._last_event(conn, name, alias)
+            return self._move(conn, name, alias, current, version, "promote", reason, forced)
+
+    def rollback(self, name: str, alias: str = "production", *, reason: str = "") -> AliasEvent:
+        """Move ``alias`` back to the version it held before its current one."""
+        require(self.principal, Role.DEPLOYER, "moving an alias")
+        check_alias(alias)
+        with self.db.write() as conn:
+            self._lock_model(conn, name)
+            current = self._alias_version(conn, name, alias)
+            if current is None:
+                raise ModelNotFoundError(
+                    f"{name}@{alias} is not set; nothing to roll back", name=name
+                )
+            came = conn.execute(
+                sa.select(alias_events.c.from_version)
+                .where(
+                    (alias_events.c.name == name)
+                    & (alias_events.c.alias == alias)
+                    & (alias_events.c.action == "promote")
+                    & (alias_events.c.to_version == current)
+                )
+                .order_by(alias_events.c.at_us.desc(), alias_events.c.id.desc())
+                .limit(1)
+            ).scalar()
+            if came is None:
+                raise ModelNotFoundError(
+                    f"{name}@{alias} held no version before {current}; nothing to roll back "
+                    "to. Fix: promote the version you want with `modelphase models promote`",
+                    name=name,
+                    version=current,
+                )
+            return self._move(conn, name, alias, current, came, "rollback", reason, False)
+
+    def history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        """Every move of the aliases of ``name`` (or of one alias), oldest first."""
+        require(self.principal, Role.VIEWER, "reading the registry")
+        with self.db.read() as conn:
+            self._model_row(conn, name)
+            return self._events(conn, name, alias=alias)
+
+    def live(self, name: str, at: datetime | None = None) -> dict[str, int]:
+        """Which version each alias of ``name`` pointed to at ``at`` (default: now)."""
+        require(self.principal, Role.VIEWER, "reading the registry")
+        with self.db.read() as conn:
+            self._model_row(conn, name)
+            until = _us(at) if at is not None else None
+            return live_at(self._events(conn, name, until=until))
+
+    # -------------------------------------------------------------------- tokens
+
+    def create_token(self, name: str, role: Role | str) -> tuple[TokenInfo, str]:
+        """A new token: its record and its secret (shown once, stored hashed)."""
+        require(self.principal, Role.ADMIN, "managing tokens")
+        role = Role.parse(role) if isinstance(role, str) else role
+        if not name.strip():
+            raise ValidationError("expected a token name (who or what uses it), got ''")
+        secret = auth.new_secret()
+        token_id = secrets.token_hex(6)
+        now = self._now_us()
+        with self.db.write() as conn:
+            conn.execute(
+                sa.insert(tokens).values(
+                    id=token_id,
+                    name=name,
+                    role=role.label,
+                    token_hash=auth.hash_token(secret),
+                    created_by=self.principal.name,
+                    created_at_us=now,
+                )
+            )
+        info = TokenInfo(
+            token_id, name, role.label, self.principal.name, format_us(now) or "", None
+        )
+        return info, secret
+
+    def tokens(self) -> list[TokenInfo]:
+        require(self.principal, Role.ADMIN, "managing tokens")
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(tokens).order_by(tokens.c.created_at_us)).all()
+        return [_token(r) for r in rows]
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        require(self.principal, Role.ADMIN, "managing tokens")
+        with self.db.write() as conn:
+            row = conn.execute(sa.select(tokens).where(tokens.c.id == token_id)).first()
+            if row is None:
+                raise ModelNotFoundError(
+                    f"no token {token_id!r}. Fix: list them with `modelphase tokens list`",
+                    name=token_id,
+                )
+            if row.revoked_at_us is None:
+                conn.execute(
+                    sa.update(tokens)
+                    .where(tokens.c.id == token_id)
+                    .values(revoked_at_us=self._now_us())
+                )
+            row = conn.execute(sa.select(tokens).where(tokens.c.id == token_id)).one()
+        return _token(row)
+
+    # ------------------------------------------------------------------ internals
+
+    def _authenticate(self, token: str | None) -> Principal:
+        if token is None:
+            if self.db.embedded:
+                return LOCAL_ADMIN
+            with self.db.read() as conn:
+                live = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(tokens)
+                    .where(tokens.c.revoked_at_us.is_(None))
+                ).scalar_one()
+            if live == 0:
+                return Principal("bootstrap-admin", Role.ADMIN)
+            raise AuthenticationError(
+                "this shared registry needs a token. Fix: pass --token or set MODELPHASE_TOKEN"
+            )
+        auth.check_format(token)
+        hashed = auth.hash_token(token)
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(tokens).where(tokens.c.token_hash == hashed)).first()
+        if row is None or not auth.same_hash(row.token_hash, hashed):
+            raise AuthenticationError(
+                "the token is not known to this registry. Fix: check MODELPHASE_TOKEN, or "
+                "ask an admin for one"
+            )
+        if row.revoked_at_us is not None:
+            raise AuthenticationError(
+                f"the token {row.id} ({row.name}) was revoked at "
+                f"{format_us(row.revoked_at_us)}. Fix: ask an admin for a new one"
+            )
+        return Principal(row.name, Role.parse(row.role), row.id)
+
+    def _now_us(self) -> int:
+        return _us(self._clock())
+
+    def _move(
+        self,
+        conn: Connection,
+        name: str,
+        alias: str,
+        current: int | None,
+        version: int,
+        action: str,
+        reason: str,
+        forced: bool,
+    ) -> AliasEvent:
+        now = self._now_us()
+        if current is None:
+            conn.execute(
+                sa.insert(aliases).values(
+                    name=name, alias=alias, version=version, updated_at_us=now
+                )
+            )
+        else:
+            conn.execute(
+                sa.update(aliases)
+                .where((aliases.c.name == name) & (aliases.c.alias == alias))
+                .values(version=version, updated_at_us=now)
+            )
+        event_id = conn.execute(
+            sa.insert(alias_events)
+            .values(
+                name=name,
+                alias=alias,
+                action=action,
+                from_version=current,
+                to_version=version,
+                actor=self.principal.name,
+                at_us=now,
+                reason=reason,
+                forced=forced,
+            )
+            .returning(alias_events.c.id)
+        ).scalar_one()
+        return AliasEvent(
+            event_id, name, alias, action, current, version, self.principal.name,
+            format_us(now) or "", reason, forced,
+        )  # fmt: skip
+
+    def _events(
+        self, conn: Connection, name: str, *, alias: str | None = None, until: int | None = None
+    ) -> list[AliasEvent]:
+        query = sa.select(alias_events).where(alias_events.c.name == name)
+        if alias is not None:
+            query = query.where(alias_events.c.alias == alias)
+        if until is not None:
+            query = query.where(alias_events.c.at_us <= until)
+        rows = conn.execute(query.order_by(alias_events.c.at_us, alias_events.c.id)).all()
+        return [_event(r) for r in rows]
+
+    def _last_event(self, conn: Connection, name: str, alias: str) -> AliasEvent:
+        return self._events(conn, name, alias=alias)[-1]
+
+    def _model_row(self, conn: Connection, name: str) -> Row[Any]:
+        row = conn.execute(sa.select(models).where(models.c.name == name)).first()
+        if row is None:
+            raise ModelNotFoundError(
+                f"no model {name!r} in the registry. Fix: list them with `modelphase models list`",
+                name=name,
+            )
+        return row
+
+    def _lock_model(self, conn: Connection, name: str) -> None:
+        self._model_row(conn, name)
+        conn.execute(sa.select(models.c.name).where(models.c.name == name).with_for_update())
+
+    def _version_row(self, conn: Connection, name: str, version: int) -> Row[Any]:
+        row = conn.execute(
+            sa.select(versions).where((versions.c.name == name) & (versions.c.version == version))
+        ).first()
+        if row is None:
+            latest = self._model_row(conn, name).latest_version
+            raise ModelNotFoundError(
+                f"{name} has no version {version} (versions 1..{latest}). Fix: see "
+                f"`modelphase models show {name}`",
+                name=name,
+                version=version,
+            )
+        return row
+
+    def _alias_version(self, conn: Connection, name: str, alias: str) -> int | None:
+        return conn.execute(
+            sa.select(aliases.c.version).where(
+                (aliases.c.name == name) & (aliases.c.alias == alias)
+            )
+        ).scalar()
+
+    def _resolve(
+        self, conn: Connection, name: str, version: int | None, alias: str | None
+    ) -> Row[Any]:
+        if alias is not None:
+            held = self._alias_version(conn, name, alias)
+            if held is None:
+                self._model_row(conn, name)
+                raise ModelNotFoundError(
+                    f"{name}@{alias} is not set. Fix: promote a version to it with "
+                    "`modelphase models promote`",
+                    name=name,
+                )
+            version = held
+        if version is None:
+            version = self._model_row(conn, name).latest_version
+        return self._version_row(conn, name, version)
+
+
+def _insert_ignore(conn: Connection, name: str, now: int, actor: str) -> Any:
+    values = {"name": name, "latest_version": 0, "created_at_us": now, "created_by": actor}
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(models).values(**values).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(models).values(**values).on_conflict_do_nothing()
+
+
+def _version(row: Row[Any]) -> ModelVersion:
+    return ModelVersion(
+        name=row.name,
+        version=row.version,
+        flavor=row.flavor,
+        model_class=row.model_class,
+        params=json.loads(row.params),
+        artifact_digest=row.artifact_digest,
+        artifact_size=row.artifact_size,
+        created_by=row.created_by,
+        created_at=format_us(row.created_at_us) or "",
+        spec=json.loads(row.spec) if row.spec else None,
+        dataset_id=row.dataset_id,
+        code_version=row.code_version,
+        git_commit=row.git_commit,
+        metrics=json.loads(row.metrics),
+        gates=json.loads(row.gates),
+        gates_passed=row.gates_passed,
+        owners=json.loads(row.owners),
+        canary_plan=json.loads(row.canary_plan) if row.canary_plan else None,
+        tags=json.loads(row.tags),
+    )
+
+
+def _event(row: Row[Any]) -> AliasEvent:
+    return AliasEvent(
+        id=row.id,
+        name=row.name,
+        alias=row.alias,
+        action=row.action,
+        from_version=row.from_version,
+        to_version=row.to_version,
+        actor=row.actor,
+        at=format_us(row.at_us) or "",
+        reason=row.reason,
+        forced=bool(row.forced),
+    )
+
+
+def _token(row: Row[Any]) -> TokenInfo:
+    return TokenInfo(
+        row.id,
+        row.name,
+        row.role,
+        row.created_by,
+        format_us(row.created_at_us) or "",
+        format_us(row.revoked_at_us),
+    )
+
+
+def _us(when: datetime) -> int:
+    if when.tzinfo is None:
+        raise ValidationError(f"expected a time with a zone, got {when.isoformat()}")
+    delta = when.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _is_hex(text: str) -> bool:
+    return bool(text) and len(text) <= 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _v(version: int | None) -> str:
+    return "nothing" if version is None else f"version {version}"
