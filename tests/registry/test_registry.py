@@ -127,9 +127,11 @@ def test_failed_gates_block_promotion_unless_an_admin_forces(
     assert info.value.gates == ["mase_vs_naive"]
     _, secret = reg.create_token("ci", Role.DEPLOYER)
     before = dump(registry_url)
-    with Registry(registry_url, artifacts=tmp_path / "artifacts", token=secret) as deployer:
-        with pytest.raises(PermissionDeniedError, match="admin"):
-            deployer.promote("m", 1, "production", force=True)
+    with (
+        Registry(registry_url, artifacts=tmp_path / "artifacts", token=secret) as deployer,
+        pytest.raises(PermissionDeniedError, match="admin"),
+    ):
+        deployer.promote("m", 1, "production", force=True)
     assert dump(registry_url) == before
     event = reg.promote("m", 1, "production", force=True, reason="incident hotfix")
     assert event.forced
