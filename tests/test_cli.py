@@ -98,3 +98,21 @@ def test_home_option_overrides_the_environment(cli: RunCli, tmp_path: Path) -> N
     result = cli("--home", str(other), "ingest", "csv", str(path))
     assert result.code == 0, result.stderr
     assert (other / "datasets" / result.last_line / "manifest.json").exists()
+
+
+def test_demo_registers_and_promotes_a_model(cli: RunCli, home: Path) -> None:
+    from modelphase.registry import Registry
+
+    assert cli("demo", "--days", "2").code == 0
+    second = cli("demo", "--days", "2")
+    assert second.code == 0, second.stderr
+    with Registry() as reg:
+        latest = reg.get("demo-forecast", alias="production")
+        assert latest.version == 2
+        assert latest.dataset_id == second.last_line
+        assert latest.params == {"season_length": 1440}
+        assert 0 < latest.metrics["mae_ratio_last_day"] < 1
+        assert [e.from_version for e in reg.history("demo-forecast")] == [None, 1]
+        artifact = reg.load_artifact("demo-forecast", alias="production")
+    assert len(json.loads(artifact)["series"]) == 18
+    assert "alias history of demo-forecast" in second.stdout
