@@ -15,7 +15,7 @@ from rich.table import Table
 from modelphase import __version__
 from modelphase.cli._render import err, out, print_json
 from modelphase.config import get_settings
-from modelphase.exceptions import ValidationError
+from modelphase.exceptions import DatasetNotFoundError, ValidationError
 from modelphase.frame import NS_PER_SECOND, parse_time
 from modelphase.ingest import DatasetStore
 from modelphase.registry import UNSET, AliasEvent, ModelVersion, Registry, Unset
@@ -401,10 +401,15 @@ def _when(at: str | None) -> datetime | None:
 
 
 def _resolve_dataset(store: DatasetStore, dataset: str) -> str:
+    """The full id of a dataset in this home folder; a well-formed id that is not here
+    is kept as given (a shared registry knows datasets of other home folders)."""
     try:
         return store.resolve(dataset)
-    except LookupError:
-        return dataset.strip().lower()
+    except DatasetNotFoundError:
+        wanted = dataset.strip().lower()
+        if not wanted or any(c not in "0123456789abcdef" for c in wanted):
+            raise  # not an id at all: say so instead of finding nothing
+        return wanted
 
 
 def _json_object(text: str, option: str) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 A blob lives at ``<root>/sha256/<first two hex>/<digest>``. Writing hashes the bytes,
 writes them to a temporary name and renames it into place, so a reader never sees half
-a blob; writing the same bytes twice stores them once. Every read re-hashes the bytes
-and raises :class:`~modelphase.exceptions.IntegrityError` on any mismatch, before the
-caller can deserialise them. The root is a local folder or any fsspec URL
+a blob; writing the same bytes twice stores them once, and writing them again repairs a
+damaged copy. Every read re-hashes the bytes and raises
+:class:`~modelphase.exceptions.IntegrityError` on any mismatch, before the caller can
+deserialise them. The root is a local folder or any fsspec URL
 (``s3://bucket/prefix``, ``memory://...``); only local folders need no extra package.
 """
 
@@ -47,8 +48,8 @@ class ArtifactStore:
         """Store ``data``; return its sha256 (the blob's name)."""
         digest = sha256_of(data)
         final = self.path(digest)
-        if self.fs.exists(final) and self.fs.size(final) == len(data):
-            return digest
+        if self.fs.exists(final) and self.verify(digest) is None:
+            return digest  # a damaged copy (even of the same size) is rewritten below
         folder = final.rsplit("/", 1)[0]
         self.fs.makedirs(folder, exist_ok=True)
         tmp = f"{folder}/.tmp-{uuid.uuid4().hex}"

@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from enum import IntEnum
 
-from modelphase.exceptions import AuthenticationError, PermissionDeniedError
+from modelphase.exceptions import AuthenticationError, PermissionDeniedError, ValidationError
 
 __all__ = ["LOCAL_ADMIN", "Principal", "Role", "hash_token", "new_secret", "require"]
 
@@ -43,9 +43,7 @@ class Role(IntEnum):
             return cls[text.strip().upper()]
         except KeyError:
             names = ", ".join(r.label for r in cls)
-            raise PermissionDeniedError(
-                f"expected a role among {names}, got {text!r}", needed=names, actual=text
-            ) from None
+            raise ValidationError(f"expected a role among {names}, got {text!r}") from None
 
 
 @dataclass(frozen=True)

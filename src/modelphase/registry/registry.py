@@ -332,6 +332,8 @@ class Registry:
     def history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         """Every move of the aliases of ``name`` (or of one alias), oldest first."""
         require(self.principal, Role.VIEWER, "reading the registry")
+        if alias is not None:
+            check_alias(alias)
         with self.db.read() as conn:
             self._model_row(conn, name)
             return self._events(conn, name, alias=alias)
@@ -527,6 +529,7 @@ class Registry:
         self, conn: Connection, name: str, version: int | None, alias: str | None
     ) -> Row[Any]:
         if alias is not None:
+            check_alias(alias)
             held = self._alias_version(conn, name, alias)
             if held is None:
                 self._model_row(conn, name)
