@@ -609,3 +609,26 @@ def test_bad_alias_name(mp: Models) -> None:
     mp.refused("models", "rollback", "m", "--alias", "Prod!", match=expected)
     mp.refused("models", "show", "m", "--alias", "Prod!", match=expected)
     mp.refused("models", "history", "m", "--alias", "Prod!", match=expected)
+
+
+def test_register_records_spec_and_canary_plan(
+    cli: RunCli, home: Path, tmp_path: Path, registry_url: str
+) -> None:
+    artifact = tmp_path / "model.bin"
+    artifact.write_bytes(b"weights")
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"kind": "forecast", "h": 24}')
+    result = cli(
+        "models", "--registry", registry_url, "register", "m", "--artifact", str(artifact),
+        "--spec", str(spec), "--canary-plan", '{"steps": [5, 50, 100]}',
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    shown = json.loads(cli("models", "--registry", registry_url, "show", "m", "--json").stdout)
+    assert shown["version"]["spec"] == {"h": 24, "kind": "forecast"}
+    assert shown["version"]["canary_plan"] == {"steps": [5, 50, 100]}
+    bad = cli(
+        "models", "--registry", registry_url, "register", "m", "--artifact", str(artifact),
+        "--spec", str(tmp_path / "missing.json"),
+    )  # fmt: skip
+    assert bad.code == 1
+    assert "--spec" in bad.stderr

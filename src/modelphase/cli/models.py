@@ -59,6 +59,12 @@ def register_command(
         "[]", "--gates", help='Gate results as JSON: [{"name": ..., "passed": true}, ...].'
     ),
     owner: list[str] = typer.Option([], "--owner", help="Owner (repeat for several)."),
+    spec: Path | None = typer.Option(
+        None, "--spec", help="The spec the model was built from (a JSON file)."
+    ),
+    canary_plan: str | None = typer.Option(
+        None, "--canary-plan", help='How to roll it out, as JSON (e.g. {"steps": [5, 25, 100]}).'
+    ),
     tag: list[str] = typer.Option([], "--tag", help="Free tag KEY=VALUE (repeatable)."),
     model_class: str = typer.Option("", "--model-class", help="The model's class name."),
     as_json: bool = JSON,
@@ -78,6 +84,8 @@ def register_command(
             gates=_json_list(gates, "--gates"),
             dataset_id=dataset_id,
             owners=owner,
+            spec=_json_object(_read(spec), "--spec") if spec else None,
+            canary_plan=_json_object(canary_plan, "--canary-plan") if canary_plan else None,
             tags=dict(_pair(t) for t in tag),
             code_version=f"modelphase {__version__}",
             git_commit=git_commit(),
@@ -410,6 +418,13 @@ def _resolve_dataset(store: DatasetStore, dataset: str) -> str:
         if not wanted or any(c not in "0123456789abcdef" for c in wanted):
             raise  # not an id at all: say so instead of finding nothing
         return wanted
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ValidationError(f"--spec: cannot read {path}: {exc}") from exc
 
 
 def _json_object(text: str, option: str) -> dict[str, Any]:
