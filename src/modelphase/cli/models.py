@@ -13,12 +13,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelphase import __version__
+from modelphase.cli._registry import open_registry, registry_options
 from modelphase.cli._render import err, out, print_json
 from modelphase.config import get_settings
 from modelphase.exceptions import DatasetNotFoundError, ValidationError
 from modelphase.frame import NS_PER_SECOND, parse_time
 from modelphase.ingest import DatasetStore
-from modelphase.registry import UNSET, AliasEvent, ModelVersion, Registry, Unset
+from modelphase.registry import UNSET, AliasEvent, ModelVersion, Unset
 
 app = typer.Typer(
     help="The model registry: versions with lineage, aliases with an audited history.\n\n"
@@ -29,21 +30,7 @@ app = typer.Typer(
 )
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
-_state: dict[str, str | None] = {"url": None, "token": None}
-
-
-@app.callback()
-def _options(
-    registry: str | None = typer.Option(
-        None, "--registry", help="Registry database URL [env MODELPHASE_REGISTRY_URL]."
-    ),
-    token: str | None = typer.Option(None, "--token", help="API token [env MODELPHASE_TOKEN]."),
-) -> None:
-    _state["url"], _state["token"] = registry, token
-
-
-def open_registry() -> Registry:
-    return Registry(_state["url"], token=_state["token"])
+app.callback()(registry_options)
 
 
 @app.command("register")

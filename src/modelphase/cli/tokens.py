@@ -6,8 +6,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from modelphase.cli._registry import open_registry, registry_options
 from modelphase.cli._render import err, out, print_json
-from modelphase.registry import Registry, Role
+from modelphase.registry import Role
 
 app = typer.Typer(
     help="API tokens for the registry and the server. Roles: viewer < trainer (registers) "
@@ -15,23 +16,7 @@ app = typer.Typer(
     "shown once.",
     no_args_is_help=True,
 )
-_state: dict[str, str | None] = {"url": None, "token": None}
-
-
-@app.callback()
-def _options(
-    registry: str | None = typer.Option(
-        None, "--registry", help="Registry database URL [env MODELPHASE_REGISTRY_URL]."
-    ),
-    token: str | None = typer.Option(
-        None, "--token", help="An admin token [env MODELPHASE_TOKEN]."
-    ),
-) -> None:
-    _state["url"], _state["token"] = registry, token
-
-
-def _open() -> Registry:
-    return Registry(_state["url"], token=_state["token"])
+app.callback()(registry_options)
 
 
 @app.command("create")
@@ -41,7 +26,7 @@ def create_command(
     as_json: bool = typer.Option(False, "--json", help="Print the record and secret as JSON."),
 ) -> None:
     """Create a token; prints its secret as the last line (it is not shown again)."""
-    with _open() as reg:
+    with open_registry() as reg:
         info, secret = reg.create_token(name, Role.parse(role))
     if as_json:
         print_json({**info.to_dict(), "token": secret})
@@ -56,7 +41,7 @@ def create_command(
 @app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
     """List tokens (never their secrets)."""
-    with _open() as reg:
+    with open_registry() as reg:
         infos = reg.tokens()
     if as_json:
         print_json([i.to_dict() for i in infos])
@@ -75,6 +60,6 @@ def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
 @app.command("revoke")
 def revoke_command(token_id: str = typer.Argument(..., metavar="ID")) -> None:
     """Revoke a token by id; it stops working at once."""
-    with _open() as reg:
+    with open_registry() as reg:
         info = reg.revoke_token(token_id)
     err.print(f"revoked token {info.id} ({escape(info.name)}) at {info.revoked_at}")
