@@ -71,9 +71,9 @@ def test_no_fold_uses_data_after_its_cutoff(
             te_ds, te_y = test.series(uid)
             full_ds, full_y = panel.series(uid)
             assert np.array_equal(tr_y, full_y[full_ds <= fold.cutoff])
-            assert np.array_equal(
-                te_ds, full_ds[(full_ds >= fold.test_start) & (full_ds <= fold.test_end)]
-            )
+            window = (full_ds >= fold.test_start) & (full_ds <= fold.test_end)
+            assert np.array_equal(te_ds, full_ds[window])
+            assert np.array_equal(te_y, full_y[window])
     assert chosen[-1].test_end == int(panel.ds.max())
 
 
