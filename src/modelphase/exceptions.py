@@ -31,6 +31,7 @@ what came and how to fix it. Credentials never appear in a message.
     ├── DatasetNotFoundError(LookupError)        no dataset with that id
     ├── AmbiguousDatasetIdError(LookupError)     a prefix that names several datasets
     ├── IntegrityError(ValueError)               stored content that fails its sha256
+    ├── SpecError(ValueError)                    a model spec that does not validate
     ├── RegistryError                            the model registry refused or failed
     │   ├── ModelNotFoundError(LookupError)      no model, version or alias by that name
     │   ├── AliasConflictError                   a stale --expect: someone moved the alias
@@ -78,6 +79,7 @@ __all__ = [
     "RegistryUnavailableError",
     "SchemaVersionError",
     "SourceError",
+    "SpecError",
     "TimestampParseError",
     "UnexpectedResultTypeError",
     "ValidationError",
@@ -254,6 +256,14 @@ class IntegrityError(ModelphaseError, ValueError):
     def __init__(self, message: str, *, expected: str, actual: str) -> None:
         self.expected = expected
         self.actual = actual
+        super().__init__(message)
+
+
+class SpecError(ModelphaseError, ValueError):
+    """A model spec with problems; ``errors`` lists each one with its field path."""
+
+    def __init__(self, message: str, *, errors: Sequence[str]) -> None:
+        self.errors = list(errors)
         super().__init__(message)
 
 

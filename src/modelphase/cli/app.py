@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from modelphase import __version__
-from modelphase.cli import datasets, demo, ingest, models, simulate, tokens
+from modelphase.cli import datasets, demo, ingest, models, simulate, spec, tokens
 from modelphase.cli._render import fail
 from modelphase.config import get_settings
 from modelphase.exceptions import ModelphaseError
@@ -31,6 +31,7 @@ app.add_typer(ingest.app, name="ingest")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(spec.app, name="spec")
 app.command("simulate")(simulate.simulate_command)
 app.command("demo")(demo.demo_command)
 
