@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "forecast": BASE | {"features", "backtest"},
     "anomaly": BASE | {"features", "backtest", "forecast"},
     "drift": BASE,
-    "spec": BASE,
+    "spec": BASE | {"features"},
     "report": BASE | {"backtest", "forecast", "anomaly", "drift"},
     "registry": BASE | {"spec", "ingest"},
     "train": BASE

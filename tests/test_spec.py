@@ -30,6 +30,7 @@ def test_the_shipped_example_is_valid() -> None:
     assert spec.latency_budget_ns == 50 * 10**6
     assert [g["name"] for g in spec.gate_dicts()] == ["beats_naive", "calibrated_80"]
     assert spec.to_dict()["target"] == {"dataset": "15911321eb72c830"}
+    assert "lag_1440" in spec.feature_set.names
 
 
 def test_defaults() -> None:
@@ -56,6 +57,8 @@ def test_defaults() -> None:
         ("backtest: {windows: 0}", "backtest.windows"),
         ("latency_budget: fast", "latency_budget"),
         ("colour: blue", "colour"),
+        ("features: {lags: [0]}", "features"),
+        ("features: {wavelets: [3]}", "features"),
     ],
 )
 def test_each_mistake_is_named_by_its_path(change: str, path: str) -> None:

@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from modelphase.exceptions import SpecError, ValidationError
+from modelphase.features import FeatureSet
 from modelphase.frame import parse_duration
 
 __all__ = [
@@ -143,6 +144,19 @@ class ModelSpec(_Strict):
                 "letter or digit"
             )
         return value
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            FeatureSet.parse(value)
+        except ValidationError as exc:
+            raise ValueError(str(exc).split(". Fix:")[0]) from None
+        return value
+
+    @property
+    def feature_set(self) -> FeatureSet:
+        return FeatureSet.parse(self.features)
 
     @field_validator("frequency", "latency_budget")
     @classmethod
