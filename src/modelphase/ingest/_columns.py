@@ -94,21 +94,26 @@ def parse_values(raw: pd.Series) -> NDArray[np.float64]:
     if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
         return raw.to_numpy(dtype=np.float64, na_value=np.nan)
     text = raw.astype(str).str.strip()
-    values = np.array(
-        pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    )
     empty = (text == "").to_numpy() | raw.isna().to_numpy()
-    nan_word = text.str.lower().isin(_NAN_WORDS).to_numpy()
-    bad = np.isnan(values) & ~empty & ~nan_word
-    if bad.any():
+    values = np.full(len(text), np.nan)
+    cells = text.to_numpy(dtype=object)[~empty]
+    try:
+        # Python's float(): exact round trip of every repr, unlike pandas' fast parser
+        values[~empty] = np.array(cells, dtype=np.float64)
+    except ValueError:
+        coerced = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        nan_word = text.str.lower().isin(_NAN_WORDS).to_numpy()
+        bad = np.isnan(coerced) & ~empty & ~nan_word
         rows = np.flatnonzero(bad)
+        if not len(rows):  # only forms pandas reads and float() does not
+            coerced[nan_word] = np.nan
+            return coerced
         examples = ", ".join(repr(v) for v in text.iloc[rows[:3]])
         raise ValueParseError(
             f"expected numbers, found {len(rows)} value(s) that are not ({examples})",
             rows=(rows + 1).tolist(),
             hint="values must be plain numbers in base units (seconds, bytes, ratios)",
-        )
-    values[nan_word] = np.nan
+        ) from None
     return values
 
 
