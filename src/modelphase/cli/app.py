@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from modelphase import __version__
-from modelphase.cli import datasets, demo, ingest, models, simulate, spec, tokens
+from modelphase.cli import datasets, demo, forecast, ingest, models, simulate, spec, tokens
 from modelphase.cli._render import fail
 from modelphase.config import get_settings
 from modelphase.exceptions import ModelphaseError
@@ -34,6 +34,7 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(spec.app, name="spec")
 app.command("simulate")(simulate.simulate_command)
 app.command("demo")(demo.demo_command)
+app.command("forecast")(forecast.forecast_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,227 @@
+"""Many series, several models: fit, forecast and backtest a panel, with a fallback.
+
+Every model has statsforecast's shape (``fit(y)``, ``predict(h, level=...)`` returning
+``{"mean", "lo-80", "hi-80", ...}``), so statsforecast's own models and ours mix. A model
+that fails on a series (or returns non-finite values) is replaced for that series by the
+fallback model, and :attr:`PanelForecaster.fallbacks_` says which, and why.
+
+Gaps (NaN) inside a series are filled by linear interpolation before fitting (the
+models need complete series); leading and trailing gaps are cut.
+
+>>> import numpy as np
+>>> from modelphase.frame import Panel
+>>> from modelphase.forecast import SeasonalNaive
+>>> p = Panel.from_series([("a", np.arange(48) * 3600 * 10**9, np.tile(np.arange(24.0), 2))],
+...                       step=3600 * 10**9)
+>>> out = PanelForecaster([SeasonalNaive(24)]).fit(p).predict(3)
+>>> out["SeasonalNaive"].tolist()
+[0.0, 1.0, 2.0]
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from modelphase.backtest import folds, split
+from modelphase.exceptions import ValidationError
+from modelphase.forecast.naive import SeasonalNaive
+from modelphase.frame import Panel
+
+__all__ = ["Fallback", "Forecaster", "PanelForecaster", "alias_of", "clean_series"]
+
+
+class Forecaster(Protocol):
+    """What a model must offer (statsforecast's shape)."""
+
+    def fit(self, y: NDArray[np.float64], X: Any = None) -> Any: ...
+
+    def predict(self, h: int, X: Any = None, level: Any = None) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A series on which a model failed and the fallback answered instead."""
+
+    unique_id: str
+    model: str
+    reason: str
+
+
+def alias_of(model: Any) -> str:
+    """A model's name in output columns: its ``alias`` or its class name."""
+    return str(getattr(model, "alias", None) or type(model).__name__)
+
+
+def clean_series(y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Cut leading and trailing gaps; fill inner gaps linearly."""
+    finite = np.flatnonzero(np.isfinite(y))
+    if not len(finite):
+        return np.empty(0)
+    y = y[finite[0] : finite[-1] + 1].astype(np.float64, copy=True)
+    gaps = ~np.isfinite(y)
+    if gaps.any():
+        idx = np.arange(len(y))
+        y[gaps] = np.interp(idx[gaps], idx[~gaps], y[~gaps])
+    return y
+
+
+class PanelForecaster:
+    """Fit every model on every series of a panel; forecast and backtest them."""
+
+    def __init__(
+        self,
+        models: Sequence[Any],
+        *,
+        fallback: Any | None = None,
+        season_length: int = 1,
+    ) -> None:
+        self.models = list(models)
+        self.fallback = fallback
+        self.season_length = season_length
+
+    def fit(self, panel: Panel) -> PanelForecaster:
+        if panel.step is None:
+            raise ValidationError("expected a panel on its grid to forecast")
+        aliases = [alias_of(m) for m in self.models]
+        if len(set(aliases)) != len(aliases):
+            raise ValidationError(f"expected distinct model aliases, got {aliases}")
+        self.step_ = panel.step
+        self.fitted_: dict[str, dict[str, Any]] = {}
+        self.last_ds_: dict[str, int] = {}
+        self.fallbacks_: list[Fallback] = []
+        self._fallback_fits: dict[str, Any] = {}
+        self._prepare_fallback(panel)
+        for uid in panel.ids:
+            ds, raw = panel.series(uid)
+            finite = np.flatnonzero(np.isfinite(raw))
+            if not len(finite):
+                raise ValidationError(
+                    f"series {uid} has no values (all missing)",
+                    unique_ids=[uid],
+                    hint="drop it from the input",
+                )
+            y = clean_series(raw)
+            self.last_ds_[uid] = int(ds[finite[-1]])
+            fits: dict[str, Any] = {}
+            for model, alias in zip(self.models, aliases, strict=True):
+                fits[alias] = self._fit_one(model, y, uid, alias)
+            self.fitted_[uid] = fits
+        return self
+
+    def predict(self, h: int, level: Sequence[float] = ()) -> pd.DataFrame:
+        """Forecasts ``unique_id, ds, <model>, <model>-lo-<level>, <model>-hi-<level>``."""
+        if not hasattr(self, "fitted_"):
+            raise ValidationError("PanelForecaster is not fitted: call fit(panel) first")
+        if h < 1:
+            raise ValidationError(f"expected a horizon h >= 1, got {h}")
+        frames = []
+        for uid, fits in self.fitted_.items():
+            ds = self.last_ds_[uid] + self.step_ * np.arange(1, h + 1, dtype=np.int64)
+            columns: dict[str, Any] = {
+                "unique_id": uid,
+                "ds": pd.DatetimeIndex(ds.view("datetime64[ns]"), tz="UTC"),
+            }
+            for alias, fitted in fits.items():
+                out = self._predict_one(fitted, uid, alias, h, level)
+                columns[alias] = out["mean"]
+                for lv in level:
+                    columns[f"{alias}-lo-{lv:g}"] = out[f"lo-{lv:g}"]
+                    columns[f"{alias}-hi-{lv:g}"] = out[f"hi-{lv:g}"]
+            frames.append(pd.DataFrame(columns))
+        return pd.concat(frames, ignore_index=True)
+
+    def cross_validation(
+        self,
+        panel: Panel,
+        *,
+        h: int,
+        n_windows: int = 3,
+        step: int | None = None,
+        gap: int = 0,
+        level: Sequence[float] = (),
+    ) -> pd.DataFrame:
+        """Rolling-origin backtest: forecasts with ``cutoff`` and the actual ``y``.
+
+        Each window refits on the data up to its cutoff only.
+        """
+        frames = []
+        for fold in folds(panel, h=h, n_windows=n_windows, step=step, gap=gap):
+            train, test = split(panel, fold)
+            if not train.ids:
+                continue
+            runner = PanelForecaster(
+                self.models, fallback=self.fallback, season_length=self.season_length
+            )
+            runner.fit(train)
+            forecast = runner.predict(h + gap, level=level)
+            actual = test.to_long()
+            actual["unique_id"] = actual["unique_id"].astype(str)
+            merged = forecast.merge(actual, on=["unique_id", "ds"], how="inner")
+            merged.insert(2, "cutoff", pd.Timestamp(fold.cutoff, tz="UTC"))
+            frames.append(merged)
+            self.cv_fallbacks_ = getattr(self, "cv_fallbacks_", []) + runner.fallbacks_
+        if not frames:
+            raise ValidationError("no series has data before the first cutoff")
+        return pd.concat(frames, ignore_index=True)
+
+    # ----------------------------------------------------------------- internals
+
+    def _fit_one(self, model: Any, y: NDArray[np.float64], uid: str, alias: str) -> Any:
+        fitted = copy.deepcopy(model)
+        try:
+            fitted.fit(y)
+        except Exception as exc:
+            self.fallbacks_.append(Fallback(uid, alias, _reason(exc)))
+            return None
+        return fitted
+
+    def _predict_one(
+        self, fitted: Any, uid: str, alias: str, h: int, level: Sequence[float]
+    ) -> dict[str, NDArray[np.float64]]:
+        if fitted is not None:
+            try:
+                out = fitted.predict(h, level=list(level)) if level else fitted.predict(h)
+                arrays = {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+                if all(np.isfinite(a).all() and len(a) == h for a in arrays.values()):
+                    return arrays
+                reason = "non-finite forecast"
+            except Exception as exc:
+                reason = _reason(exc)
+            self.fallbacks_.append(Fallback(uid, alias, reason))
+        return self._fallback_predict(uid, h, level)
+
+    def _fallback_predict(
+        self, uid: str, h: int, level: Sequence[float]
+    ) -> dict[str, NDArray[np.float64]]:
+        fitted = self._fallback_fits.get(uid)
+        if fitted is None:
+            raise ValidationError(
+                f"a model failed on series {uid} and there is no fallback model",
+                unique_ids=[uid],
+            )
+        out = fitted.predict(h, level=list(level)) if level else fitted.predict(h)
+        return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+
+    def _prepare_fallback(self, panel: Panel) -> None:
+        model = self.fallback or SeasonalNaive(season_length=self.season_length)
+        for uid in panel.ids:
+            y = clean_series(panel.series(uid)[1])
+            if not len(y):
+                continue
+            fitted = copy.deepcopy(model)
+            season = getattr(fitted, "season_length", 1)
+            if isinstance(season, int) and len(y) < season:
+                fitted = SeasonalNaive(season_length=1)
+            self._fallback_fits[uid] = fitted.fit(y)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:200]
