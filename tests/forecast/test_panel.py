@@ -102,3 +102,10 @@ def test_auto_forecast_on_simulated_telemetry() -> None:
     actual = np.concatenate([panel.series(u)[1][-24:] for u in panel.ids])
     inside = (actual >= out["yhat-lo-95"]) & (actual <= out["yhat-hi-95"])
     assert inside.mean() > 0.7
+
+
+def test_processes_give_the_same_forecasts() -> None:
+    panel = simulate(services=1, days=6, step=HOUR, seed=5, events=False).panel
+    serial = AutoForecast(n_jobs=1).fit_predict(panel, 12, level=(80,))
+    parallel = AutoForecast(n_jobs=2).fit_predict(panel, 12, level=(80,))
+    pd.testing.assert_frame_equal(serial, parallel)

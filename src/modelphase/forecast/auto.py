@@ -6,11 +6,19 @@ of the horizon by default) is chosen among the models and their median ensemble;
 refitted on all the data. Intervals are conformal: the backtest's absolute errors of the
 chosen candidate give, per series, the half-width at each level, so their coverage is
 measured rather than assumed.
+
+With many series the work is shared among processes (``n_jobs``, default: the cores
+for panels of a few dozen series or more). They are started with ``spawn``, so a script
+that calls this must guard its entry point with ``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,7 +27,7 @@ from numpy.typing import NDArray
 
 from modelphase.exceptions import ValidationError
 from modelphase.forecast.naive import SeasonalNaive
-from modelphase.forecast.panel import PanelForecaster, alias_of
+from modelphase.forecast.panel import Fallback, PanelForecaster, alias_of
 from modelphase.frame import NS_PER_SECOND, Panel
 
 __all__ = ["ENSEMBLE", "AutoForecast", "default_models", "default_season"]
@@ -62,11 +70,13 @@ class AutoForecast:
         n_windows: int = 1,
         ensemble: bool = True,
         fallback: Any | None = None,
+        n_jobs: int | None = None,
     ) -> None:
         self.models = models
         self.n_windows = n_windows
         self.ensemble = ensemble
         self.fallback = fallback
+        self.n_jobs = n_jobs
 
     def fit_predict(self, panel: Panel, h: int, level: Sequence[float] = ()) -> pd.DataFrame:
         """Forecasts ``unique_id, ds, yhat[, yhat-lo-<l>, yhat-hi-<l>], model``."""
@@ -81,13 +91,23 @@ class AutoForecast:
         )
         season = default_season(panel.step)
         aliases = [alias_of(m) for m in models]
-        runner = PanelForecaster(models, fallback=self.fallback, season_length=season)
-        chosen, widths = self._select(panel, runner, h, aliases, level)
-        runner.fit(panel)
-        forecast = runner.predict(h)
+        job = partial(_backtest_and_forecast, models, self.fallback, season, h, self.n_windows)
+        chunks = _chunks(panel, self._jobs(panel))
+        if len(chunks) > 1:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=len(chunks), mp_context=context) as pool:
+                results = list(pool.map(job, chunks))
+        else:
+            results = [job(panel)]
+        cvs = [cv for cv, _, _ in results if cv is not None]
+        forecast = pd.concat([fc for _, fc, _ in results], ignore_index=True)
+        forecast = forecast.sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
+        fallbacks = [fb for _, _, fbs in results for fb in fbs]
+        cv = pd.concat(cvs, ignore_index=True) if cvs else None
+        chosen, widths = self._select(panel, cv, h, aliases, level)
         if self.ensemble and len(aliases) > 1:
             forecast[ENSEMBLE] = forecast[aliases].median(axis=1)
-        self.fallbacks_ = runner.fallbacks_
+        self.fallbacks_ = fallbacks
         self.chosen_ = chosen
         pick = forecast["unique_id"].map(chosen).to_numpy()
         candidates = forecast[[*aliases, *([ENSEMBLE] if ENSEMBLE in forecast else [])]]
@@ -103,10 +123,16 @@ class AutoForecast:
         out["model"] = pick
         return out
 
+    def _jobs(self, panel: Panel) -> int:
+        if self.n_jobs is not None:
+            return max(1, self.n_jobs)
+        # processes pay off from a few dozen series on; spawning costs seconds
+        return min(os.cpu_count() or 1, max(1, panel.n_series // 50))
+
     def _select(
         self,
         panel: Panel,
-        runner: PanelForecaster,
+        cv: pd.DataFrame | None,
         h: int,
         aliases: list[str],
         level: Sequence[float],
@@ -121,11 +147,7 @@ class AutoForecast:
         names = [*aliases, *([ENSEMBLE] if self.ensemble and len(aliases) > 1 else [])]
         scales = {u: _scale(panel.series(u)[1]) for u in panel.ids}
         flat = {u: {lv: np.zeros(h) for lv in level} for u in panel.ids}
-        try:
-            cv = runner.cross_validation(panel, h=h, n_windows=self.n_windows)
-        except ValidationError:
-            cv = None  # too short to backtest: the first candidate, no widths
-        if cv is None or cv.empty:
+        if cv is None or cv.empty:  # too short to backtest: the first candidate, no widths
             return dict.fromkeys(panel.ids, aliases[0]), flat
         if ENSEMBLE in names:
             cv[ENSEMBLE] = cv[aliases].median(axis=1)
@@ -151,6 +173,33 @@ class AutoForecast:
         for uid in panel.ids:
             widths[uid] = {lv: per_step[lv] * scales[uid] for lv in level}
         return chosen, widths
+
+
+def _backtest_and_forecast(
+    models: Sequence[Any], fallback: Any, season: int, h: int, n_windows: int, panel: Panel
+) -> tuple[pd.DataFrame | None, pd.DataFrame, list[Fallback]]:
+    """One worker's share: the backtest of every candidate, then the final forecasts."""
+    runner = PanelForecaster(models, fallback=fallback, season_length=season)
+    try:
+        cv: pd.DataFrame | None = runner.cross_validation(
+            panel, h=h, n_windows=n_windows, align="series"
+        )
+    except ValidationError:
+        cv = None
+    forecast = runner.fit(panel).predict(h)
+    return cv, forecast, runner.fallbacks_
+
+
+def _chunks(panel: Panel, n: int) -> list[Panel]:
+    """``n`` panels of alternate series (so that long and short series spread evenly)."""
+    if n <= 1 or panel.n_series < 2:
+        return [panel]
+    groups = [panel.ids[i::n] for i in range(n)]
+    return [
+        Panel.from_series([(u, *panel.series(u)) for u in ids], step=panel.step)
+        for ids in groups
+        if ids
+    ]
 
 
 def _scale(y: NDArray[np.float64]) -> float:

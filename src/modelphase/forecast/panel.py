@@ -146,11 +146,20 @@ class PanelForecaster:
         step: int | None = None,
         gap: int = 0,
         level: Sequence[float] = (),
+        align: str = "time",
     ) -> pd.DataFrame:
         """Rolling-origin backtest: forecasts with ``cutoff`` and the actual ``y``.
 
-        Each window refits on the data up to its cutoff only.
+        ``align="time"`` cuts every series at the same times, counted back from the end
+        of the data (:func:`modelphase.backtest.folds`): what a model trained at one
+        moment would have seen. ``align="series"`` counts back from each series' own
+        last value instead, so that series that end at different times (M4) all get
+        their windows. Each window refits on the data up to its cutoff only.
         """
+        if align == "series":
+            return self._cv_per_series(panel, h=h, n_windows=n_windows, step=step, level=level)
+        if align != "time":
+            raise ValidationError(f"align: expected 'time' or 'series', got {align!r}")
         frames = []
         for fold in folds(panel, h=h, n_windows=n_windows, step=step, gap=gap):
             train, test = split(panel, fold)
@@ -169,6 +178,54 @@ class PanelForecaster:
             self.cv_fallbacks_ = getattr(self, "cv_fallbacks_", []) + runner.fallbacks_
         if not frames:
             raise ValidationError("no series has data before the first cutoff")
+        return pd.concat(frames, ignore_index=True)
+
+    def _cv_per_series(
+        self, panel: Panel, *, h: int, n_windows: int, step: int | None, level: Sequence[float]
+    ) -> pd.DataFrame:
+        if panel.step is None:
+            raise ValidationError("expected a panel on its grid to backtest")
+        step = h if step is None else step
+        frames = []
+        for k in range(n_windows):
+            back = (n_windows - 1 - k) * step + h
+            items, tests = [], {}
+            for uid in panel.ids:
+                ds, y = panel.series(uid)
+                finite = np.flatnonzero(np.isfinite(y))
+                if not len(finite) or finite[-1] + 1 - back < 2:
+                    continue
+                end = finite[-1] + 1
+                items.append((uid, ds[: end - back], y[: end - back]))
+                tests[uid] = (ds[end - back : end - back + h], y[end - back : end - back + h])
+            if not items:
+                continue
+            train = Panel.from_series(items, step=panel.step)
+            runner = PanelForecaster(
+                self.models, fallback=self.fallback, season_length=self.season_length
+            )
+            forecast = runner.fit(train).predict(h, level=level)
+            actual = pd.concat(
+                [
+                    pd.DataFrame(
+                        {
+                            "unique_id": uid,
+                            "ds": pd.DatetimeIndex(t.view("datetime64[ns]"), tz="UTC"),
+                            "y": v,
+                            "cutoff": pd.Timestamp(int(train.series(uid)[0][-1]), tz="UTC"),
+                        }
+                    )
+                    for uid, (t, v) in tests.items()
+                ],
+                ignore_index=True,
+            )
+            merged = forecast.merge(actual, on=["unique_id", "ds"], how="inner")
+            cutoff = merged.pop("cutoff")
+            merged.insert(2, "cutoff", cutoff)
+            frames.append(merged)
+            self.cv_fallbacks_ = getattr(self, "cv_fallbacks_", []) + runner.fallbacks_
+        if not frames:
+            raise ValidationError("no series is long enough to backtest")
         return pd.concat(frames, ignore_index=True)
 
     # ----------------------------------------------------------------- internals
