@@ -108,3 +108,17 @@ def test_all_missing_series_and_bad_sources(cli: RunCli, tmp_path: Path) -> None
     assert (
         cli("forecast", "--input", str(nan), "--h", "0", "--freq", "1h", "-o", str(out)).code == 2
     )
+
+
+def test_forecast_from_a_dataset(cli: RunCli, tmp_path: Path) -> None:
+    data = _write(tmp_path / "in.csv", {"a": _daily(24 * 8), "b": _daily(24 * 8, 20)})
+    dataset_id = cli("ingest", "csv", str(data)).last_line
+    out = tmp_path / "out.csv"
+    result = cli(
+        "forecast", "--dataset", dataset_id[:8], "--h", "24", "--freq", "1h", "-o", str(out)
+    )
+    assert result.code == 0, result.stderr
+    assert pd.read_csv(out).groupby("unique_id").size().to_dict() == {"a": 24, "b": 24}
+    wrong = cli("forecast", "--dataset", dataset_id, "--h", "24", "--freq", "5m", "-o", str(out))
+    assert wrong.code == 1
+    assert "does not match the dataset" in wrong.stderr
