@@ -39,6 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "decide": BASE | {"forecast", "anomaly", "backtest"},
     "monitor": BASE | {"drift", "anomaly", "forecast", "backtest", "decisions", "registry"},
     "engine": BASE,
+    "testing": BASE | {"forecast", "anomaly", "drift"},
 }
 TOP = {"cli", "serve", "dashboard", "__main__"}
 
