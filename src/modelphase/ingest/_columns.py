@@ -124,12 +124,11 @@ def panel_from_columns(
     *,
     unit: str = "auto",
     mixed_offsets: bool = False,
-    nonfinite: str = "error",
 ) -> Panel:
     """A raw panel (in source order) from the three columns of a long table.
 
-    Empty values are missing samples and are left out. With ``nonfinite="error"``,
-    ``NaN`` and ``Inf`` values stay in, for :func:`~modelphase.frame.check_finite`.
+    Empty values are missing samples and are left out; ``NaN`` and ``Inf`` values stay
+    in, for :func:`~modelphase.frame.check_finite` to refuse or drop.
     """
     if len(uid) == 0:
         raise EmptyInputError(

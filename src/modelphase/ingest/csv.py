@@ -41,7 +41,6 @@ def read_csv(
     *,
     unit: str = "auto",
     mixed_offsets: bool = False,
-    nonfinite: str = "error",
     unique_id: str | None = None,
 ) -> Panel:
     """The raw panel of a CSV file (not yet validated nor on a grid).
@@ -64,6 +63,4 @@ def read_csv(
         ds, y = table["timestamp"], table["value"]
     else:
         uid, ds, y = table["unique_id"], table["ds"], table["y"]
-    return panel_from_columns(
-        uid, ds, y, unit=unit, mixed_offsets=mixed_offsets, nonfinite=nonfinite
-    )
+    return panel_from_columns(uid, ds, y, unit=unit, mixed_offsets=mixed_offsets)

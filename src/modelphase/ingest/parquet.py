@@ -17,9 +17,7 @@ from modelphase.ingest._columns import panel_from_columns
 __all__ = ["read_parquet"]
 
 
-def read_parquet(
-    path: Path, *, unit: str = "auto", mixed_offsets: bool = False, nonfinite: str = "error"
-) -> Panel:
+def read_parquet(path: Path, *, unit: str = "auto", mixed_offsets: bool = False) -> Panel:
     """The raw panel of a long-format Parquet file (not yet validated nor on a grid)."""
     try:
         schema = pq.read_schema(path)
@@ -43,5 +41,4 @@ def read_parquet(
         frame["y"],
         unit=unit,
         mixed_offsets=mixed_offsets,
-        nonfinite=nonfinite,
     )

@@ -69,9 +69,9 @@ def ingest_file(
     if kind == "auto":
         kind = _kind_of(path)
     if kind == "csv":
-        raw = read_csv(path, unit=unit, mixed_offsets=mixed_offsets, nonfinite=nonfinite)
+        raw = read_csv(path, unit=unit, mixed_offsets=mixed_offsets)
     elif kind == "parquet":
-        raw = read_parquet(path, unit=unit, mixed_offsets=mixed_offsets, nonfinite=nonfinite)
+        raw = read_parquet(path, unit=unit, mixed_offsets=mixed_offsets)
     elif kind == "openmetrics":
         raw = read_exposition(path)
     else:
