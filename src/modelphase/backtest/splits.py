@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from modelphase.exceptions import ValidationError
 from modelphase.frame import Panel, format_time
 
@@ -87,32 +85,7 @@ def folds(
 
 def split(panel: Panel, fold: Fold) -> tuple[Panel, Panel]:
     """``(train, test)`` of one fold; series with no training data are left out of both."""
-    train = _window(panel, None, fold.cutoff)
-    test = _window(panel, fold.test_start, fold.test_end)
-    keep = [uid for uid in test.ids if uid in set(train.ids)]
-    return _only(train, keep), _only(test, keep)
-
-
-def _window(panel: Panel, lo: int | None, hi: int) -> Panel:
-    mask = panel.ds <= hi
-    if lo is not None:
-        mask &= panel.ds >= lo
-    series = panel.series_index()[mask]
-    counts = np.bincount(series, minlength=panel.n_series)
-    nonempty = counts > 0
-    ids = [uid for uid, keep in zip(panel.ids, nonempty, strict=True) if keep]
-    indptr = np.concatenate([[0], np.cumsum(counts[nonempty])]).astype(np.int64)
-    return Panel(ids, indptr, panel.ds[mask], panel.y[mask], step=panel.step)
-
-
-def _only(panel: Panel, ids: list[str]) -> Panel:
-    if ids == panel.ids:
-        return panel
-    wanted = set(ids)
-    mask = np.isin(panel.series_index(), [i for i, u in enumerate(panel.ids) if u in wanted])
-    counts = np.bincount(panel.series_index()[mask], minlength=panel.n_series)
-    counts = counts[[i for i, u in enumerate(panel.ids) if u in wanted]]
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return Panel(
-        [u for u in panel.ids if u in wanted], indptr, panel.ds[mask], panel.y[mask], panel.step
-    )
+    train = panel.take(panel.ds <= fold.cutoff, drop_empty=True)
+    test = panel.take((panel.ds >= fold.test_start) & (panel.ds <= fold.test_end), drop_empty=True)
+    both = set(train.ids) & set(test.ids)
+    return train.subset(sorted(both)), test.subset(sorted(both))

@@ -194,12 +194,7 @@ def _chunks(panel: Panel, n: int) -> list[Panel]:
     """``n`` panels of alternate series (so that long and short series spread evenly)."""
     if n <= 1 or panel.n_series < 2:
         return [panel]
-    groups = [panel.ids[i::n] for i in range(n)]
-    return [
-        Panel.from_series([(u, *panel.series(u)) for u in ids], step=panel.step)
-        for ids in groups
-        if ids
-    ]
+    return [panel.subset(panel.ids[i::n]) for i in range(n) if panel.ids[i::n]]
 
 
 def _scale(y: NDArray[np.float64]) -> float:

@@ -32,7 +32,7 @@ def check_finite(panel: Panel, *, nonfinite: str = "error") -> Panel:
         return panel
     if nonfinite == "drop":
         keep = ~bad
-        return _subset(panel, keep)
+        return panel.take(keep)
     if nonfinite != "error":
         raise ValidationError(f"nonfinite: expected 'error' or 'drop', got {nonfinite!r}")
     where = np.flatnonzero(bad)
@@ -188,14 +188,6 @@ def to_grid(
     local = np.arange(total, dtype=np.int64) - np.repeat(indptr[:-1], lengths)
     ds = origin + (np.repeat(k_first, lengths) + local) * step
     return Panel(panel.ids, indptr, ds.astype(np.int64), y, step=step)
-
-
-def _subset(panel: Panel, keep: NDArray[np.bool_]) -> Panel:
-    series = panel.series_index()[keep]
-    counts = np.bincount(series, minlength=panel.n_series)
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    rows = None if panel.rows is None else panel.rows[keep]
-    return Panel(panel.ids, indptr, panel.ds[keep], panel.y[keep], panel.step, rows)
 
 
 def _duplicates_anywhere(panel: Panel) -> NDArray[np.intp]:

@@ -56,6 +56,26 @@ class Panel:
         sl = slice(int(self.indptr[i]), int(self.indptr[i + 1]))
         return self.ds[sl], self.y[sl]
 
+    def take(self, keep: NDArray[np.bool_], *, drop_empty: bool = False) -> Panel:
+        """The samples where ``keep`` is true, in order; series left without samples
+        stay (empty) unless ``drop_empty``."""
+        counts = np.bincount(self.series_index()[keep], minlength=self.n_series)
+        ids = self.ids
+        if drop_empty:
+            ids = [uid for uid, n in zip(self.ids, counts, strict=True) if n]
+            counts = counts[counts > 0]
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        rows = None if self.rows is None else self.rows[keep]
+        return Panel(ids, indptr, self.ds[keep], self.y[keep], self.step, rows)
+
+    def subset(self, ids: Sequence[str]) -> Panel:
+        """Only the series named in ``ids`` (unknown ids are ignored)."""
+        wanted = set(ids)
+        if wanted >= set(self.ids):
+            return self
+        chosen = np.array([uid in wanted for uid in self.ids], dtype=bool)
+        return self.take(chosen[self.series_index()], drop_empty=True)
+
     @classmethod
     def from_arrays(
         cls,
