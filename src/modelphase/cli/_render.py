@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
+import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -25,6 +28,24 @@ from modelphase.ingest import Manifest
 #: Human output goes to stderr so that stdout stays machine-readable (ids, JSON).
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` at once,
+    on failure it is removed and ``path`` keeps what it had."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def rfc3339(stamps: pd.Series) -> pd.Series:
+    """UTC timestamps as RFC 3339 text with a Z, fractions only where present."""
+    text: pd.Series = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return text.str.replace(".000000Z", "Z", regex=False)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

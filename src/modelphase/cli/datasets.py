@@ -11,7 +11,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.cli._render import describe_source, err, manifest_table, out, print_json
+from modelphase.cli._render import (
+    atomic_output,
+    describe_source,
+    err,
+    manifest_table,
+    out,
+    print_json,
+    rfc3339,
+)
 from modelphase.config import get_settings
 from modelphase.frame import Panel
 from modelphase.ingest import DatasetStore
@@ -116,12 +124,8 @@ def export_command(
     backfills into Prometheus.
     """
     panel = _store().load(dataset_id)
-    tmp = output.with_name(f".{output.name}.tmp")
-    try:
+    with atomic_output(output) as tmp:
         _export(panel, fmt, tmp)
-        tmp.replace(output)
-    finally:
-        tmp.unlink(missing_ok=True)
     err.print(f"wrote {panel.n_points:,} points of {panel.n_series:,} series to {output}")
 
 
@@ -136,9 +140,7 @@ def _export(panel: Panel, fmt: ExportFormat, path: Path) -> None:
     if fmt is ExportFormat.parquet:
         frame.to_parquet(path, index=False)
         return
-    frame["ds"] = (
-        frame["ds"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").str.replace(".000000Z", "Z", regex=False)
-    )
+    frame["ds"] = rfc3339(frame["ds"])
     frame.to_csv(path, index=False, na_rep="")
 
 

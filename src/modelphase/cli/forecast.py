@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.cli._render import err, print_json
+from modelphase.cli._render import atomic_output, err, print_json, rfc3339
 from modelphase.config import get_settings
 from modelphase.exceptions import ValidationError
 from modelphase.forecast import AutoForecast, SeasonalNaive, default_season
@@ -55,14 +54,10 @@ def forecast_command(
         runner = AutoForecast(models, ensemble=models is None)
         result = runner.fit_predict(panel, h, level=sorted(level))
     table = result.drop(columns="model")
-    table["ds"] = table["ds"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    table["ds"] = rfc3339(table["ds"])
     table.columns = [str(c).replace("-", "_") for c in table.columns]
-    tmp = output.with_name(f".{output.name}.tmp")
-    try:
+    with atomic_output(output) as tmp:
         table.to_csv(tmp, index=False)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
     chosen = Counter(runner.chosen_.values())
     summary: dict[str, Any] = {
         "output": str(output),

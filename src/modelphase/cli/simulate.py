@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -12,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from modelphase.cli._render import err, print_json
+from modelphase.cli._render import atomic_output, err, print_json, rfc3339
 from modelphase.config import get_settings
 from modelphase.frame import format_time, parse_duration, parse_time
 from modelphase.ingest import DatasetStore, ingest_panel, to_openmetrics
@@ -101,11 +100,12 @@ def write_simulation(
     output.mkdir(parents=True, exist_ok=True)
     frame = sim.panel.to_long()
     data = output / f"telemetry.{fmt}"
-    if fmt == "parquet":
-        _atomic(data, lambda p: frame.to_parquet(p, index=False))
-    else:
-        frame["ds"] = frame["ds"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-        _atomic(data, lambda p: frame.to_csv(p, index=False, na_rep=""))
+    with atomic_output(data) as tmp:
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame["ds"] = rfc3339(frame["ds"])
+            frame.to_csv(tmp, index=False, na_rep="")
     events = output / "events.json"
     truth = {
         "generator": "modelphase simulate",
@@ -113,11 +113,13 @@ def write_simulation(
         "end": format_time(int(sim.panel.ds.max())),
         "events": [e.to_dict() for e in sim.events],
     }
-    _atomic(events, lambda p: p.write_text(json.dumps(truth, indent=2) + "\n"))
+    with atomic_output(events) as tmp:
+        tmp.write_text(json.dumps(truth, indent=2) + "\n")
     om = None
     if openmetrics:
         om = output / "telemetry.om"
-        _atomic(om, lambda p: p.write_text("".join(to_openmetrics(sim.panel))))
+        with atomic_output(om) as tmp:
+            tmp.write_text("".join(to_openmetrics(sim.panel)))
     return Written(data, events, om)
 
 
@@ -136,12 +138,3 @@ def events_table(sim: Simulation) -> Table:
             e.description,
         )
     return table
-
-
-def _atomic(path: Path, write: object) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)  # type: ignore[operator]
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
