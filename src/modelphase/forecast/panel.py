@@ -97,7 +97,7 @@ class PanelForecaster:
         self.last_ds_: dict[str, int] = {}
         self.fallbacks_: list[Fallback] = []
         self._fallback_fits: dict[str, Any] = {}
-        self._prepare_fallback(panel)
+        self._train = panel
         for uid in panel.ids:
             ds, raw = panel.series(uid)
             finite = np.flatnonzero(np.isfinite(raw))
@@ -157,76 +157,70 @@ class PanelForecaster:
         their windows. Each window refits on the data up to its cutoff only.
         """
         if align == "series":
-            return self._cv_per_series(panel, h=h, n_windows=n_windows, step=step, level=level)
-        if align != "time":
+            windows = self._series_windows(panel, h=h, n_windows=n_windows, step=step)
+            horizon = h
+        elif align == "time":
+            windows = []
+            for fold in folds(panel, h=h, n_windows=n_windows, step=step, gap=gap):
+                train, test = split(panel, fold)
+                actual = test.to_long()
+                actual["cutoff"] = pd.Timestamp(fold.cutoff, tz="UTC")
+                windows.append((train, actual))
+            horizon = h + gap
+        else:
             raise ValidationError(f"align: expected 'time' or 'series', got {align!r}")
+        self.cv_fallbacks_: list[Fallback] = []
         frames = []
-        for fold in folds(panel, h=h, n_windows=n_windows, step=step, gap=gap):
-            train, test = split(panel, fold)
+        for train, actual in windows:
             if not train.ids:
                 continue
             runner = PanelForecaster(
                 self.models, fallback=self.fallback, season_length=self.season_length
             )
-            runner.fit(train)
-            forecast = runner.predict(h + gap, level=level)
-            actual = test.to_long()
+            forecast = runner.fit(train).predict(horizon, level=level)
             actual["unique_id"] = actual["unique_id"].astype(str)
             merged = forecast.merge(actual, on=["unique_id", "ds"], how="inner")
-            merged.insert(2, "cutoff", pd.Timestamp(fold.cutoff, tz="UTC"))
+            merged.insert(2, "cutoff", merged.pop("cutoff"))
             frames.append(merged)
-            self.cv_fallbacks_ = getattr(self, "cv_fallbacks_", []) + runner.fallbacks_
+            self.cv_fallbacks_ += runner.fallbacks_
         if not frames:
-            raise ValidationError("no series has data before the first cutoff")
+            raise ValidationError("no series is long enough to backtest")
         return pd.concat(frames, ignore_index=True)
 
-    def _cv_per_series(
-        self, panel: Panel, *, h: int, n_windows: int, step: int | None, level: Sequence[float]
-    ) -> pd.DataFrame:
+    def _series_windows(
+        self, panel: Panel, *, h: int, n_windows: int, step: int | None
+    ) -> list[tuple[Panel, pd.DataFrame]]:
+        """Windows counted back from each series' own last value."""
         if panel.step is None:
             raise ValidationError("expected a panel on its grid to backtest")
         step = h if step is None else step
-        frames = []
+        windows = []
         for k in range(n_windows):
             back = (n_windows - 1 - k) * step + h
-            items, tests = [], {}
+            items, tests = [], []
             for uid in panel.ids:
                 ds, y = panel.series(uid)
                 finite = np.flatnonzero(np.isfinite(y))
                 if not len(finite) or finite[-1] + 1 - back < 2:
                     continue
-                end = finite[-1] + 1
-                items.append((uid, ds[: end - back], y[: end - back]))
-                tests[uid] = (ds[end - back : end - back + h], y[end - back : end - back + h])
-            if not items:
-                continue
-            train = Panel.from_series(items, step=panel.step)
-            runner = PanelForecaster(
-                self.models, fallback=self.fallback, season_length=self.season_length
-            )
-            forecast = runner.fit(train).predict(h, level=level)
-            actual = pd.concat(
-                [
+                cut = finite[-1] + 1 - back
+                items.append((uid, ds[:cut], y[:cut]))
+                tests.append(
                     pd.DataFrame(
                         {
                             "unique_id": uid,
-                            "ds": pd.DatetimeIndex(t.view("datetime64[ns]"), tz="UTC"),
-                            "y": v,
-                            "cutoff": pd.Timestamp(int(train.series(uid)[0][-1]), tz="UTC"),
+                            "ds": pd.DatetimeIndex(
+                                ds[cut : cut + h].view("datetime64[ns]"), tz="UTC"
+                            ),
+                            "y": y[cut : cut + h],
+                            "cutoff": pd.Timestamp(int(ds[cut - 1]), tz="UTC"),
                         }
                     )
-                    for uid, (t, v) in tests.items()
-                ],
-                ignore_index=True,
-            )
-            merged = forecast.merge(actual, on=["unique_id", "ds"], how="inner")
-            cutoff = merged.pop("cutoff")
-            merged.insert(2, "cutoff", cutoff)
-            frames.append(merged)
-            self.cv_fallbacks_ = getattr(self, "cv_fallbacks_", []) + runner.fallbacks_
-        if not frames:
-            raise ValidationError("no series is long enough to backtest")
-        return pd.concat(frames, ignore_index=True)
+                )
+            if items:
+                train = Panel.from_series(items, step=panel.step)
+                windows.append((train, pd.concat(tests, ignore_index=True)))
+        return windows
 
     # ----------------------------------------------------------------- internals
 
@@ -257,26 +251,21 @@ class PanelForecaster:
     def _fallback_predict(
         self, uid: str, h: int, level: Sequence[float]
     ) -> dict[str, NDArray[np.float64]]:
-        fitted = self._fallback_fits.get(uid)
-        if fitted is None:
-            raise ValidationError(
-                f"a model failed on series {uid} and there is no fallback model",
-                unique_ids=[uid],
-            )
+        if uid not in self._fallback_fits:
+            self._fallback_fits[uid] = self._fit_fallback(uid)
+        fitted = self._fallback_fits[uid]
         out = fitted.predict(h, level=list(level)) if level else fitted.predict(h)
         return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
-    def _prepare_fallback(self, panel: Panel) -> None:
-        model = self.fallback or SeasonalNaive(season_length=self.season_length)
-        for uid in panel.ids:
-            y = clean_series(panel.series(uid)[1])
-            if not len(y):
-                continue
-            fitted = copy.deepcopy(model)
-            season = getattr(fitted, "season_length", 1)
-            if isinstance(season, int) and len(y) < season:
-                fitted = SeasonalNaive(season_length=1)
-            self._fallback_fits[uid] = fitted.fit(y)
+    def _fit_fallback(self, uid: str) -> Any:
+        """The fallback fitted on one series, the first time a model fails on it; on a
+        series shorter than its season, the plain naive forecast."""
+        y = clean_series(self._train.series(uid)[1])
+        fitted = copy.deepcopy(self.fallback or SeasonalNaive(season_length=self.season_length))
+        season = getattr(fitted, "season_length", 1)
+        if isinstance(season, int) and len(y) < season:
+            fitted = SeasonalNaive(season_length=1)
+        return fitted.fit(y)
 
 
 def _reason(exc: BaseException) -> str:
