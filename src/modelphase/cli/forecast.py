@@ -97,13 +97,14 @@ def _load(input_path: Path | None, dataset: str | None, step: int) -> Panel:
     assert input_path is not None
     suffix = input_path.suffix.lower()
     raw = read_parquet(input_path) if suffix in (".parquet", ".pq") else read_csv(input_path)
-    own = prepare(raw).step or step
-    if own != step:
+    panel = prepare(raw)  # on the step the data has; --freq must name it
+    if panel.step != step:
+        own = format_duration(panel.step or 0)
         raise ValidationError(
             f"--freq {format_duration(step)} does not match the data, which is sampled every "
-            f"{format_duration(own)}. Fix: pass --freq {format_duration(own)}"
+            f"{own}. Fix: pass --freq {own}"
         )
-    return prepare(raw, step=step)
+    return panel
 
 
 def _named(name: str, step: int) -> Any:
