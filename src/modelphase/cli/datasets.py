@@ -20,7 +20,6 @@ from modelphase.cli._render import (
     print_json,
     rfc3339,
 )
-from modelphase.config import get_settings
 from modelphase.frame import Panel
 from modelphase.ingest import DatasetStore
 
@@ -35,21 +34,17 @@ class ExportFormat(StrEnum):
     openmetrics = "openmetrics"
 
 
-def _store() -> DatasetStore:
-    return DatasetStore(get_settings().datasets_dir)
-
-
 @app.command("list")
 def list_command(as_json: bool = JSON) -> None:
     """List the datasets in the home folder, newest first."""
-    manifests, broken = _store().scan()
+    manifests, broken = DatasetStore().scan()
     for error in broken:
         err.print(f"[yellow]warning:[/] {escape(str(error))}")
     if as_json:
         print_json([m.to_dict() for m in manifests])
         return
     if not manifests:
-        err.print(f"no datasets in {_store().root}; create one with `modelphase ingest`")
+        err.print(f"no datasets in {DatasetStore().root}; create one with `modelphase ingest`")
         return
     out.print(manifest_table(manifests))
 
@@ -61,7 +56,7 @@ def show_command(
     limit: int = typer.Option(20, "--limit", min=1, help="Series shown in the table."),
 ) -> None:
     """Show a dataset's manifest and a summary of each series (verifies its sha256)."""
-    store = _store()
+    store = DatasetStore()
     manifest = store.manifest(dataset_id)
     summary = store.load(manifest.id).describe()
     if as_json:
@@ -123,7 +118,7 @@ def export_command(
     'openmetrics' writes text that `promtool tsdb create-blocks-from openmetrics`
     backfills into Prometheus.
     """
-    panel = _store().load(dataset_id)
+    panel = DatasetStore().load(dataset_id)
     with atomic_output(output) as tmp:
         _export(panel, fmt, tmp)
     err.print(f"wrote {panel.n_points:,} points of {panel.n_series:,} series to {output}")

@@ -55,12 +55,10 @@ def demo_command(
     err.print(f"[bold]1. simulated[/] {sim.panel.n_series} series -> {written.data}")
     err.print(sim_events_table(sim))
     with err.status("ingesting"):
-        manifest = ingest_file(
-            written.data, DatasetStore(settings.datasets_dir), now=datetime.now(UTC)
-        )
+        manifest = ingest_file(written.data, DatasetStore(), now=datetime.now(UTC))
     err.print(f"[bold]2. ingested[/] dataset {manifest.id} (sha256 {manifest.sha256[:12]}...)")
     out.print(manifest_table([manifest], title="dataset"))
-    panel = DatasetStore(settings.datasets_dir).load(manifest.id)
+    panel = DatasetStore().load(manifest.id)
     out.print(series_table(panel.describe(), limit=panel.n_series))
     spans = [
         Span(e.start, e.end, f"{e.event_id} {e.kind}", e.unique_ids, e.is_incident)

@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelphase.cli._render import atomic_output, err, print_json, rfc3339
-from modelphase.config import get_settings
 from modelphase.exceptions import ValidationError
 from modelphase.forecast import AutoForecast, SeasonalNaive, default_season
 from modelphase.frame import Panel, format_duration, parse_duration
@@ -87,7 +86,7 @@ def _load(input_path: Path | None, dataset: str | None, step: int) -> Panel:
     if (input_path is None) == (dataset is None):
         raise ValidationError("expected --input FILE or --dataset ID (one of them)")
     if dataset is not None:
-        panel = DatasetStore(get_settings().datasets_dir).load(dataset)
+        panel = DatasetStore().load(dataset)
         if panel.step != step:
             raise ValidationError(
                 f"--freq {format_duration(step)} does not match the dataset's step "

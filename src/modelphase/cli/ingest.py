@@ -155,7 +155,7 @@ def prometheus_command(
         manifest, messages = ingest_prometheus(
             client,
             query,
-            _store(),
+            DatasetStore(),
             start=parse_time(start, now=now_ns),
             end=parse_time(end, now=now_ns),
             step=parse_duration(step),
@@ -181,7 +181,7 @@ def _file(
     with err.status(f"ingesting {path.name}"):
         manifest = ingest_file(
             path,
-            _store(),
+            DatasetStore(),
             now=datetime.now(UTC),
             kind=kind,
             step=parse_duration(step) if step else None,
@@ -195,10 +195,6 @@ def _file(
 
 def _tolerance(text: str) -> int:
     return 0 if text.strip() in ("0", "0s", "") else parse_duration(text)
-
-
-def _store() -> DatasetStore:
-    return DatasetStore(get_settings().datasets_dir)
 
 
 def _report(manifest: Manifest, as_json: bool) -> None:

@@ -15,7 +15,6 @@ from rich.table import Table
 from modelphase import __version__
 from modelphase.cli._registry import open_registry, registry_options
 from modelphase.cli._render import err, out, print_json
-from modelphase.config import get_settings
 from modelphase.exceptions import DatasetNotFoundError, ValidationError
 from modelphase.frame import NS_PER_SECOND, parse_time
 from modelphase.ingest import DatasetStore
@@ -59,7 +58,7 @@ def register_command(
     """Register a model trained elsewhere (flavor: external); prints the new version."""
     if not artifact.is_file():
         raise ValidationError(f"expected an artifact file, got {artifact} (not a file)")
-    dataset_id = DatasetStore(get_settings().datasets_dir).resolve(dataset) if dataset else None
+    dataset_id = DatasetStore().resolve(dataset) if dataset else None
     with open_registry() as reg:
         version = reg.register(
             name,
@@ -247,7 +246,7 @@ def lineage_command(
     as_json: bool = JSON,
 ) -> None:
     """The dataset and spec behind a version, or the versions trained on a dataset."""
-    store = DatasetStore(get_settings().datasets_dir)
+    store = DatasetStore()
     with open_registry() as reg:
         if dataset is not None:
             full = _resolve_dataset(store, dataset)

@@ -12,7 +12,6 @@ import typer
 from rich.table import Table
 
 from modelphase.cli._render import atomic_output, err, print_json, rfc3339
-from modelphase.config import get_settings
 from modelphase.frame import format_time, parse_duration, parse_time
 from modelphase.ingest import DatasetStore, ingest_panel, to_openmetrics
 from modelphase.simulate import Simulation, simulate
@@ -69,7 +68,7 @@ def simulate_command(
     dataset_id = None
     if ingest:
         source = {"kind": "simulate", "services": services, "days": days, "seed": seed}
-        store = DatasetStore(get_settings().datasets_dir)
+        store = DatasetStore()
         dataset_id = ingest_panel(sim.panel, store, source, now=datetime.now(UTC)).id
     if as_json:
         print_json(

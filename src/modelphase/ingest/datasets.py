@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from modelphase.config import get_settings
 from modelphase.exceptions import (
     AmbiguousDatasetIdError,
     DatasetNotFoundError,
@@ -96,10 +97,10 @@ def content_digest(panel: Panel) -> str:
 
 
 class DatasetStore:
-    """The dataset snapshots in one folder."""
+    """The dataset snapshots in one folder (``<home>/datasets`` unless given)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else get_settings().datasets_dir
 
     def write(
         self,
