@@ -136,10 +136,17 @@ def to_grid(
     if panel.n_points == 0 and (start is None or end is None):
         raise EmptyInputError("expected at least one sample, got none")
     origin = int(panel.ds.min()) if start is None else int(start)
-    rel = panel.ds - origin
-    k = np.floor_divide(rel + step // 2, step) if tolerance else np.floor_divide(rel, step)
-    off = rel - k * step
-    bad = np.abs(off) > tolerance
+    # k and the offset from grid point k, with as few full-size temporaries as possible
+    off = panel.ds - origin
+    if tolerance:
+        off += step // 2
+    k = np.empty_like(off)
+    np.divmod(off, step, out=(k, off))
+    if tolerance:
+        off -= step // 2
+        bad = np.abs(off) > tolerance
+    else:
+        bad = off != 0
     if bad.any():
         where = np.flatnonzero(bad)
         uids, rows = _offenders(panel, where)
@@ -151,8 +158,9 @@ def to_grid(
             rows=rows,
             hint="pass the right --step, or --tolerance for scrape jitter",
         )
-    outside = (k < 0) | (k * step + origin > end if end is not None else False)
-    if outside.any():
+    last_k = (end - origin) // step if end is not None else None
+    if panel.n_points and (k.min() < 0 or (last_k is not None and k.max() > last_k)):
+        outside = (k < 0) | (k > last_k if last_k is not None else False)
         where = np.flatnonzero(outside)
         uids, rows = _offenders(panel, where)
         raise ValidationError(
@@ -187,7 +195,7 @@ def to_grid(
     y[indptr[series] + (k - k_first[series])] = panel.y
     local = np.arange(total, dtype=np.int64) - np.repeat(indptr[:-1], lengths)
     ds = origin + (np.repeat(k_first, lengths) + local) * step
-    return Panel(panel.ids, indptr, ds.astype(np.int64), y, step=step)
+    return Panel(panel.ids, indptr, ds.astype(np.int64, copy=False), y, step=step)
 
 
 def _duplicates_anywhere(panel: Panel) -> NDArray[np.intp]:

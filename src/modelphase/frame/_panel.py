@@ -120,7 +120,13 @@ class Panel:
         empty_f = np.empty(0, np.float64)
         ds = np.concatenate([item[1] for item in items]) if items else empty_i
         y = np.concatenate([item[2] for item in items]) if items else empty_f
-        return cls(ids, indptr, ds.astype(np.int64), y.astype(np.float64), step=step)
+        return cls(
+            ids,
+            indptr,
+            ds.astype(np.int64, copy=False),
+            y.astype(np.float64, copy=False),
+            step=step,
+        )
 
     @classmethod
     def from_long(cls, df: pd.DataFrame, *, step: int | None = None) -> Panel:
