@@ -262,8 +262,8 @@ class IntegrityError(ModelphaseError, ValueError):
 class SpecError(ModelphaseError, ValueError):
     """A model spec with problems; ``errors`` lists each one with its field path."""
 
-    def __init__(self, message: str, *, errors: Sequence[str]) -> None:
-        self.errors = list(errors)
+    def __init__(self, message: str, *, errors: Sequence[str] = ()) -> None:
+        self.errors = list(errors) or [message]
         super().__init__(message)
 
 

@@ -8,7 +8,17 @@ from pathlib import Path
 import typer
 
 from modelphase import __version__
-from modelphase.cli import datasets, demo, forecast, ingest, models, simulate, spec, tokens
+from modelphase.cli import (
+    datasets,
+    demo,
+    forecast,
+    ingest,
+    models,
+    simulate,
+    spec,
+    tokens,
+    train,
+)
 from modelphase.cli._render import fail
 from modelphase.config import get_settings
 from modelphase.exceptions import ModelphaseError
@@ -35,6 +45,7 @@ app.add_typer(spec.app, name="spec")
 app.command("simulate")(simulate.simulate_command)
 app.command("demo")(demo.demo_command)
 app.command("forecast")(forecast.forecast_command)
+app.command("train")(train.train_command)
 
 
 def _version(value: bool) -> None:

@@ -6,23 +6,34 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from modelphase.cli._registry import open_registry, registry_options
 from modelphase.cli._render import atomic_output, err, print_json, rfc3339
 from modelphase.exceptions import ValidationError
-from modelphase.forecast import AutoForecast, SeasonalNaive, default_season
+from modelphase.forecast import AutoForecast
+from modelphase.forecast.catalog import MODEL_NAMES, build_model
+from modelphase.forecast.trained import TrainedForecaster
 from modelphase.frame import Panel, format_duration, parse_duration
 from modelphase.ingest import DatasetStore, prepare, read_csv, read_parquet
 
 #: Models that --model may name; each is built with the data's daily season.
-NAMED = ("SeasonalNaive", "MSTL", "AutoETS", "AutoTheta", "AutoARIMA", "Naive")
+NAMED = MODEL_NAMES
 
 
 def forecast_command(
-    h: int = typer.Option(..., "--h", min=1, help="Horizon: how many steps ahead."),
-    freq: str = typer.Option(..., "--freq", help="The data's step: 30s, 5m, 1h, 1d..."),
+    h: int | None = typer.Option(
+        None,
+        "--h",
+        min=1,
+        help="Horizon: how many steps ahead (default for a registered model: its horizon).",
+    ),
+    freq: str | None = typer.Option(
+        None, "--freq", help="The data's step: 30s, 5m, 1h, 1d... (needed with data)."
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="CSV to write."),
     input_path: Path | None = typer.Option(
         None, "--input", "-i", help="Long CSV or Parquet: unique_id, ds, y."
@@ -32,9 +43,14 @@ def forecast_command(
     model: str | None = typer.Option(
         None,
         "--model",
-        help=f"One model for every series ({', '.join(NAMED)}); default: automatic "
+        help=f"One model for every series ({', '.join(NAMED)}), or a registered model "
+        "NAME@ALIAS or NAME@VERSION (e.g. checkout@production); default: automatic "
         "selection per series by a backtest.",
     ),
+    registry: str | None = typer.Option(
+        None, "--registry", help="Registry database URL [env MODELPHASE_REGISTRY_URL]."
+    ),
+    token: str | None = typer.Option(None, "--token", help="API token [env MODELPHASE_TOKEN]."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Forecast every series h steps ahead; write unique_id, ds, yhat[, yhat_lo_80, ...].
@@ -42,21 +58,30 @@ def forecast_command(
     Default: SeasonalNaive, MSTL (daily, and weekly when the history allows) and their
     median are backtested on the last h points of each series; the best is refitted and
     forecasts, with conformal intervals calibrated on the backtest errors.
+
+    With a registered model (--model NAME@ALIAS): without data, the forecast it made when
+    it was trained; with --input or --dataset, each series' chosen model refitted on that
+    data, with the model's calibrated intervals.
     """
-    step = parse_duration(freq)
-    panel = _load(input_path, dataset, step)
     for lv in level:
         if not 0 < lv < 100:
             raise ValidationError(f"--level: expected a percentage between 0 and 100, got {lv:g}")
-    models = [_named(model, step)] if model else None
+    if model is not None and "@" in model:
+        registry_options(registry, token)
+        _registered(model, h, freq, input_path, dataset, output, level, as_json)
+        return
+    if h is None or freq is None:
+        raise ValidationError(
+            "expected --h and --freq to forecast data (they may be left out only with a "
+            "registered --model NAME@ALIAS)"
+        )
+    step = parse_duration(freq)
+    panel = _load(input_path, dataset, step)
+    models = [build_model(model, {}, step=step)] if model else None
     with err.status(f"forecasting {panel.n_series} series, h={h}"):
         runner = AutoForecast(models, ensemble=models is None)
         result = runner.fit_predict(panel, h, level=sorted(level))
-    table = result.drop(columns="model")
-    table["ds"] = rfc3339(table["ds"])
-    table.columns = [str(c).replace("-", "_") for c in table.columns]
-    with atomic_output(output) as tmp:
-        table.to_csv(tmp, index=False)
+    table = _write(result, output)
     chosen = Counter(runner.chosen_.values())
     summary: dict[str, Any] = {
         "output": str(output),
@@ -82,6 +107,73 @@ def forecast_command(
     err.print(f"wrote {len(table):,} rows ({panel.n_series} series x {h} steps) to {output}")
 
 
+def _write(result: pd.DataFrame, output: Path) -> pd.DataFrame:
+    table = result.drop(columns="model")
+    table["ds"] = rfc3339(table["ds"])
+    table.columns = [str(c).replace("-", "_") for c in table.columns]
+    with atomic_output(output) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def _registered(
+    ref: str,
+    h: int | None,
+    freq: str | None,
+    input_path: Path | None,
+    dataset: str | None,
+    output: Path,
+    level: list[float],
+    as_json: bool,
+) -> None:
+    name, _, which = ref.partition("@")
+    version = int(which.removeprefix("v")) if which.removeprefix("v").isdigit() else None
+    alias = None if version is not None else which
+    with open_registry() as reg:
+        found = reg.get(name, version, alias=alias)
+        if found.flavor != "modelphase.forecast":
+            raise ValidationError(
+                f"{name} version {found.version} is a {found.flavor!r} model, not a "
+                "forecaster trained by `modelphase train`",
+                hint="name a model registered by `modelphase train`",
+            )
+        model = TrainedForecaster.from_bytes(reg.load_artifact(name, found.version))
+    levels = sorted(level) if level else None
+    fallbacks: list[Any] = []
+    if input_path is None and dataset is None:
+        if freq is not None and parse_duration(freq) != model.step:
+            raise ValidationError(
+                f"--freq {freq} does not match the model's step {format_duration(model.step)}"
+            )
+        result = model.predict(h, level=levels)
+        source = "the forecast made at training"
+    else:
+        step = parse_duration(freq) if freq is not None else model.step
+        panel = _load(input_path, dataset, step)
+        with err.status(f"forecasting {panel.n_series} series with {name}@{which}"):
+            result, fallbacks = model.forecast(panel, h, level=levels)
+        source = "refitted on the data"
+    table = _write(result, output)
+    steps = int(table.groupby("unique_id").size().max()) if len(table) else 0
+    summary = {
+        "output": str(output),
+        "model": name,
+        "version": found.version,
+        "series": int(table["unique_id"].nunique()),
+        "h": steps,
+        "source": source,
+        "chosen": dict(Counter(result.drop_duplicates("unique_id")["model"])),
+        "fallbacks": [f.__dict__ for f in fallbacks],
+    }
+    if as_json:
+        print_json(summary)
+        return
+    err.print(
+        f"{name} version {found.version} ({source}): wrote {len(table):,} rows "
+        f"({summary['series']} series x {steps} steps) to {output}"
+    )
+
+
 def _load(input_path: Path | None, dataset: str | None, step: int) -> Panel:
     if (input_path is None) == (dataset is None):
         raise ValidationError("expected --input FILE or --dataset ID (one of them)")
@@ -104,21 +196,3 @@ def _load(input_path: Path | None, dataset: str | None, step: int) -> Panel:
             f"{own}. Fix: pass --freq {own}"
         )
     return panel
-
-
-def _named(name: str, step: int) -> Any:
-    season = default_season(step)
-    if name == "SeasonalNaive":
-        return SeasonalNaive(season_length=season)
-    from statsforecast import models as sf
-
-    factories = {
-        "MSTL": lambda: sf.MSTL(season_length=season, alias="MSTL"),
-        "AutoETS": lambda: sf.AutoETS(season_length=min(season, 24)),
-        "AutoTheta": lambda: sf.AutoTheta(season_length=season),
-        "AutoARIMA": lambda: sf.AutoARIMA(season_length=min(season, 24)),
-        "Naive": lambda: sf.Naive(),
-    }
-    if name not in factories:
-        raise ValidationError(f"--model: expected one of {', '.join(NAMED)}, got {name!r}")
-    return factories[name]()  # type: ignore[no-untyped-call]

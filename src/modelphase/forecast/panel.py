@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from modelphase.backtest import folds, split
+from modelphase.backtest import Fold, split
+from modelphase.backtest import folds as make_folds
 from modelphase.exceptions import ValidationError
 from modelphase.forecast.naive import SeasonalNaive
 from modelphase.frame import Panel
@@ -147,6 +148,7 @@ class PanelForecaster:
         gap: int = 0,
         level: Sequence[float] = (),
         align: str = "time",
+        folds: Sequence[Fold] | None = None,
     ) -> pd.DataFrame:
         """Rolling-origin backtest: forecasts with ``cutoff`` and the actual ``y``.
 
@@ -154,14 +156,16 @@ class PanelForecaster:
         of the data (:func:`modelphase.backtest.folds`): what a model trained at one
         moment would have seen. ``align="series"`` counts back from each series' own
         last value instead, so that series that end at different times (M4) all get
-        their windows. Each window refits on the data up to its cutoff only.
+        their windows. Each window refits on the data up to its cutoff only. ``folds``
+        gives the time windows explicitly (e.g. those of a whole panel, for a part of it).
         """
         if align == "series":
             windows = self._series_windows(panel, h=h, n_windows=n_windows, step=step)
             horizon = h
         elif align == "time":
             windows = []
-            for fold in folds(panel, h=h, n_windows=n_windows, step=step, gap=gap):
+            given = folds or make_folds(panel, h=h, n_windows=n_windows, step=step, gap=gap)
+            for fold in given:
                 train, test = split(panel, fold)
                 actual = test.to_long()
                 actual["cutoff"] = pd.Timestamp(fold.cutoff, tz="UTC")

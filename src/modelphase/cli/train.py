@@ -1,0 +1,265 @@
+"""``modelphase train SPEC``: backtest, gate, report and register a model from a spec."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from modelphase.cli._registry import open_registry, registry_options
+from modelphase.cli._render import err, print_json
+from modelphase.cli.models import git_commit
+from modelphase.config import get_settings
+from modelphase.exceptions import ValidationError
+from modelphase.frame import NS_PER_SECOND, Panel, format_duration, parse_duration, parse_time
+from modelphase.ingest import DatasetStore, PrometheusClient, ingest_prometheus
+from modelphase.report import write_training_report
+from modelphase.spec import ModelSpec, load_spec
+from modelphase.train import TrainingRun, register_run, spec_text, train
+
+#: Exit code of a run whose gates failed (errors exit 1, usage errors 2).
+GATES_FAILED = 3
+
+
+def train_command(
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="The model spec (YAML)."),
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="Train on this dataset id (prefix) instead of the spec's target."
+    ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Where to write the HTML report (default: <home>/reports/)."
+    ),
+    register: bool = typer.Option(
+        True, "--register/--no-register", help="Register the model (default) or only report."
+    ),
+    drop_short: bool = typer.Option(
+        False, "--drop-short", help="Drop series too short for the backtest instead of failing."
+    ),
+    n_jobs: int | None = typer.Option(
+        None, "--n-jobs", help="Processes (default: the cores for large panels; -1 = all)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    registry: str | None = typer.Option(
+        None, "--registry", help="Registry database URL [env MODELPHASE_REGISTRY_URL]."
+    ),
+    token: str | None = typer.Option(None, "--token", help="API token [env MODELPHASE_TOKEN]."),
+) -> None:
+    """Backtest the spec's candidates, choose a model per series, check the gates, refit,
+    write an HTML report and register the model with its lineage.
+
+    Exits 0 when every gate passes; 3 when a gate fails (the report is written and the
+    version is registered as not promotable, so a CI pipeline can stop there); 1 on bad
+    input.
+    """
+    spec = load_spec(spec_path)
+    registry_options(registry, token)
+    panel, dataset_id = _data(spec, dataset)
+    err.print(
+        f"training [bold]{escape(spec.name)}[/] on dataset {dataset_id}: {panel.n_series:,} "
+        f"series x {panel.n_points // max(panel.n_series, 1):,} points every "
+        f"{format_duration(panel.step or 0)}, horizon {spec.horizon}, "
+        f"{spec.backtest.windows} backtest window(s), candidates "
+        f"{', '.join(c.alias or c.model for c in spec.candidates)}"
+    )
+    with _stages() as note:
+        run = train(
+            spec, panel, dataset_id=dataset_id, n_jobs=n_jobs, progress=note, drop_short=drop_short
+        )
+    version = None
+    if register:
+        with open_registry() as reg:
+            version = register_run(run, reg, git_commit=git_commit())
+    path = report or _default_report(spec, version.version if version else None)
+    with err.status("writing the report"):
+        write_training_report(
+            path,
+            title=spec.name,
+            summary=_summary(run, version.version if version else None),
+            gates=run.gates,
+            candidates=run.candidate_metrics,
+            per_series=_per_series(run),
+            backtest=run.backtest,
+            history=run.panel,
+            forecast=run.forecast,
+            levels=spec.levels,
+            fallbacks=[fb.__dict__ for fb in run.fallbacks],
+            spec_text=spec_text(spec),
+        )
+    _show(run, version.version if version else None, path, as_json)
+    if not run.passed:
+        raise typer.Exit(GATES_FAILED)
+
+
+def _data(spec: ModelSpec, dataset: str | None) -> tuple[Panel, str]:
+    store = DatasetStore()
+    if dataset is None and spec.target.dataset is not None:
+        dataset = spec.target.dataset
+    if dataset is not None:
+        dataset_id = store.resolve(dataset)
+        panel = store.load(dataset_id)
+    else:
+        target = spec.target.prometheus
+        assert target is not None
+        settings = get_settings().prometheus
+        if target.url:
+            settings = replace(settings, url=target.url)
+        now = datetime.now(UTC)
+        now_ns = int(now.timestamp()) * NS_PER_SECOND
+        client = PrometheusClient.from_settings(settings)
+        with client, err.status(f"querying Prometheus at {settings.url}"):
+            manifest, messages = ingest_prometheus(
+                client,
+                target.query,
+                store,
+                start=parse_time(target.start, now=now_ns),
+                end=parse_time(target.end, now=now_ns),
+                step=parse_duration(target.step),
+                now=now,
+            )
+        for message in messages:
+            err.print(f"[yellow]prometheus warning:[/] {escape(message)}")
+        dataset_id = manifest.id
+        panel = store.load(dataset_id)
+    if spec.target.series:
+        missing = sorted(set(spec.target.series) - set(panel.ids))
+        if missing:
+            raise ValidationError(
+                f"target.series names {len(missing)} series the dataset does not have: "
+                f"{', '.join(missing[:3])}",
+                unique_ids=missing,
+                hint=f"`modelphase datasets show {dataset_id}` lists its series",
+            )
+        panel = panel.subset(spec.target.series)
+    return panel, dataset_id
+
+
+@contextmanager
+def _stages() -> Iterator[Callable[[str, int, int], None]]:
+    columns = [
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        tasks: dict[str, Any] = {}
+
+        def note(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield note
+
+
+def _default_report(spec: ModelSpec, version: int | None) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    suffix = f"v{version}" if version is not None else stamp
+    return get_settings().home / "reports" / f"{spec.name}-{suffix}.html"
+
+
+def _summary(run: TrainingRun, version: int | None) -> dict[str, Any]:
+    spec = run.spec
+    step = run.panel.step or 0
+    first, last = run.folds[0].to_dict()["cutoff"], run.folds[-1].to_dict()["cutoff"]
+    return {
+        "model": spec.name
+        + (f" version {version}" if version is not None else " (not registered)"),
+        "gates": "passed" if run.passed else "FAILED",
+        "dataset": run.dataset_id or "-",
+        "series": run.panel.n_series,
+        "points": run.panel.n_points,
+        "step": format_duration(run.panel.step or 0),
+        "horizon": f"{spec.horizon} steps ({format_duration(spec.horizon * step)})",
+        "backtest windows": f"{len(run.folds)}, cutoffs {first} .. {last}",
+        "selection": "per series, out of sample"
+        + (" (one window: in sample)" if run.selection_in_sample else ""),
+        "intervals": "conformal, " + ", ".join(f"{lv:g}%" for lv in spec.levels),
+        "fallbacks": len(run.fallbacks),
+        "owners": ", ".join(spec.owners) or "-",
+        "duration": f"{run.seconds:.1f} s",
+        "code": f"modelphase {run.model.info.get('trained_with', '')}",
+    }
+
+
+def _per_series(run: TrainingRun) -> Any:
+    table = run.per_series.copy()
+    failed = {fb.unique_id for fb in run.fallbacks}
+    table["fallback"] = table["unique_id"].isin(failed)
+    return table
+
+
+def _show(run: TrainingRun, version: int | None, path: Path, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {
+                "name": run.spec.name,
+                "version": version,
+                "dataset_id": run.dataset_id,
+                "passed": run.passed,
+                "gates": run.gates,
+                "metrics": run.metrics,
+                "chosen": run.per_series["model"].value_counts().to_dict(),
+                "report": str(path),
+                "seconds": round(run.seconds, 3),
+            }
+        )
+    table = Table(title="candidates (backtest, scored windows)", title_justify="left")
+    cols = [
+        "mae",
+        "smape",
+        "mase",
+        *[f"coverage_{lv:g}" for lv in run.spec.levels],
+        "series_chosen",
+    ]
+    table.add_column("candidate")
+    for col in cols:
+        table.add_column(col, justify="right")
+    for name, row in run.candidate_metrics.iterrows():
+        cells = [_cell(row.get(c)) for c in cols]
+        table.add_row(f"[bold]{name}[/]" if name == "selected" else str(name), *cells)
+    err.print(table)
+    gates = Table(title="gates", title_justify="left")
+    for col in ("gate", "metric", "value", "threshold", "result"):
+        gates.add_column(col)
+    for g in run.gates:
+        mark = "[green]pass[/]" if g["passed"] else "[bold red]FAIL[/]"
+        gates.add_row(g["name"], g["metric"], _cell(g["value"]), g["threshold"], mark)
+    err.print(gates)
+    for fb in run.fallbacks[:10]:
+        err.print(f"[yellow]fallback:[/] {escape(fb.unique_id)}: {fb.model} ({escape(fb.reason)})")
+    verdict = (
+        "[green]gates passed[/]" if run.passed else "[bold red]gates FAILED: not promotable[/]"
+    )
+    where = f"registered {run.spec.name} version {version}" if version else "not registered"
+    err.print(f"{verdict}; {where}; report: {path}")
+    if not as_json:
+        typer.echo(str(path))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if number != number:
+        return "-"
+    return f"{number:,.0f}" if number.is_integer() and abs(number) >= 1 else f"{number:.4g}"

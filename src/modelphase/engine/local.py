@@ -1,0 +1,61 @@
+"""The local engine: a panel's series shared among processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import TypeVar
+
+from modelphase.frame import Panel
+
+__all__ = ["default_jobs", "map_panel", "split_panel"]
+
+R = TypeVar("R")
+
+#: Below this many series per process, spawning (about a second each) does not pay.
+MIN_SERIES_PER_JOB = 50
+
+
+def default_jobs(n_series: int, n_jobs: int | None = None) -> int:
+    """``n_jobs`` if given (at least 1), else the cores, fewer for small panels."""
+    if n_jobs is not None:
+        return max(1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1))
+    return min(os.cpu_count() or 1, max(1, n_series // MIN_SERIES_PER_JOB))
+
+
+def split_panel(panel: Panel, n: int) -> list[Panel]:
+    """``n`` panels of alternate series (fewer when there are fewer series)."""
+    if n <= 1 or panel.n_series < 2:
+        return [panel]
+    return [panel.subset(panel.ids[i::n]) for i in range(n) if panel.ids[i::n]]
+
+
+def map_panel(
+    fn: Callable[[Panel], R],
+    panel: Panel,
+    *,
+    n_jobs: int | None = None,
+    on_done: Callable[[int, int], None] | None = None,
+) -> list[R]:
+    """``fn`` over parts of ``panel``, in parallel; results in the parts' order.
+
+    ``fn`` must be picklable (a module-level function or a ``functools.partial`` of
+    one). ``on_done(done, total)`` is called as parts finish.
+    """
+    parts = split_panel(panel, default_jobs(panel.n_series, n_jobs))
+    if len(parts) == 1:
+        result = [fn(parts[0])]
+        if on_done is not None:
+            on_done(1, 1)
+        return result
+    context = multiprocessing.get_context("spawn")
+    results: dict[int, R] = {}
+    with ProcessPoolExecutor(max_workers=len(parts), mp_context=context) as pool:
+        futures = {pool.submit(fn, part): i for i, part in enumerate(parts)}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if on_done is not None:
+                on_done(len(results), len(parts))
+    return [results[i] for i in range(len(parts))]

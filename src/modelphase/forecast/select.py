@@ -1,0 +1,167 @@
+"""Choosing among backtested candidates without looking ahead, and calibrating intervals.
+
+A backtest gives, for each series and window (oldest first), every candidate's
+forecasts. Here:
+
+- :func:`add_ensembles` adds the median of the candidates and a weighted mean, whose
+  weights in window ``k`` are the inverse of each candidate's MAE on the series in the
+  windows before ``k`` (equal weights in the first window);
+- :func:`choose` picks, for window ``k``, the candidate with the lowest mean MAE on the
+  windows before ``k``, so that the chosen model's backtest score is out of sample; the
+  final choice uses every window;
+- :func:`conformal_widths` gives interval half-widths per lead step from errors divided
+  by each series' scale and pooled across series (split conformal), again using only
+  earlier windows for each window's intervals.
+
+>>> import pandas as pd, numpy as np
+>>> cv = pd.DataFrame({"unique_id": ["a"] * 4, "window": [0, 0, 1, 1], "y": [1.0, 2, 3, 4],
+...                    "good": [1.0, 2, 3, 4.5], "bad": [3.0, 0, 5, 2]})
+>>> errs = window_mae(cv, ["good", "bad"])
+>>> choose(errs, ["good", "bad"])[0]
+{('a', 1): 'good'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+__all__ = [
+    "ENSEMBLE",
+    "WEIGHTED",
+    "add_ensembles",
+    "choose",
+    "conformal_quantile",
+    "conformal_widths",
+    "inverse_error_weights",
+    "series_scale",
+    "window_mae",
+]
+
+ENSEMBLE = "Ensemble"
+WEIGHTED = "WeightedEnsemble"
+
+
+def series_scale(y: NDArray[np.float64]) -> float:
+    """A series' scale for pooling errors: its mean absolute one-step change (0 for a
+    constant series, whose intervals then have no width); with fewer than two points,
+    its mean absolute level, else 1."""
+    diffs = np.abs(np.diff(y))
+    diffs = diffs[np.isfinite(diffs)]
+    if len(diffs):
+        return float(np.mean(diffs))
+    level = float(np.nanmean(np.abs(y))) if np.isfinite(y).any() else 0.0
+    return level if level > 0 else 1.0
+
+
+def conformal_quantile(abs_err: NDArray[np.float64], level: float) -> float:
+    """The split-conformal half-width: the ceil((n + 1) * level)-th smallest error."""
+    errs = np.sort(abs_err[np.isfinite(abs_err)])
+    if not len(errs):
+        return 0.0
+    rank = int(np.ceil((len(errs) + 1) * level / 100.0)) - 1
+    return float(errs[min(rank, len(errs) - 1)])
+
+
+def window_mae(cv: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Mean absolute error per ``(unique_id, window)`` and candidate."""
+    errors = cv[list(names)].sub(cv["y"], axis=0).abs()
+    errors["unique_id"] = cv["unique_id"].to_numpy()
+    errors["window"] = cv["window"].to_numpy()
+    return errors.groupby(["unique_id", "window"], sort=True)[list(names)].mean()
+
+
+def _before(errs: pd.DataFrame) -> pd.DataFrame:
+    """Per (series, window k): the mean over the series' windows before k (NaN at k=0)."""
+    total = errs.groupby(level="unique_id").cumsum() - errs.fillna(0.0)
+    count = errs.notna().astype(np.int64).groupby(level="unique_id").cumsum()
+    count -= errs.notna().astype(np.int64)
+    return total / count.where(count > 0)
+
+
+def inverse_error_weights(mae: pd.DataFrame) -> pd.DataFrame:
+    """Rows of weights proportional to 1 / MAE (equal where no MAE is known)."""
+    inv = 1.0 / mae.clip(lower=1e-12).to_numpy(dtype=np.float64)
+    inv[~np.isfinite(inv)] = np.nan
+    unknown = np.isnan(inv).all(axis=1)
+    inv[unknown] = 1.0
+    inv = np.nan_to_num(inv, nan=0.0)
+    return pd.DataFrame(inv / inv.sum(axis=1, keepdims=True), index=mae.index, columns=mae.columns)
+
+
+def add_ensembles(cv: pd.DataFrame, models: Sequence[str]) -> list[str]:
+    """Add the ``Ensemble`` (median) and ``WeightedEnsemble`` columns to a backtest
+    frame with a ``window`` column (when there are two models or more); return the
+    names of every candidate."""
+    models = list(models)
+    if len(models) < 2:
+        return models
+    cv[ENSEMBLE] = cv[models].median(axis=1)
+    weights = inverse_error_weights(_before(window_mae(cv, models)))
+    key = pd.MultiIndex.from_arrays([cv["unique_id"], cv["window"]])
+    w = weights.reindex(key).to_numpy()
+    cv[WEIGHTED] = np.einsum("ij,ij->i", cv[models].to_numpy(), w)
+    return [*models, ENSEMBLE, WEIGHTED]
+
+
+def _argmin(table: pd.DataFrame, default: str) -> pd.Series:
+    filled = table.fillna(np.inf)
+    pick = filled.idxmin(axis=1)
+    return pick.where(np.isfinite(filled.min(axis=1)), default)
+
+
+def choose(
+    errs: pd.DataFrame, names: Sequence[str]
+) -> tuple[dict[tuple[str, int], str], dict[str, str]]:
+    """The out-of-sample choice per ``(unique_id, window)`` for windows after the
+    first, and the final choice per series over all windows."""
+    names = list(names)
+    before = _before(errs[names])
+    later = before[before.index.get_level_values("window") > 0]
+    picks = _argmin(later, names[0]) if len(later) else pd.Series(dtype=object)
+    rolling = {
+        (str(u), int(w)): str(c)
+        for u, w, c in zip(
+            later.index.get_level_values("unique_id"),
+            later.index.get_level_values("window"),
+            picks.to_numpy(),
+            strict=True,
+        )
+    }
+    final_mae = errs[names].groupby(level="unique_id").mean()
+    final = {str(u): str(c) for u, c in _argmin(final_mae, names[0]).items()}
+    return rolling, final
+
+
+def conformal_widths(
+    abs_err: NDArray[np.float64],
+    lead: NDArray[np.int64],
+    scale: NDArray[np.float64],
+    levels: Sequence[float],
+    horizon: int,
+) -> dict[float, NDArray[np.float64]]:
+    """Half-widths per lead step (0-based, ``horizon`` of them) in units of a series'
+    scale: the conformal quantile of ``abs_err / scale`` pooled at each lead. Leads with
+    no error take the nearest lead's width."""
+    normalised = np.divide(
+        abs_err, scale, out=np.full(len(abs_err), np.nan), where=scale > 0
+    )  # constant series (scale 0) do not count
+    out: dict[float, NDArray[np.float64]] = {}
+    seen = np.unique(lead[np.isfinite(normalised)])
+    for lv in levels:
+        widths = np.full(horizon, np.nan)
+        for k in seen:
+            if 0 <= k < horizon:
+                widths[k] = conformal_quantile(normalised[lead == k], lv)
+        known = np.flatnonzero(np.isfinite(widths))
+        if not len(known):
+            widths[:] = 0.0
+        else:
+            idx = np.arange(horizon)
+            nearest = known[np.abs(idx[:, None] - known[None, :]).argmin(axis=1)]
+            widths = widths[nearest]
+        out[float(lv)] = widths
+    return out

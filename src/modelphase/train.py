@@ -1,0 +1,602 @@
+"""The training run of a forecasting spec: candidates, backtests, gates, selection,
+refit, report, registration.
+
+:func:`train` takes a :class:`~modelphase.spec.ModelSpec` and a panel:
+
+1. builds the candidates (and a seasonal-naive baseline) and checks that every series
+   is long enough for the horizon, the backtest windows and each model's season;
+2. backtests them with rolling-origin windows cut at the same times for every series
+   (:func:`modelphase.backtest.folds`), each window refitted on data up to its cutoff;
+3. adds the median and the backtest-weighted ensembles and chooses a candidate per
+   series. Window ``k`` is scored with the choice and the interval calibration made from
+   the windows before it, so the reported metrics and coverage are out of sample
+   (with one window they cannot be, and ``selection_in_sample`` says so);
+4. computes per-series and aggregate MAE, RMSE, sMAPE, MASE, interval coverage and
+   pinball loss, the MASE relative to the baseline, and evaluates the spec's gates;
+5. refits on all the data and forecasts the horizon with conformal intervals.
+
+:func:`register_run` stores the result in the registry with its lineage; a run whose
+gates fail is registered as not promotable. The CLI's ``modelphase train`` writes the
+HTML report (:func:`modelphase.report.write_training_report`) and exits non-zero when a
+gate fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from numpy.typing import NDArray
+
+from modelphase import __version__
+from modelphase.backtest import Fold, evaluate, folds
+from modelphase.engine import map_panel
+from modelphase.exceptions import SpecError, ValidationError
+from modelphase.forecast.catalog import build_model, default_season, model_seasons
+from modelphase.forecast.naive import SeasonalNaive
+from modelphase.forecast.panel import Fallback, PanelForecaster, alias_of
+from modelphase.forecast.select import (
+    add_ensembles,
+    choose,
+    conformal_widths,
+    inverse_error_weights,
+    series_scale,
+    window_mae,
+)
+from modelphase.forecast.trained import TrainedForecaster, combine
+from modelphase.frame import Panel, format_duration
+from modelphase.registry import ModelVersion, Registry
+from modelphase.spec import ModelSpec
+
+__all__ = ["BASELINE", "TrainingRun", "gate_metrics", "register_run", "train"]
+
+BASELINE = "baseline"
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class TrainingRun:
+    """Everything a training run found; :attr:`model` is what gets registered."""
+
+    spec: ModelSpec
+    dataset_id: str | None
+    panel: Panel
+    candidates: list[str]
+    backtest: pd.DataFrame
+    candidate_metrics: pd.DataFrame
+    per_series: pd.DataFrame
+    metrics: dict[str, float]
+    gates: list[dict[str, Any]]
+    forecast: pd.DataFrame
+    fallbacks: list[Fallback]
+    model: TrainedForecaster
+    folds: list[Fold]
+    selection_in_sample: bool
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(g["passed"] for g in self.gates)
+
+    @property
+    def chosen(self) -> dict[str, str]:
+        return self.model.chosen
+
+
+def gate_metrics(levels: Sequence[float]) -> list[str]:
+    """The metric names a gate may use."""
+    names = ["mae", "rmse", "smape", "mase", "mase_vs_baseline", "worst_series_vs_baseline"]
+    names += ["baseline_mase", "fallback_share", "series"]
+    for lv in levels:
+        names += [f"coverage_{lv:g}", f"pinball_{lv:g}"]
+    return names
+
+
+def candidate_models(spec: ModelSpec, step: int) -> list[Any]:
+    """The spec's candidates built for data every ``step`` ns, with distinct aliases."""
+    models = []
+    for n, cand in enumerate(spec.candidates):
+        params = dict(cand.params)
+        if cand.alias is not None:
+            params["alias"] = cand.alias
+        try:
+            model = build_model(cand.model, params, step=step)
+        except SpecError as exc:
+            raise SpecError(f"candidates.{n}: {exc}", errors=exc.errors) from None
+        models.append(model)
+    aliases = [alias_of(m) for m in models]
+    twice = sorted({a for a in aliases if aliases.count(a) > 1})
+    if twice:
+        raise SpecError(
+            f"candidates: the name(s) {', '.join(twice)} are used more than once; give "
+            "each candidate of the same model its own alias:",
+            errors=[f"candidates: duplicate alias {a}" for a in twice],
+        )
+    if BASELINE in aliases:
+        raise SpecError(f"candidates: the alias {BASELINE!r} is reserved for the baseline")
+    return models
+
+
+def train(
+    spec: ModelSpec,
+    panel: Panel,
+    *,
+    dataset_id: str | None = None,
+    n_jobs: int | None = None,
+    progress: Progress | None = None,
+    drop_short: bool = False,
+) -> TrainingRun:
+    """Run the spec on ``panel`` (on its grid, at the spec's frequency)."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    note = progress or (lambda stage, done, total: None)
+    if spec.kind != "forecast":
+        raise SpecError(f"kind: expected forecast for a forecasting run, got {spec.kind}")
+    _check_gates(spec)
+    step = _check_step(spec, panel)
+    models = candidate_models(spec, step)
+    season = default_season(step)
+    fallback = _fallback(spec, step, season)
+    baseline = SeasonalNaive(season_length=season, alias=BASELINE)
+    h, bt = spec.horizon, spec.backtest
+    window_step = bt.step or h
+    panel = _check_history(spec, panel, [*models, baseline], window_step, drop_short)
+    windows = folds(panel, h=h, n_windows=bt.windows, step=window_step, gap=bt.gap)
+    aliases = [alias_of(m) for m in models]
+
+    note("backtest and refit", 0, 1)
+    job = partial(_part, [*models, baseline], fallback, season, h, windows, bt.gap)
+    parts = map_panel(
+        job, panel, n_jobs=n_jobs, on_done=lambda d, t: note("backtest and refit", d, t)
+    )
+    timings["backtest_and_refit"] = time.perf_counter() - started
+
+    cv = pd.concat([p[0] for p in parts], ignore_index=True)
+    raw = pd.concat([p[2] for p in parts], ignore_index=True)
+    fallbacks = [fb for p in parts for fb in p[1]]
+    cutoff_ns = pd.DatetimeIndex(cv["cutoff"]).asi8
+    order = {f.cutoff: k for k, f in enumerate(windows)}
+    cv["window"] = np.array([order[int(c)] for c in cutoff_ns], dtype=np.int64)
+    cv = cv.sort_values(["unique_id", "window", "ds"], kind="stable", ignore_index=True)
+    lead = (cv["ds"] - cv["cutoff"]).to_numpy().astype(np.int64) // step - 1
+    cv["lead"] = lead
+
+    note("selection and calibration", 0, 1)
+    names = add_ensembles(cv, aliases)
+    errs = window_mae(cv, names)
+    rolling, final = choose(errs, names)
+    in_sample = len(windows) < 2
+    train_scale = _train_scales(panel, windows[0].cutoff)
+    scored = _score_selected(
+        cv, names, rolling, final, in_sample, train_scale, spec.levels, h + bt.gap
+    )
+    per_series, candidate_metrics, metrics = _metrics(
+        scored, names, panel, windows[0].cutoff, season, spec.levels, final
+    )
+    metrics["fallback_share"] = len({fb.unique_id for fb in fallbacks}) / max(panel.n_series, 1)
+    metrics["series"] = float(panel.n_series)
+    gates = evaluate(spec.gate_dicts(), metrics)
+    note("selection and calibration", 1, 1)
+
+    # the final calibration and weights use every window
+    full_scale = {uid: series_scale(panel.series(uid)[1]) for uid in panel.ids}
+    column = {n: i for i, n in enumerate(names)}
+    chosen_col = np.array([column[final[u]] for u in cv["unique_id"]], dtype=np.int64)
+    values = cv[names].to_numpy(dtype=np.float64)[np.arange(len(cv)), chosen_col]
+    abs_err = np.abs(values - cv["y"].to_numpy(dtype=np.float64))
+    scale: NDArray[np.float64] = np.asarray(cv["unique_id"].map(train_scale), np.float64)
+    widths = conformal_widths(abs_err, lead, scale, spec.levels, h)
+    final_weights = inverse_error_weights(errs[aliases].groupby(level="unique_id").mean())
+    weights = {str(u): row.to_numpy() for u, row in final_weights.iterrows()}
+    forecast = combine(raw, aliases, final, weights, widths, full_scale, spec.levels, names[0])
+    model = TrainedForecaster(
+        name=spec.name,
+        step=step,
+        horizon=h,
+        levels=list(spec.levels),
+        models=models,
+        fallback=fallback,
+        season=season,
+        chosen=final,
+        weights=weights,
+        widths=widths,
+        scales=full_scale,
+        forecast_=forecast,
+        dataset_id=dataset_id,
+        info={"trained_with": f"modelphase {__version__}"},
+    )
+    return TrainingRun(
+        spec=spec,
+        dataset_id=dataset_id,
+        panel=panel,
+        candidates=names,
+        backtest=scored,
+        candidate_metrics=candidate_metrics,
+        per_series=per_series,
+        metrics=metrics,
+        gates=gates,
+        forecast=forecast,
+        fallbacks=fallbacks,
+        model=model,
+        folds=windows,
+        selection_in_sample=in_sample,
+        seconds=time.perf_counter() - started,
+        timings=timings,
+    )
+
+
+def register_run(
+    run: TrainingRun,
+    registry: Registry,
+    *,
+    code_version: str = "",
+    git_commit: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> ModelVersion:
+    """Register the run's model with its lineage. A run whose gates failed is
+    registered too (for the record), and the registry refuses to promote it."""
+    spec = run.spec
+    candidates = {
+        row: {k: _plain(v) for k, v in values.items()}
+        for row, values in run.candidate_metrics.to_dict(orient="index").items()
+    }
+    metrics: dict[str, Any] = {k: _plain(v) for k, v in run.metrics.items()}
+    metrics["candidates"] = candidates
+    metrics["chosen"] = {k: int(v) for k, v in pd.Series(run.chosen).value_counts().items()}
+    metrics["selection_in_sample"] = run.selection_in_sample
+    params = {
+        "candidates": [c.model_dump(mode="json", exclude_none=True) for c in spec.candidates],
+        "fallback": spec.fallback.model_dump(mode="json") if spec.fallback else None,
+        "horizon": spec.horizon,
+        "frequency": spec.frequency,
+        "levels": spec.levels,
+        "backtest": spec.backtest.model_dump(mode="json"),
+        "folds": [f.to_dict() for f in run.folds],
+    }
+    return registry.register(
+        spec.name,
+        run.model.to_bytes(),
+        flavor="modelphase.forecast",
+        model_class="TrainedForecaster",
+        params=params,
+        spec=spec.to_dict(),
+        dataset_id=run.dataset_id,
+        metrics=metrics,
+        gates=run.gates,
+        owners=spec.owners,
+        canary_plan=spec.canary,
+        tags={"kind": spec.kind, **(tags or {})},
+        code_version=code_version or f"modelphase {__version__}",
+        git_commit=git_commit,
+    )
+
+
+def spec_text(spec: ModelSpec) -> str:
+    """The spec as YAML, as the report shows it."""
+    return str(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+
+
+# --------------------------------------------------------------------- checks
+
+
+def _check_gates(spec: ModelSpec) -> None:
+    known = gate_metrics(spec.levels)
+    unknown = sorted({g.metric for g in spec.gates} - set(known))
+    if unknown:
+        raise SpecError(
+            f"gates: unknown metric(s) {', '.join(unknown)}; expected one of {', '.join(known)}",
+            errors=[f"gates: unknown metric {m!r}" for m in unknown],
+        )
+
+
+def _check_step(spec: ModelSpec, panel: Panel) -> int:
+    if panel.step is None:
+        raise ValidationError("expected the data on a regular grid (a dataset) to train on")
+    if panel.step != spec.frequency_ns:
+        raise ValidationError(
+            f"the spec's frequency is {spec.frequency} but the data is sampled every "
+            f"{format_duration(panel.step)}",
+            hint=f"set frequency: {format_duration(panel.step)} in the spec, or ingest the "
+            f"data with --step {spec.frequency}",
+        )
+    return panel.step
+
+
+def _fallback(spec: ModelSpec, step: int, season: int) -> Any:
+    if spec.fallback is None:
+        return SeasonalNaive(season_length=season)
+    try:
+        return build_model(spec.fallback.model, spec.fallback.params, step=step)
+    except SpecError as exc:
+        raise SpecError(f"fallback: {exc}", errors=exc.errors) from None
+
+
+def _check_history(
+    spec: ModelSpec, panel: Panel, models: Sequence[Any], window_step: int, drop_short: bool
+) -> Panel:
+    """Refuse (or drop, with ``drop_short``) series that are empty, or too short for
+    the backtest or for a model's season."""
+    if not panel.n_series:
+        raise ValidationError("the data has no series to train on")
+    bt = spec.backtest
+    held = spec.horizon + bt.gap + (bt.windows - 1) * window_step
+    needs = [
+        (alias_of(m), s * (2 if type(m).__name__ == "MSTL" else 1))
+        for m in models
+        for s in model_seasons(m)
+    ]
+    empty: list[str] = []
+    short: list[tuple[str, int]] = []
+    unseasonal: list[tuple[str, int, str, int]] = []
+    for uid in panel.ids:
+        finite = np.flatnonzero(np.isfinite(panel.series(uid)[1]))
+        if not len(finite):
+            empty.append(uid)
+            continue
+        length = int(finite[-1] - finite[0] + 1)
+        first_train = length - held
+        if first_train < 2:
+            short.append((uid, length))
+            continue
+        for alias, need in needs:
+            if first_train < need:
+                unseasonal.append((uid, first_train, alias, need))
+                break
+    dropped = set(empty) | {u for u, _ in short} | {u for u, *_ in unseasonal}
+    if dropped and drop_short and len(dropped) < panel.n_series:
+        return panel.subset([u for u in panel.ids if u not in dropped])
+    if empty:
+        raise ValidationError(
+            f"{len(empty)} series have no values at all (all missing): "
+            f"{', '.join(empty[:3])}{'...' if len(empty) > 3 else ''}",
+            unique_ids=empty,
+            hint="drop them from the data (target.series in the spec), or --drop-short",
+        )
+    if short:
+        uid, length = short[0]
+        raise ValidationError(
+            f"the horizon is longer than the history allows: series {uid} has {length} "
+            f"points, and a horizon of {spec.horizon} with {bt.windows} backtest window(s) "
+            f"{window_step} steps apart (gap {bt.gap}) holds out {held}, leaving "
+            f"{length - held} to train on ({len(short)} series are this short)",
+            unique_ids=[u for u, _ in short],
+            hint="shorten horizon, or use fewer backtest windows or a smaller backtest "
+            "step, or train on a longer dataset (--drop-short drops such series)",
+        )
+    if unseasonal:
+        uid, length, alias, need = unseasonal[0]
+        raise ValidationError(
+            f"series {uid} is too short for its seasonality: the first backtest window "
+            f"trains on {length} points, and {alias} needs {need} (one season, two for "
+            "MSTL); {len(unseasonal)} series are "
+            "this short",
+            unique_ids=[u for u, *_ in unseasonal],
+            hint="use a shorter season_length, fewer backtest windows, a longer dataset, "
+            "or --drop-short",
+        )
+    return panel
+
+
+# ------------------------------------------------------------------- backtest
+
+
+def _part(
+    models: Sequence[Any],
+    fallback: Any,
+    season: int,
+    h: int,
+    windows: Sequence[Fold],
+    gap: int,
+    panel: Panel,
+) -> tuple[pd.DataFrame, list[Fallback], pd.DataFrame]:
+    """One worker's share: every window's backtest, then the refit on all its data."""
+    runner = PanelForecaster(models, fallback=fallback, season_length=season)
+    cv = runner.cross_validation(panel, h=h, gap=gap, folds=windows)
+    final = PanelForecaster(
+        [m for m in models if alias_of(m) != BASELINE], fallback=fallback, season_length=season
+    )
+    raw = final.fit(panel).predict(h)
+    return cv, runner.cv_fallbacks_ + final.fallbacks_, raw
+
+
+def _train_scales(panel: Panel, cutoff: int) -> dict[str, float]:
+    """Each series' scale from its data up to the first cutoff (no look-ahead)."""
+    out = {}
+    for uid in panel.ids:
+        ds, y = panel.series(uid)
+        out[uid] = series_scale(y[ds <= cutoff])
+    return out
+
+
+def _score_selected(
+    cv: pd.DataFrame,
+    names: Sequence[str],
+    rolling: Mapping[tuple[str, int], str],
+    final: Mapping[str, str],
+    in_sample: bool,
+    scales: Mapping[str, float],
+    levels: Sequence[float],
+    horizon: int,
+) -> pd.DataFrame:
+    """The scored windows, with the ``yhat`` column of the selected candidate and its
+    intervals calibrated on earlier windows only."""
+    uids = cv["unique_id"].to_numpy()
+    window = cv["window"].to_numpy()
+    if in_sample:
+        picks = np.array([final[u] for u in uids], dtype=object)
+        keep = np.ones(len(cv), dtype=bool)
+    else:
+        picks = np.array(
+            [rolling.get((u, int(w)), "") for u, w in zip(uids, window, strict=True)], dtype=object
+        )
+        keep = window > 0
+    column = {n: i for i, n in enumerate(names)}
+    values = cv[list(names)].to_numpy()
+    kept = ["unique_id", "ds", "cutoff", "window", "lead", "y", *names, BASELINE]
+    out = cv.loc[keep, kept].copy()
+    idx = np.array([column[p] for p in picks[keep]], dtype=np.int64)
+    out["yhat"] = values[keep][np.arange(keep.sum()), idx]
+    out["model"] = picks[keep]
+    abs_err = np.abs(values - cv["y"].to_numpy()[:, None])
+    scale = cv["unique_id"].map(scales).to_numpy()
+    lead = cv["lead"].to_numpy()
+    half = {lv: np.zeros(len(out)) for lv in levels}
+    out_window = out["window"].to_numpy()
+    out_scale = out["unique_id"].map(scales).to_numpy()
+    out_lead = out["lead"].to_numpy()
+    for k in np.unique(out_window):
+        calib = window < k if not in_sample else np.ones(len(cv), dtype=bool)
+        # the errors, on the earlier windows, of the candidate each series uses now
+        pick_k = [
+            column[final[u] if in_sample else rolling.get((u, int(k)), names[0])]
+            for u in uids[calib]
+        ]
+        widths = conformal_widths(
+            abs_err[calib][np.arange(calib.sum()), pick_k],
+            lead[calib],
+            scale[calib],
+            levels,
+            horizon,
+        )
+        rows = out_window == k
+        for lv in levels:
+            half[lv][rows] = widths[float(lv)][out_lead[rows]] * out_scale[rows]
+    for lv in levels:
+        out[f"yhat-lo-{lv:g}"] = out["yhat"] - half[lv]
+        out[f"yhat-hi-{lv:g}"] = out["yhat"] + half[lv]
+    return out.reset_index(drop=True)
+
+
+# -------------------------------------------------------------------- metrics
+
+
+def _mase_scales(panel: Panel, cutoff: int, season: int) -> dict[str, float]:
+    """MASE's scale per series: the in-sample seasonal-naive MAE before the first
+    cutoff (the one-step naive where the history is shorter than two seasons)."""
+    out = {}
+    for uid in panel.ids:
+        ds, y = panel.series(uid)
+        y = y[ds <= cutoff]
+        m = season if len(y) > 2 * season else 1
+        diffs = np.abs(y[m:] - y[:-m]) if len(y) > m else np.array([])
+        diffs = diffs[np.isfinite(diffs)]
+        out[uid] = float(diffs.mean()) if len(diffs) else float("nan")
+    return out
+
+
+def _error_table(
+    frame: pd.DataFrame, col: str, levels: Sequence[float], with_intervals: bool
+) -> pd.DataFrame:
+    y = frame["y"].to_numpy()
+    f = frame[col].to_numpy()
+    ok = np.isfinite(y) & np.isfinite(f)
+    err = np.where(ok, np.abs(y - f), np.nan)
+    denom = np.abs(y) + np.abs(f)
+    smape = np.where(ok & (denom > 0), 200.0 * err / np.where(denom > 0, denom, 1.0), np.nan)
+    smape = np.where(ok & (denom == 0), 0.0, smape)
+    table = pd.DataFrame(
+        {"unique_id": frame["unique_id"].to_numpy(), "ae": err, "se": err**2, "smape": smape}
+    )
+    if with_intervals:
+        for lv in levels:
+            lo, hi = frame[f"yhat-lo-{lv:g}"].to_numpy(), frame[f"yhat-hi-{lv:g}"].to_numpy()
+            inside = (y >= lo) & (y <= hi)
+            table[f"coverage_{lv:g}"] = np.where(ok, inside.astype(np.float64), np.nan)
+            alpha = (1.0 - lv / 100.0) / 2.0
+            pin = 0.5 * (_pinball(y, lo, alpha) + _pinball(y, hi, 1.0 - alpha))
+            table[f"pinball_{lv:g}"] = np.where(ok, pin, np.nan)
+    return table
+
+
+def _pinball(y: NDArray[np.float64], q_hat: NDArray[np.float64], q: float) -> NDArray[np.float64]:
+    diff = y - q_hat
+    out: NDArray[np.float64] = np.maximum(q * diff, (q - 1.0) * diff)
+    return out
+
+
+def _per_series(
+    frame: pd.DataFrame,
+    col: str,
+    levels: Sequence[float],
+    scales: Mapping[str, float],
+    intervals: bool,
+) -> pd.DataFrame:
+    table = _error_table(frame, col, levels, intervals)
+    grouped = table.groupby("unique_id", sort=True).mean()
+    out = pd.DataFrame(index=grouped.index)
+    out["mae"] = grouped["ae"]
+    out["rmse"] = np.sqrt(grouped["se"])
+    out["smape"] = grouped["smape"]
+    scale = out.index.map(scales).to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["mase"] = np.where(scale > 0, out["mae"].to_numpy() / scale, np.nan)
+    if intervals:
+        for lv in levels:
+            out[f"coverage_{lv:g}"] = grouped[f"coverage_{lv:g}"]
+            out[f"pinball_{lv:g}"] = grouped[f"pinball_{lv:g}"]
+    return out
+
+
+def _metrics(
+    scored: pd.DataFrame,
+    names: Sequence[str],
+    panel: Panel,
+    cutoff: int,
+    season: int,
+    levels: Sequence[float],
+    final: Mapping[str, str],
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    scales = _mase_scales(panel, cutoff, season)
+    selected = _per_series(scored, "yhat", levels, scales, True)
+    baseline = _per_series(scored, BASELINE, levels, scales, False)
+    rows: dict[str, dict[str, float]] = {}
+    for name in [*names, BASELINE]:
+        rows[name] = _aggregate(_per_series(scored, name, levels, scales, False))
+    rows["selected"] = _aggregate(selected, _error_table(scored, "yhat", levels, True))
+    chosen_counts = pd.Series(final).value_counts()
+    candidate_metrics = pd.DataFrame.from_dict(rows, orient="index")
+    candidate_metrics["series_chosen"] = [
+        int(chosen_counts.get(n, 0)) for n in candidate_metrics.index
+    ]
+    candidate_metrics.loc["selected", "series_chosen"] = len(final)
+    per_series = selected.copy()
+    per_series.insert(0, "model", per_series.index.map(final))
+    per_series["baseline_mase"] = baseline["mase"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = per_series["mase"] / per_series["baseline_mase"]
+    per_series["vs_baseline"] = ratio.where(np.isfinite(ratio))
+    per_series = per_series.reset_index().rename(columns={"index": "unique_id"})
+    metrics = dict(rows["selected"])
+    base = rows[BASELINE]["mase"]
+    metrics["baseline_mase"] = base
+    metrics["mase_vs_baseline"] = (
+        metrics["mase"] / base if base and np.isfinite(base) else float("nan")
+    )
+    worst = per_series["vs_baseline"].max()
+    metrics["worst_series_vs_baseline"] = float(worst) if pd.notna(worst) else float("nan")
+    return per_series, candidate_metrics, {k: float(v) for k, v in metrics.items()}
+
+
+def _aggregate(per_series: pd.DataFrame, rows: pd.DataFrame | None = None) -> dict[str, float]:
+    """Means over series; coverage pooled over every scored point."""
+    out = {k: float(per_series[k].mean()) for k in ("mae", "rmse", "smape", "mase")}
+    if rows is not None:
+        for col in rows.columns:
+            if col.startswith(("coverage_", "pinball_")):
+                out[col] = float(rows[col].mean())
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

@@ -1,0 +1,324 @@
+"""The training run: backtests, out-of-sample selection and calibration, gates,
+registration with lineage, the report, and clear errors on bad specs and data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelphase.exceptions import GateFailedError, SpecError, ValidationError
+from modelphase.forecast.trained import TrainedForecaster
+from modelphase.frame import Panel
+from modelphase.ingest import DatasetStore, ingest_panel
+from modelphase.registry import Registry
+from modelphase.spec import parse_spec
+from modelphase.train import BASELINE, register_run, train
+from support.cli import RunCli
+
+HOUR = 3600 * 10**9
+T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
+
+SPEC = """
+name: web-load
+kind: forecast
+target: {dataset: abc}
+frequency: 1h
+horizon: 24
+candidates:
+  - model: SeasonalNaive
+  - model: SeasonalWindowAverage
+    params: {season_length: 1d, window_size: 3}
+backtest: {windows: 3, step: 24}
+gates:
+  - {name: beats_naive, metric: mase_vs_baseline, max: 1.0}
+  - {name: calibrated, metric: coverage_80, between: [0.6, 0.95]}
+owners: [sre]
+canary: {steps: [10, 50, 100]}
+"""
+
+
+def make_panel(n: int = 8, days: int = 20, seed: int = 0) -> Panel:
+    rng = np.random.default_rng(seed)
+    t = np.arange(days * 24)
+    items = []
+    for i in range(n):
+        level = 10.0 * (i + 1)
+        shape = np.sin(2 * np.pi * t / 24 + i)
+        y = level + 0.3 * level * shape + rng.normal(0, 0.05 * level, len(t))
+        items.append((f'load{{host="h{i}"}}', T0 + t * HOUR, y))
+    return Panel.from_series(items, step=HOUR)
+
+
+def spec_with(**changes: str) -> str:
+    text = SPEC
+    for old, new in changes.items():
+        text = text.replace(old, new)
+    return text
+
+
+def test_a_run_scores_selects_calibrates_and_forecasts() -> None:
+    panel = make_panel()
+    run = train(parse_spec(SPEC), panel, n_jobs=1)
+    assert run.passed, run.gates
+    assert set(run.chosen) == set(panel.ids)
+    assert set(run.chosen.values()) <= set(run.candidates)
+    assert run.candidates == ["SeasonalNaive", "SeasWA", "Ensemble", "WeightedEnsemble"]
+    # windows after the first are scored with choices made before them
+    assert sorted(run.backtest["window"].unique()) == [1, 2]
+    assert not run.selection_in_sample
+    for key in ("mae", "rmse", "smape", "mase", "coverage_80", "pinball_95", "mase_vs_baseline"):
+        assert np.isfinite(run.metrics[key]), key
+    assert 0.6 <= run.metrics["coverage_80"] <= run.metrics["coverage_95"] <= 1.0
+    per = run.per_series.set_index("unique_id")
+    assert len(per) == panel.n_series
+    assert (per["model"] == pd.Series(run.chosen)).all()
+    # the aggregate is the mean over series; the baseline row is the seasonal naive
+    assert run.metrics["mase"] == pytest.approx(per["mase"].mean())
+    assert run.metrics["baseline_mase"] == pytest.approx(per["baseline_mase"].mean())
+    assert run.candidate_metrics.loc["selected", "mase"] == pytest.approx(run.metrics["mase"])
+    fc = run.forecast
+    assert len(fc) == 24 * panel.n_series
+    assert (fc.groupby("unique_id").size() == 24).all()
+    assert (fc["yhat-lo-95"] <= fc["yhat-lo-80"]).all()
+    assert (fc["yhat-lo-80"] <= fc["yhat"]).all()
+    assert (fc["yhat"] <= fc["yhat-hi-80"]).all()
+    first = fc.groupby("unique_id")["ds"].min()
+    assert (first == pd.Timestamp(T0 + 20 * 24 * HOUR, tz="UTC")).all()
+
+
+def test_metrics_agree_with_the_reference_functions() -> None:
+    from modelphase.backtest import mae, smape
+
+    run = train(parse_spec(SPEC), make_panel(), n_jobs=1)
+    uid = run.per_series["unique_id"].iloc[0]
+    rows = run.backtest[run.backtest["unique_id"] == uid]
+    y, f = rows["y"].to_numpy(), rows["yhat"].to_numpy()
+    per = run.per_series.set_index("unique_id").loc[uid]
+    assert per["mae"] == pytest.approx(mae(y, f))
+    assert per["smape"] == pytest.approx(smape(y, f))
+
+
+def test_no_window_sees_data_after_its_cutoff() -> None:
+    """Changing the data after the second cutoff changes nothing in the second window:
+    neither its forecasts nor its choice nor its intervals."""
+    spec = parse_spec(SPEC)
+    panel = make_panel()
+    base = train(spec, panel, n_jobs=1)
+    cutoff = base.folds[2].cutoff
+    y = panel.y.copy()
+    y[panel.ds > cutoff] *= 3.0
+    changed = Panel(panel.ids, panel.indptr, panel.ds, y, panel.step)
+    other = train(spec, changed, n_jobs=1)
+    cols = ["unique_id", "ds", "yhat", "model", "yhat-lo-80", "yhat-hi-95"]
+    a = base.backtest[base.backtest["window"] == 1][cols].reset_index(drop=True)
+    b = other.backtest[other.backtest["window"] == 1][cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert not base.backtest[base.backtest["window"] == 2]["y"].equals(
+        other.backtest[other.backtest["window"] == 2]["y"]
+    )
+
+
+def test_one_window_is_flagged_in_sample() -> None:
+    run = train(parse_spec(spec_with(**{"windows: 3": "windows: 1"})), make_panel(), n_jobs=1)
+    assert run.selection_in_sample
+    assert sorted(run.backtest["window"].unique()) == [0]
+
+
+def test_gates_that_fail_register_nothing_promotable(home: Path) -> None:
+    text = spec_with(**{"max: 1.0": "max: 0.01"})
+    run = train(parse_spec(text), make_panel(), n_jobs=1)
+    assert not run.passed
+    failed = [g["name"] for g in run.gates if not g["passed"]]
+    assert failed == ["beats_naive"]
+    with Registry() as reg:
+        version = register_run(run, reg)
+        assert not version.gates_passed
+        with pytest.raises(GateFailedError):
+            reg.promote("web-load", version.version, "production")
+        assert reg.live("web-load") == {}
+
+
+def test_registration_keeps_the_lineage_and_a_loadable_model(home: Path) -> None:
+    panel = make_panel()
+    run = train(parse_spec(SPEC), panel, n_jobs=1, dataset_id="0123abcd")
+    with Registry() as reg:
+        v = register_run(run, reg, git_commit="f" * 40)
+        assert v.dataset_id == "0123abcd"
+        assert v.spec is not None
+        assert v.spec["name"] == "web-load"
+        assert v.params["horizon"] == 24
+        assert len(v.params["folds"]) == 3
+        assert v.metrics["mase"] == pytest.approx(run.metrics["mase"])
+        assert set(v.metrics["candidates"]) >= {"SeasonalNaive", "selected", BASELINE}
+        assert [g["name"] for g in v.gates] == ["beats_naive", "calibrated"]
+        assert v.gates_passed
+        assert v.owners == ["sre"]
+        assert v.canary_plan == {"steps": [10, 50, 100]}
+        assert v.code_version.startswith("modelphase ")
+        assert v.git_commit == "f" * 40
+        model = TrainedForecaster.from_bytes(reg.load_artifact("web-load", v.version))
+    # the stored forecast is what refitting the chosen models on the same data gives
+    stored = model.predict()
+    again, fallbacks = model.forecast(panel)
+    assert not fallbacks
+    pd.testing.assert_frame_equal(stored, again)
+    assert len(model.predict(6, level=[80])) == 6 * panel.n_series
+    with pytest.raises(ValidationError, match="between 1 and 24"):
+        model.predict(48)
+    with pytest.raises(ValidationError, match="levels among"):
+        model.predict(level=[90])
+
+
+def test_the_model_forecasts_new_data_and_unknown_series() -> None:
+    run = train(parse_spec(SPEC), make_panel(), n_jobs=1)
+    fresh = make_panel(n=10, days=25, seed=3)  # two series it never saw, more days
+    out, _ = run.model.forecast(fresh, h=12)
+    assert out["unique_id"].nunique() == 10
+    assert len(out) == 120
+    assert (
+        out.groupby("unique_id")["ds"].min() == pd.Timestamp(T0 + 25 * 24 * HOUR, tz="UTC")
+    ).all()
+    assert np.isfinite(out[["yhat", "yhat-lo-80", "yhat-hi-95"]].to_numpy()).all()
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_unknown_model_is_a_clear_spec_error() -> None:
+    with pytest.raises(SpecError, match=r"candidates.1: unknown model 'Prohpet'; expected one of"):
+        train(parse_spec(spec_with(SeasonalWindowAverage="Prohpet")), make_panel(), n_jobs=1)
+
+
+def test_unknown_parameters_and_gate_metrics_are_refused() -> None:
+    with pytest.raises(SpecError, match=r"bad parameters.*it accepts.*season_length"):
+        train(parse_spec(spec_with(window_size="windw")), make_panel(), n_jobs=1)
+    with pytest.raises(SpecError, match=r"unknown metric.*mape.*expected one of"):
+        train(parse_spec(spec_with(mase_vs_baseline="mape")), make_panel(), n_jobs=1)
+    with pytest.raises(SpecError, match="not a whole number"):
+        train(parse_spec(spec_with(**{"1d,": "90m,"})), make_panel(), n_jobs=1)
+
+
+def test_horizon_longer_than_the_history_allows() -> None:
+    spec = parse_spec(spec_with(**{"horizon: 24": "horizon: 200"}))
+    with pytest.raises(ValidationError, match="horizon is longer than the history allows") as e:
+        train(spec, make_panel(days=10), n_jobs=1)
+    assert "shorten horizon" in str(e.value)
+
+
+def test_series_too_short_for_its_seasonality() -> None:
+    panel = make_panel(days=20)
+    short = panel.take(panel.ds >= T0 + 15 * 24 * HOUR)  # 5 days; windows hold out 4
+    spec = parse_spec(spec_with(**{"season_length: 1d": "season_length: 3d"}))
+    with pytest.raises(ValidationError, match="too short for its seasonality") as e:
+        train(spec, short, n_jobs=1)
+    assert "SeasWA needs 72" in str(e.value)
+    # --drop-short keeps the others
+    mixed = Panel.from_series(
+        [*[(u, *panel.series(u)) for u in panel.ids[:4]], ("tiny", *short.series(short.ids[0]))],
+        step=HOUR,
+    )
+    run = train(spec, mixed, n_jobs=1, drop_short=True)
+    assert "tiny" not in run.chosen
+    assert len(run.chosen) == 4
+
+
+def test_all_missing_series_is_named() -> None:
+    panel = make_panel(n=3)
+    y = panel.y.copy()
+    y[panel.indptr[1] : panel.indptr[2]] = np.nan
+    bad = Panel(panel.ids, panel.indptr, panel.ds, y, panel.step)
+    with pytest.raises(ValidationError, match="no values at all") as e:
+        train(parse_spec(SPEC), bad, n_jobs=1)
+    assert panel.ids[1] in str(e.value)
+
+
+def test_a_constant_series_is_forecast_as_a_constant() -> None:
+    panel = make_panel(n=3)
+    y = panel.y.copy()
+    y[: panel.indptr[1]] = 7.0
+    flat = Panel(panel.ids, panel.indptr, panel.ds, y, panel.step)
+    run = train(parse_spec(SPEC), flat, n_jobs=1)
+    uid = panel.ids[0]
+    fc = run.forecast[run.forecast["unique_id"] == uid]
+    assert np.allclose(fc["yhat"], 7.0)
+    assert np.allclose(fc["yhat-hi-95"], 7.0)
+    per = run.per_series.set_index("unique_id")
+    assert per.loc[uid, "mae"] == 0.0
+    assert np.isnan(per.loc[uid, "mase"])  # no scale: MASE is undefined, not infinite
+    assert np.isfinite(run.metrics["mase"])  # and the others still count
+
+
+def test_frequency_must_match_the_data() -> None:
+    with pytest.raises(ValidationError, match="frequency is 5m but the data is sampled every 1h"):
+        train(parse_spec(spec_with(**{"frequency: 1h": "frequency: 5m"})), make_panel(), n_jobs=1)
+
+
+# ------------------------------------------------------------------------ CLI
+
+
+def _dataset(home: Path, panel: Panel) -> str:
+    manifest = ingest_panel(
+        panel, DatasetStore(), {"kind": "test"}, now=datetime(2026, 2, 1, tzinfo=UTC)
+    )
+    return manifest.id
+
+
+def test_cli_trains_reports_registers_and_forecasts(
+    cli: RunCli, home: Path, tmp_path: Path
+) -> None:
+    dataset = _dataset(home, make_panel())
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_with(**{"dataset: abc": f"dataset: {dataset}"}))
+    result = cli("train", str(spec), "--json")
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["passed"]
+    assert summary["version"] == 1
+    report = Path(summary["report"])
+    assert report.is_file()
+    assert "GATES PASSED" in report.read_text()
+    assert cli("models", "promote", "web-load", "--version", "1", "--alias", "production").code == 0
+    out = tmp_path / "fc.csv"
+    done = cli(
+        "forecast", "--model", "web-load@production", "--h", "6", "--level", "80", "-o", str(out)
+    )
+    assert done.code == 0, done.stderr
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["unique_id", "ds", "yhat", "yhat_lo_80", "yhat_hi_80"]
+    assert len(table) == 6 * 8
+
+
+def test_cli_exits_3_when_a_gate_fails(cli: RunCli, home: Path, tmp_path: Path) -> None:
+    dataset = _dataset(home, make_panel())
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_with(**{"dataset: abc": f"dataset: {dataset}", "max: 1.0": "max: 0.01"}))
+    report = tmp_path / "r.html"
+    result = cli("train", str(spec), "--report", str(report))
+    assert result.code == 3
+    assert "gates FAILED" in result.stderr
+    assert "GATES FAILED" in report.read_text()
+    shown = cli("models", "show", "web-load", "--json")
+    assert json.loads(shown.stdout)["version"]["gates_passed"] is False
+    refused = cli("models", "promote", "web-load", "--version", "1", "--alias", "production")
+    assert refused.code != 0
+    assert "gate" in refused.stderr
+
+
+def test_cli_bad_spec_exits_1_and_registers_nothing(
+    cli: RunCli, home: Path, tmp_path: Path
+) -> None:
+    dataset = _dataset(home, make_panel())
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        spec_with(**{"dataset: abc": f"dataset: {dataset}", "SeasonalWindowAverage": "Prohpet"})
+    )
+    result = cli("train", str(spec))
+    assert result.code == 1
+    assert "unknown model 'Prohpet'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert cli("models", "list", "--json").stdout.strip() in ("[]", "")
