@@ -82,7 +82,7 @@ def test_simulate_rejects_bad_arguments(cli: RunCli, tmp_path: Path) -> None:
 
 
 def test_demo_runs_the_main_job(cli: RunCli, home: Path) -> None:
-    result = cli("demo", "--days", "2")
+    result = cli("demo", "--days", "4")
     assert result.code == 0, result.stderr
     dataset_id = result.last_line
     assert (home / "demo" / "telemetry.png").stat().st_size > 10_000
@@ -100,19 +100,27 @@ def test_home_option_overrides_the_environment(cli: RunCli, tmp_path: Path) -> N
     assert (other / "datasets" / result.last_line / "manifest.json").exists()
 
 
-def test_demo_registers_and_promotes_a_model(cli: RunCli, home: Path) -> None:
+def test_demo_trains_registers_and_promotes_a_model(cli: RunCli, home: Path) -> None:
+    from modelphase.forecast.trained import TrainedForecaster
     from modelphase.registry import Registry
 
-    assert cli("demo", "--days", "2").code == 0
-    second = cli("demo", "--days", "2")
+    assert cli("demo").code == 0
+    second = cli("demo", "--seed", "1")
     assert second.code == 0, second.stderr
     with Registry() as reg:
         latest = reg.get("demo-forecast", alias="production")
         assert latest.version == 2
         assert latest.dataset_id == second.last_line
-        assert latest.params == {"season_length": 1440}
-        assert 0 < latest.metrics["mae_ratio_last_day"] < 1
+        assert latest.gates_passed
+        assert latest.spec is not None
+        assert latest.spec["candidates"][0]["model"] == "SeasonalNaive"
+        assert 0 < latest.metrics["mase_vs_baseline"] <= 1.0
         assert [e.from_version for e in reg.history("demo-forecast")] == [None, 1]
+        assert reg.get("demo-forecast", 1).dataset_id != latest.dataset_id
         artifact = reg.load_artifact("demo-forecast", alias="production")
-    assert len(json.loads(artifact)["series"]) == 18
+    model = TrainedForecaster.from_bytes(artifact)
+    assert len(model.chosen) == 18
     assert "alias history of demo-forecast" in second.stdout
+    report = Path(second.stdout.split("report: ")[1].split()[0])
+    assert report.is_file()
+    assert "GATES PASSED" in report.read_text()

@@ -216,7 +216,7 @@ def test_series_too_short_for_its_seasonality() -> None:
     spec = parse_spec(spec_with(**{"season_length: 1d": "season_length: 3d"}))
     with pytest.raises(ValidationError, match="too short for its seasonality") as e:
         train(spec, short, n_jobs=1)
-    assert "SeasWA needs 72" in str(e.value)
+    assert "SeasWA needs 216" in str(e.value)
     # --drop-short keeps the others
     mixed = Panel.from_series(
         [*[(u, *panel.series(u)) for u in panel.ids[:4]], ("tiny", *short.series(short.ids[0]))],

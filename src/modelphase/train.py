@@ -38,7 +38,7 @@ from modelphase import __version__
 from modelphase.backtest import Fold, evaluate, folds
 from modelphase.engine import map_panel
 from modelphase.exceptions import SpecError, ValidationError
-from modelphase.forecast.catalog import build_model, default_season, model_seasons
+from modelphase.forecast.catalog import build_model, default_season, min_history
 from modelphase.forecast.naive import SeasonalNaive
 from modelphase.forecast.panel import Fallback, PanelForecaster, alias_of
 from modelphase.forecast.select import (
@@ -327,11 +327,7 @@ def _check_history(
         raise ValidationError("the data has no series to train on")
     bt = spec.backtest
     held = spec.horizon + bt.gap + (bt.windows - 1) * window_step
-    needs = [
-        (alias_of(m), s * (2 if type(m).__name__ == "MSTL" else 1))
-        for m in models
-        for s in model_seasons(m)
-    ]
+    needs = [(alias_of(m), min_history(m)) for m in models]
     empty: list[str] = []
     short: list[tuple[str, int]] = []
     unseasonal: list[tuple[str, int, str, int]] = []
@@ -374,9 +370,9 @@ def _check_history(
         uid, length, alias, need = unseasonal[0]
         raise ValidationError(
             f"series {uid} is too short for its seasonality: the first backtest window "
-            f"trains on {length} points, and {alias} needs {need} (one season, two for "
-            "MSTL); {len(unseasonal)} series are "
-            "this short",
+            f"trains on {length} points, and {alias} needs {need} (a season, two for "
+            f"MSTL, window_size seasons for SeasonalWindowAverage); {len(unseasonal)} "
+            "series are this short",
             unique_ids=[u for u, *_ in unseasonal],
             hint="use a shorter season_length, fewer backtest windows, a longer dataset, "
             "or --drop-short",

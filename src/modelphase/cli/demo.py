@@ -1,34 +1,35 @@
 """``modelphase demo``: the main job on embedded defaults.
 
 Today: simulate a week of telemetry for a few services, ingest it as a dataset, print
-the dataset's summary and write a plot, then fit a seasonal-naive model per series,
-register it with its lineage (the dataset), promote it to production and print the
-alias history. Each later stage of the lifecycle (training with backtests, detection,
-serving) joins this same command.
+the dataset's summary and write a plot, then train the forecaster of
+``examples/forecast.yaml`` on it (rolling-origin backtests, per-series selection,
+conformal intervals, gates), write its HTML report, register it with its lineage,
+promote it to production when its gates pass and print the alias history. Each later
+stage of the lifecycle (detection, serving) joins this same command.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import typer
 
-from modelphase import __version__
-from modelphase.cli._render import err, manifest_table, out
+from modelphase.cli._render import err, manifest_table, out, progress
 from modelphase.cli.datasets import series_table
 from modelphase.cli.models import events_table, git_commit
 from modelphase.cli.simulate import events_table as sim_events_table
 from modelphase.cli.simulate import write_simulation
+from modelphase.cli.train import write_report
 from modelphase.config import get_settings
-from modelphase.forecast import SeasonalNaive
-from modelphase.frame import NS_PER_SECOND, Panel
+from modelphase.exceptions import ValidationError
+from modelphase.frame import NS_PER_SECOND
 from modelphase.ingest import DatasetStore, ingest_file
 from modelphase.registry import Registry
 from modelphase.report import Span, plot_panel
 from modelphase.simulate import simulate
+from modelphase.spec import load_spec
+from modelphase.train import register_run, train
 
 MODEL_NAME = "demo-forecast"
 DAY = 86_400 * NS_PER_SECOND
@@ -41,9 +42,13 @@ def demo_command(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Folder for files (default: <home>/demo)."
     ),
+    spec_path: Path | None = typer.Option(
+        None, "--spec", help="The forecasting spec to train (default: examples/forecast.yaml)."
+    ),
 ) -> None:
     """Run the lifecycle on simulated telemetry: simulate, ingest, summarise, plot,
-    register a seasonal-naive model and promote it.
+    train a forecaster from a spec (backtests, gates, report), register it and promote
+    it when its gates pass.
 
     Prints the dataset id as its last line.
     """
@@ -73,66 +78,68 @@ def demo_command(
             title=f"simulated telemetry, dataset {manifest.id} (red: incidents)",
         )
     err.print(f"[bold]3. plotted[/] {plot}")
-    artifact, metrics = seasonal_naive_artifact(panel)
-    with Registry() as reg:
-        version = reg.register(
-            MODEL_NAME,
-            artifact,
-            flavor="modelphase",
-            model_class="SeasonalNaive",
-            params={"season_length": DAY // (panel.step or DAY)},
-            dataset_id=manifest.id,
-            metrics=metrics,
-            owners=["sre-oncall"],
-            tags={"origin": "demo"},
-            code_version=f"modelphase {__version__}",
-            git_commit=git_commit(),
-        )
-        current = reg.live(MODEL_NAME).get("production")
-        reg.promote(
-            MODEL_NAME,
-            version.version,
-            "production",
-            expect=current,
-            reason="demo: seasonal naive on the latest dataset",
-        )
-        history = reg.history(MODEL_NAME)
+    spec = load_spec(spec_path or example_spec())
     err.print(
-        f"[bold]4. registered[/] {MODEL_NAME} version {version.version} (trained on "
-        f"{manifest.id}, last-day MAE/mean {metrics['mae_ratio_last_day']:.3f}) and promoted "
-        "it to production"
+        f"[bold]4. training[/] {spec.name} from {spec_path or 'examples/forecast.yaml'}: "
+        f"{', '.join(c.alias or c.model for c in spec.candidates)}, "
+        f"{spec.backtest.windows} backtest windows, horizon {spec.horizon}"
     )
-    out.print(events_table(MODEL_NAME, history))
+    with progress("backtesting and refitting") as update:
+        run = train(
+            spec,
+            panel,
+            dataset_id=manifest.id,
+            progress=lambda stage, done, total: update(done, total),
+        )
+    report = settings.home / "reports" / f"{spec.name}-{manifest.id}.html"
+    with Registry() as reg:
+        version = register_run(run, reg, git_commit=git_commit(), tags={"origin": "demo"})
+        write_report(run, version.version, report)
+        verdict = "passed" if run.passed else "FAILED"
+        err.print(
+            f"[bold]5. validated[/] gates {verdict}: "
+            + ", ".join(
+                f"{g['name']} {g['value']:.3f} {g['threshold']}"
+                if g["value"] is not None
+                else f"{g['name']} -"
+                for g in run.gates
+            )
+            + f"; MASE {run.metrics['mase']:.3f} vs seasonal naive "
+            f"{run.metrics['baseline_mase']:.3f}; 80% interval coverage "
+            f"{run.metrics['coverage_80']:.1%}"
+        )
+        if run.passed:
+            current = reg.live(spec.name).get("production")
+            reg.promote(
+                spec.name,
+                version.version,
+                "production",
+                expect=current,
+                reason="demo: gates passed on the latest dataset",
+            )
+            history = reg.history(spec.name)
     err.print(
-        f"next: `modelphase datasets show {manifest.id}`, `modelphase models show "
-        f"{MODEL_NAME} --alias production`, `modelphase models live {MODEL_NAME} --at now-1h`"
+        f"[bold]6. registered[/] {spec.name} version {version.version} (trained on "
+        f"{manifest.id})" + (" and promoted it to production" if run.passed else ", not promotable")
+    )
+    if run.passed:
+        out.print(events_table(spec.name, history))
+    out.print(f"report: {report}")
+    err.print(
+        f"next: open the report, `modelphase forecast --model {spec.name}@production "
+        f"--output next-hour.csv`, `modelphase models show {spec.name} --alias production`, "
+        f"`modelphase datasets show {manifest.id}`"
     )
     typer.echo(manifest.id)
 
 
-def seasonal_naive_artifact(panel: Panel) -> tuple[bytes, dict[str, float]]:
-    """Fit a daily seasonal-naive model per series; score it on the last day first.
-
-    The metric is the mean over series of the last day's MAE divided by the series'
-    mean level, with the model fitted on the days before (a one-fold holdout; the
-    rolling-origin backtests come with training).
-    """
-    assert panel.step is not None
-    season = DAY // panel.step
-    ratios, fitted = [], {}
-    for uid in panel.ids:
-        _, y = panel.series(uid)
-        model = SeasonalNaive(season_length=season)
-        guess = model.fit(y[:-season]).predict(season)["mean"]
-        actual = y[-season:]
-        ok = np.isfinite(actual) & np.isfinite(guess)
-        ratios.append(float(np.mean(np.abs(actual[ok] - guess[ok])) / np.nanmean(np.abs(y))))
-        model.fit(y)
-        fitted[uid] = {
-            "last_season": [None if np.isnan(v) else float(v) for v in model.last_season_],
-            "sigma": model.sigma_,
-        }
-    artifact = {"model_class": "SeasonalNaive", "params": {"season_length": season}}
-    artifact["series"] = fitted
-    data = json.dumps(artifact, sort_keys=True, separators=(",", ":")).encode()
-    return data, {"mae_ratio_last_day": round(float(np.mean(ratios)), 6)}
+def example_spec() -> Path:
+    """The forecasting spec shipped in ``examples/`` (in the package when installed
+    from a wheel, at the repository's root in a checkout)."""
+    for folder in (Path(__file__).parents[1] / "examples", Path(__file__).parents[3] / "examples"):
+        if (folder / "forecast.yaml").is_file():
+            return folder / "forecast.yaml"
+    raise ValidationError(
+        "examples/forecast.yaml is missing from this installation",
+        hint="pass a spec with --spec FILE",
+    )

@@ -86,23 +86,29 @@ def train_command(
             version = register_run(run, reg, git_commit=git_commit())
     path = report or _default_report(spec, version.version if version else None)
     with err.status("writing the report"):
-        write_training_report(
-            path,
-            title=spec.name,
-            summary=_summary(run, version.version if version else None),
-            gates=run.gates,
-            candidates=run.candidate_metrics,
-            per_series=_per_series(run),
-            backtest=run.backtest,
-            history=run.panel,
-            forecast=run.forecast,
-            levels=spec.levels,
-            fallbacks=[fb.__dict__ for fb in run.fallbacks],
-            spec_text=spec_text(spec),
-        )
+        write_report(run, version.version if version else None, path)
     _show(run, version.version if version else None, path, as_json)
     if not run.passed:
         raise typer.Exit(GATES_FAILED)
+
+
+def write_report(run: TrainingRun, version: int | None, path: Path) -> Path:
+    """The run's HTML report at ``path``."""
+    return write_training_report(
+        path,
+        title=run.spec.name,
+        summary=_summary(run, version),
+        gates=run.gates,
+        candidates=run.candidate_metrics,
+        per_series=_per_series(run),
+        backtest=run.backtest,
+        history=run.panel,
+        forecast=run.forecast,
+        levels=run.spec.levels,
+        fallbacks=[fb.__dict__ for fb in run.fallbacks],
+        spec_text=spec_text(run.spec),
+        season_length=run.model.season,
+    )
 
 
 def _data(spec: ModelSpec, dataset: str | None) -> tuple[Panel, str]:
@@ -194,7 +200,7 @@ def _summary(run: TrainingRun, version: int | None) -> dict[str, Any]:
         "fallbacks": len(run.fallbacks),
         "owners": ", ".join(spec.owners) or "-",
         "duration": f"{run.seconds:.1f} s",
-        "code": f"modelphase {run.model.info.get('trained_with', '')}",
+        "code": str(run.model.info.get("trained_with", "")),
     }
 
 

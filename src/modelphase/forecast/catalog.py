@@ -26,7 +26,14 @@ from modelphase.exceptions import SpecError, ValidationError
 from modelphase.forecast.naive import SeasonalNaive
 from modelphase.frame import NS_PER_SECOND, format_duration, parse_duration
 
-__all__ = ["MODEL_NAMES", "build_model", "default_season", "model_seasons", "season_steps"]
+__all__ = [
+    "MODEL_NAMES",
+    "build_model",
+    "default_season",
+    "min_history",
+    "model_seasons",
+    "season_steps",
+]
 
 DAY = 86_400 * NS_PER_SECOND
 WEEK = 7 * DAY
@@ -145,6 +152,20 @@ def build_model(name: str, params: Mapping[str, Any], *, step: int) -> Any:
             f"{', '.join(accepted) or 'none'}",
             errors=[f"{name}: {exc}"],
         ) from None
+
+
+def min_history(model: Any) -> int:
+    """The fewest points a built model needs to fit: two seasons for MSTL, the window
+    of seasons for SeasonalWindowAverage, one season for the other seasonal models."""
+    seasons = model_seasons(model)
+    if not seasons:
+        return 2
+    kind = type(model).__name__
+    if kind == "MSTL":
+        return 2 * max(seasons)
+    if kind == "SeasonalWindowAverage":
+        return max(seasons) * int(getattr(model, "window_size", 1))
+    return max(seasons)
 
 
 def model_seasons(model: Any) -> list[int]:
