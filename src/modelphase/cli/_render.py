@@ -18,6 +18,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -61,6 +62,18 @@ def print_json(data: Any) -> None:
 @contextmanager
 def progress(description: str, total: int | None = None) -> Iterator[Callable[[int, int], None]]:
     """A progress bar on stderr; yields ``update(done, total)``."""
+    with stages() as note:
+        note(description, 0, total or 0)
+
+        def update(done: int, total: int) -> None:
+            note(description, done, total)
+
+        yield update
+
+
+@contextmanager
+def stages() -> Iterator[Callable[[str, int, int], None]]:
+    """Progress bars on stderr, one per stage; yields ``note(stage, done, total)``."""
     columns = [
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -69,12 +82,14 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[[i
         TimeElapsedColumn(),
     ]
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task(description, total=total)
+        tasks: dict[str, TaskID] = {}
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def note(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
 
-        yield update
+        yield note
 
 
 def manifest_table(manifests: list[Manifest], title: str = "datasets") -> Table:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,18 +9,10 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from modelphase.cli._registry import open_registry, registry_options
-from modelphase.cli._render import err, print_json
+from modelphase.cli._render import err, print_json, stages
 from modelphase.cli.models import git_commit
 from modelphase.config import get_settings
 from modelphase.exceptions import ValidationError
@@ -76,7 +66,7 @@ def train_command(
         f"{spec.backtest.windows} backtest window(s), candidates "
         f"{', '.join(c.alias or c.model for c in spec.candidates)}"
     )
-    with _stages() as note:
+    with stages() as note:
         run = train(
             spec, panel, dataset_id=dataset_id, n_jobs=n_jobs, progress=note, drop_short=drop_short
         )
@@ -152,26 +142,6 @@ def _data(spec: ModelSpec, dataset: str | None) -> tuple[Panel, str]:
             )
         panel = panel.subset(spec.target.series)
     return panel, dataset_id
-
-
-@contextmanager
-def _stages() -> Iterator[Callable[[str, int, int], None]]:
-    columns = [
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
-        tasks: dict[str, Any] = {}
-
-        def note(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield note
 
 
 def _default_report(spec: ModelSpec, version: int | None) -> Path:
