@@ -162,8 +162,8 @@ def train(
     raw = pd.concat([p[2] for p in parts], ignore_index=True)
     fallbacks = [fb for p in parts for fb in p[1]]
     cutoff_ns = pd.DatetimeIndex(cv["cutoff"]).asi8
-    order = {f.cutoff: k for k, f in enumerate(windows)}
-    cv["window"] = np.array([order[int(c)] for c in cutoff_ns], dtype=np.int64)
+    cutoffs = np.array([f.cutoff for f in windows], dtype=np.int64)  # oldest first
+    cv["window"] = np.searchsorted(cutoffs, cutoff_ns).astype(np.int64)
     cv = cv.sort_values(["unique_id", "window", "ds"], kind="stable", ignore_index=True)
     lead = (cv["ds"] - cv["cutoff"]).to_numpy().astype(np.int64) // step - 1
     cv["lead"] = lead
@@ -188,7 +188,8 @@ def train(
     # the final calibration and weights use every window
     full_scale = {uid: series_scale(panel.series(uid)[1]) for uid in panel.ids}
     column = {n: i for i, n in enumerate(names)}
-    chosen_col = np.array([column[final[u]] for u in cv["unique_id"]], dtype=np.int64)
+    codes, uniques = pd.factorize(cv["unique_id"])
+    chosen_col = np.array([column[final[u]] for u in uniques], dtype=np.int64)[codes]
     values = cv[names].to_numpy(dtype=np.float64)[np.arange(len(cv)), chosen_col]
     abs_err = np.abs(values - cv["y"].to_numpy(dtype=np.float64))
     scale: NDArray[np.float64] = np.asarray(cv["unique_id"].map(train_scale), np.float64)
@@ -423,51 +424,45 @@ def _score_selected(
 ) -> pd.DataFrame:
     """The scored windows, with the ``yhat`` column of the selected candidate and its
     intervals calibrated on earlier windows only."""
-    uids = cv["unique_id"].to_numpy()
+    codes, uniques = pd.factorize(cv["unique_id"])
     window = cv["window"].to_numpy()
-    if in_sample:
-        picks = np.array([final[u] for u in uids], dtype=object)
-        keep = np.ones(len(cv), dtype=bool)
-    else:
-        picks = np.array(
-            [rolling.get((u, int(w)), "") for u, w in zip(uids, window, strict=True)], dtype=object
-        )
-        keep = window > 0
     column = {n: i for i, n in enumerate(names)}
-    values = cv[list(names)].to_numpy()
-    kept = ["unique_id", "ds", "cutoff", "window", "lead", "y", *names, BASELINE]
-    out = cv.loc[keep, kept].copy()
-    idx = np.array([column[p] for p in picks[keep]], dtype=np.int64)
-    out["yhat"] = values[keep][np.arange(keep.sum()), idx]
-    out["model"] = picks[keep]
-    abs_err = np.abs(values - cv["y"].to_numpy()[:, None])
-    scale = cv["unique_id"].map(scales).to_numpy()
+    # choice[series, window]: the column each series uses in each window
+    n_windows = int(window.max()) + 1
+    choice = np.zeros((len(uniques), n_windows), dtype=np.int64)
+    position = {u: i for i, u in enumerate(uniques)}
+    if in_sample:
+        final_col = np.array([column[final[u]] for u in uniques], dtype=np.int64)
+        choice[:] = final_col[:, None]
+    else:
+        for (uid, k), name in rolling.items():
+            choice[position[uid], k] = column[name]
+    keep = np.ones(len(cv), dtype=bool) if in_sample else window > 0
+    values = cv[list(names)].to_numpy(dtype=np.float64)
+    y = cv["y"].to_numpy(dtype=np.float64)
+    pick = choice[codes, window]
+    scale = np.asarray(uniques.map(scales), dtype=np.float64)[codes]
     lead = cv["lead"].to_numpy()
-    half = {lv: np.zeros(len(out)) for lv in levels}
-    out_window = out["window"].to_numpy()
-    out_scale = out["unique_id"].map(scales).to_numpy()
-    out_lead = out["lead"].to_numpy()
-    for k in np.unique(out_window):
-        calib = window < k if not in_sample else np.ones(len(cv), dtype=bool)
+    yhat = values[np.arange(len(cv)), pick]
+    half = {lv: np.zeros(len(cv)) for lv in levels}
+    for k in np.unique(window[keep]):
+        calib = np.ones(len(cv), dtype=bool) if in_sample else window < k
         # the errors, on the earlier windows, of the candidate each series uses now
-        pick_k = [
-            column[final[u] if in_sample else rolling.get((u, int(k)), names[0])]
-            for u in uids[calib]
-        ]
+        used = choice[codes[calib], k]
         widths = conformal_widths(
-            abs_err[calib][np.arange(calib.sum()), pick_k],
-            lead[calib],
-            scale[calib],
-            levels,
-            horizon,
+            np.abs(values[calib, used] - y[calib]), lead[calib], scale[calib], levels, horizon
         )
-        rows = out_window == k
+        rows = window == k
         for lv in levels:
-            half[lv][rows] = widths[float(lv)][out_lead[rows]] * out_scale[rows]
+            half[lv][rows] = widths[float(lv)][lead[rows]] * scale[rows]
+    kept = ["unique_id", "ds", "cutoff", "window", "lead", "y", *names, BASELINE]
+    data: dict[str, Any] = {c: cv[c].array[keep] for c in kept}
+    data["yhat"] = yhat[keep]
+    data["model"] = np.asarray(names, dtype=object)[pick[keep]]
     for lv in levels:
-        out[f"yhat-lo-{lv:g}"] = out["yhat"] - half[lv]
-        out[f"yhat-hi-{lv:g}"] = out["yhat"] + half[lv]
-    return out.reset_index(drop=True)
+        data[f"yhat-lo-{lv:g}"] = (yhat - half[lv])[keep]
+        data[f"yhat-hi-{lv:g}"] = (yhat + half[lv])[keep]
+    return pd.DataFrame(data)
 
 
 # -------------------------------------------------------------------- metrics

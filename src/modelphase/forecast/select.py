@@ -149,13 +149,18 @@ def conformal_widths(
     normalised = np.divide(
         abs_err, scale, out=np.full(len(abs_err), np.nan), where=scale > 0
     )  # constant series (scale 0) do not count
+    keep = np.isfinite(normalised) & (lead >= 0) & (lead < horizon)
+    order = np.lexsort((normalised[keep], lead[keep]))
+    errs, leads = normalised[keep][order], lead[keep][order]
+    bounds = np.searchsorted(leads, np.arange(horizon + 1))
     out: dict[float, NDArray[np.float64]] = {}
-    seen = np.unique(lead[np.isfinite(normalised)])
     for lv in levels:
         widths = np.full(horizon, np.nan)
-        for k in seen:
-            if 0 <= k < horizon:
-                widths[k] = conformal_quantile(normalised[lead == k], lv)
+        for k in range(horizon):
+            n = bounds[k + 1] - bounds[k]
+            if n:  # errors of lead k, sorted: the conformal rank
+                rank = min(int(np.ceil((n + 1) * lv / 100.0)) - 1, n - 1)
+                widths[k] = errs[bounds[k] + rank]
         known = np.flatnonzero(np.isfinite(widths))
         if not len(known):
             widths[:] = 0.0

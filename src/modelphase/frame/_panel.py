@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -52,9 +53,13 @@ class Panel:
 
     def series(self, uid: str) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """``(ds, y)`` of one series."""
-        i = self.ids.index(uid)
+        i = self._positions[uid]
         sl = slice(int(self.indptr[i]), int(self.indptr[i + 1]))
         return self.ds[sl], self.y[sl]
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {uid: i for i, uid in enumerate(self.ids)}
 
     def take(self, keep: NDArray[np.bool_], *, drop_empty: bool = False) -> Panel:
         """The samples where ``keep`` is true, in order; series left without samples
