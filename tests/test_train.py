@@ -322,3 +322,22 @@ def test_cli_bad_spec_exits_1_and_registers_nothing(
     assert "unknown model 'Prohpet'" in result.stderr
     assert "Traceback" not in result.stderr
     assert cli("models", "list", "--json").stdout.strip() in ("[]", "")
+
+
+def test_selection_margin_keeps_series_on_the_panel_best_without_clear_evidence() -> None:
+    from modelphase.forecast.select import choose
+
+    index = pd.MultiIndex.from_product([["a", "b", "c"], [0, 1]], names=["unique_id", "window"])
+    # "good" is best for the panel; series c is 5% better with "other" on window 0
+    errs = pd.DataFrame(
+        {"good": [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "other": [2.0, 2.0, 2.0, 2.0, 0.95, 0.95]},
+        index=index,
+    )
+    rolling, final = choose(errs, ["good", "other"])
+    assert rolling[("c", 1)] == "other"
+    assert final["c"] == "other"
+    rolling, final = choose(errs, ["good", "other"], margin=0.1)
+    assert rolling[("c", 1)] == "good"
+    assert final == {"a": "good", "b": "good", "c": "good"}
+    rolling, final = choose(errs, ["good", "other"], margin=0.01)
+    assert final["c"] == "other"

@@ -96,6 +96,9 @@ class BacktestSpec(_Strict):
     step: int | None = Field(default=None, ge=1)
     gap: int = Field(default=0, ge=0)
     refit: bool = True
+    #: a series keeps its own best candidate only when it beats the panel's best by
+    #: more than this share of its error (0: always its own best)
+    selection_margin: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
 class GateSpec(_Strict):

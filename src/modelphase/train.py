@@ -171,7 +171,7 @@ def train(
     note("selection and calibration", 0, 1)
     names = add_ensembles(cv, aliases)
     errs = window_mae(cv, names)
-    rolling, final = choose(errs, names)
+    rolling, final = choose(errs, names, margin=bt.selection_margin)
     in_sample = len(windows) < 2
     train_scale = _train_scales(panel, windows[0].cutoff)
     scored = _score_selected(

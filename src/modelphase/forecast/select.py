@@ -113,26 +113,41 @@ def _argmin(table: pd.DataFrame, default: str) -> pd.Series:
     return pick.where(np.isfinite(filled.min(axis=1)), default)
 
 
+def _shrunk(table: pd.DataFrame, names: list[str], margin: float) -> pd.Series:
+    """Per row, the row's best candidate if it beats the panel's best candidate (by
+    mean MAE relative to each row's mean over candidates) by more than ``margin``;
+    else the panel's best. One or two windows are a noisy basis for a per-series
+    choice; this keeps a series on the panel's best unless its own evidence is clear."""
+    own = _argmin(table, names[0])
+    if not len(table):
+        return own
+    relative = table.div(table.mean(axis=1).where(lambda m: m > 0), axis=0)
+    panel_best = str(_argmin(relative.mean().to_frame().T, names[0]).iloc[0])
+    filled = table.fillna(np.inf)
+    best_value = filled.min(axis=1)
+    panel_value = filled[panel_best]
+    switch = best_value < (1.0 - margin) * panel_value
+    return own.where(switch.to_numpy(), panel_best)
+
+
 def choose(
-    errs: pd.DataFrame, names: Sequence[str]
+    errs: pd.DataFrame, names: Sequence[str], *, margin: float = 0.0
 ) -> tuple[dict[tuple[str, int], str], dict[str, str]]:
     """The out-of-sample choice per ``(unique_id, window)`` for windows after the
-    first, and the final choice per series over all windows."""
+    first, and the final choice per series over all windows. A series takes its own
+    best candidate only when it beats the panel's best by more than ``margin`` (a
+    share of its MAE); ``margin=0`` is the plain per-series choice."""
     names = list(names)
     before = _before(errs[names])
-    later = before[before.index.get_level_values("window") > 0]
-    picks = _argmin(later, names[0]) if len(later) else pd.Series(dtype=object)
-    rolling = {
-        (str(u), int(w)): str(c)
-        for u, w, c in zip(
-            later.index.get_level_values("unique_id"),
-            later.index.get_level_values("window"),
-            picks.to_numpy(),
-            strict=True,
-        )
-    }
+    rolling: dict[tuple[str, int], str] = {}
+    windows = before.index.get_level_values("window")
+    for k in sorted(set(windows) - {0}):
+        at_k = before[windows == k]
+        picks = _shrunk(at_k, names, margin)
+        for u, c in zip(at_k.index.get_level_values("unique_id"), picks.to_numpy(), strict=True):
+            rolling[(str(u), int(k))] = str(c)
     final_mae = errs[names].groupby(level="unique_id").mean()
-    final = {str(u): str(c) for u, c in _argmin(final_mae, names[0]).items()}
+    final = {str(u): str(c) for u, c in _shrunk(final_mae, names, margin).items()}
     return rolling, final
 
 
