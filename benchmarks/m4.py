@@ -12,9 +12,11 @@ functions here are checked against it in ``tests/benchmarks/test_m4_scoring.py``
   re-seasonalised; adjusted (classical multiplicative decomposition) only where M4's
   90% autocorrelation test at lag 24 finds seasonality.
 
-Systems, side by side in one run: Naive2 itself; statsforecast's SeasonalNaive(24),
-AutoETS(24), AutoTheta(24) and MSTL(24, 168), each in its own
-``StatsForecast(models=[model], freq=1, n_jobs=...)`` on integer time steps; Prophet with
+Systems, side by side in one run: modelphase's default forecaster (``AutoForecast``) and
+its global LightGBM model alone (one model learned over all the series); Naive2 itself;
+statsforecast's SeasonalNaive(24), AutoETS(24), AutoTheta(24) and MSTL(24, 168), each in
+its own ``StatsForecast(models=[model], freq=1, n_jobs=...)`` on integer time steps;
+Prophet with
 its defaults, fitted per series on the long files' hourly clock (slow and noisy:
 ``--skip-prophet`` or ``--prophet-series N`` for the first N series, said in the output).
 Intervals at 80% and 95% where the system gives them (statsforecast ``level``, Prophet's
@@ -26,7 +28,9 @@ sampled predictive quantiles, the same draws ``interval_width`` summarises).
 Another system is one more entry in ``build_systems`` (a function ``train, h, level ->
 {"mean": ..., "lo-80": ...}``), or, for a forecaster with statsforecast's shape (``alias``,
 ``fit(y)``, ``predict(h, level=...)``, as modelphase's forecasters have), no code at all:
-``--extra modelphase.forecast:SomeForecaster`` calls ``SomeForecaster()`` per series.
+``--extra modelphase.forecast:SomeForecaster`` calls ``SomeForecaster()`` per series (or
+once over all of them, for a global model: one with ``is_global``, ``fit_panel`` and
+``predict_panel``).
 
 Prints a table sorted by OWA with the ratios to the best row. Timings here are
 measurements, never test assertions.
@@ -200,23 +204,8 @@ def prophet_system(train: Series, h: int, level: list[int]) -> Forecast:
     return fc
 
 
-def forecaster_system(factory: Callable[[], Any]) -> System:
-    """Any forecaster with statsforecast's shape, fitted per series (``--extra``)."""
-
-    def run(train: Series, h: int, level: list[int]) -> Forecast:
-        fc: Forecast = {}
-        for uid, y in train.items():
-            out = factory().fit(y).predict(h, level=level)
-            for key, values in out.items():
-                fc.setdefault(key, {})[uid] = np.asarray(values, dtype=float)
-        return fc
-
-    return run
-
-
-def modelphase_system(train: Series, h: int, level: list[int]) -> Forecast:
-    """modelphase's default forecaster (``modelphase forecast`` without ``--model``)."""
-    from modelphase.forecast import AutoForecast
+def to_panel(train: Series) -> Any:
+    """modelphase's panel of the series, on the long files' hourly clock from 2000-01-01."""
     from modelphase.frame import Panel
 
     hour = 3600 * 10**9
@@ -225,7 +214,40 @@ def modelphase_system(train: Series, h: int, level: list[int]) -> Forecast:
         (uid, start + hour * np.arange(len(y), dtype=np.int64), np.asarray(y, dtype=float))
         for uid, y in train.items()
     ]
-    out = AutoForecast().fit_predict(Panel.from_series(items, step=hour), h, level=level)
+    return Panel.from_series(items, step=hour)
+
+
+def forecaster_system(factory: Callable[[], Any]) -> System:
+    """Any forecaster with statsforecast's shape, fitted per series (``--extra``); a
+    global one (``is_global``, e.g. modelphase's GlobalLightGBM) once on all the series."""
+
+    def run(train: Series, h: int, level: list[int]) -> Forecast:
+        fc: Forecast = {}
+        model = factory()
+        if getattr(model, "is_global", False):
+            by_series = model.fit_panel(to_panel(train)).predict_panel(h, level=level)
+        else:
+            by_series = {uid: factory().fit(y).predict(h, level=level) for uid, y in train.items()}
+        for uid, out in by_series.items():
+            for key, values in out.items():
+                fc.setdefault(key, {})[uid] = np.asarray(values, dtype=float)
+        return fc
+
+    return run
+
+
+def global_lightgbm() -> Any:
+    """modelphase's global LightGBM model, defaults, daily season (the ``LightGBM`` row)."""
+    from modelphase.forecast import GlobalLightGBM
+
+    return GlobalLightGBM(season_length=M)
+
+
+def modelphase_system(train: Series, h: int, level: list[int]) -> Forecast:
+    """modelphase's default forecaster (``modelphase forecast`` without ``--model``)."""
+    from modelphase.forecast import AutoForecast
+
+    out = AutoForecast().fit_predict(to_panel(train), h, level=level)
     fc: Forecast = {}
     for uid, group in out.groupby("unique_id", sort=False):
         fc.setdefault("mean", {})[str(uid)] = group["yhat"].to_numpy()
@@ -246,6 +268,7 @@ def build_systems(args: argparse.Namespace) -> dict[str, tuple[System, int | Non
 
     systems: dict[str, tuple[System, int | None]] = {
         "modelphase (auto)": (modelphase_system, None),
+        "modelphase LightGBM (global)": (forecaster_system(global_lightgbm), None),
         "Naive2 (M4)": (naive2_system, None),
         "SeasonalNaive(24)": (sf("SeasonalNaive", season_length=24), None),
         "AutoETS(24)": (sf("AutoETS", season_length=24), None),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelphase.exceptions import SpecError
-from modelphase.forecast import MODELS
+from modelphase.forecast import MODEL_NAMES
 from modelphase.spec import load_spec, parse_spec
 from support.cli import RunCli
 
@@ -24,11 +24,12 @@ candidates: [{model: SeasonalNaive, params: {season_length: 288}}]
 
 def test_the_shipped_example_is_valid() -> None:
     spec = load_spec(EXAMPLE)
-    spec.check_models(list(MODELS))
+    spec.check_models(list(MODEL_NAMES))
     assert spec.kind == "forecast"
     assert spec.frequency_ns == 60 * 10**9
     assert spec.latency_budget_ns == 50 * 10**6
-    assert [g["name"] for g in spec.gate_dicts()] == ["beats_naive", "calibrated_80"]
+    names = [g["name"] for g in spec.gate_dicts()]
+    assert names == ["beats_naive", "calibrated_80", "no_series_much_worse"]
     assert spec.to_dict()["target"] == {"dataset": "15911321eb72c830"}
     assert "lag_1440" in spec.feature_set.names
 
@@ -82,7 +83,7 @@ def test_missing_fields_and_bad_yaml() -> None:
 def test_unknown_models_are_refused() -> None:
     spec = parse_spec(MINIMAL.replace("SeasonalNaive", "Prophet"))
     with pytest.raises(SpecError, match="unknown model"):
-        spec.check_models(list(MODELS))
+        spec.check_models(list(MODEL_NAMES))
 
 
 def test_spec_check_command(cli: RunCli, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from statsforecast import models as sf
 
-from modelphase.forecast import SeasonalNaive
+from modelphase.forecast import GlobalLightGBM, SeasonalNaive
 from modelphase.testing import check_forecaster
 
 FORECASTERS: dict[str, Callable[[], Any]] = {
@@ -19,6 +19,7 @@ FORECASTERS: dict[str, Callable[[], Any]] = {
     "AutoTheta": lambda: sf.AutoTheta(season_length=24),
     "AutoARIMA": lambda: sf.AutoARIMA(season_length=24),
     "Naive": lambda: sf.Naive(),
+    "GlobalLightGBM": lambda: GlobalLightGBM(season_length=24),
 }
 
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from modelphase.cli._render import err, fail, out, print_json
 from modelphase.exceptions import SpecError
-from modelphase.forecast import MODELS
+from modelphase.forecast import MODEL_NAMES
 from modelphase.spec import load_spec
 
 app = typer.Typer(help="Model specs: the YAML that describes a model.", no_args_is_help=True)
@@ -27,7 +27,7 @@ def check_command(
     """
     try:
         spec = load_spec(path)
-        spec.check_models(list(MODELS))
+        spec.check_models(list(MODEL_NAMES))
     except SpecError as exc:
         for problem in exc.errors:
             err.print(f"{escape(str(path))}: {escape(problem)}")

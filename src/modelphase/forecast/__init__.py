@@ -1,22 +1,25 @@
 """Forecasters: the statsforecast-shaped protocol (``fit`` / ``predict``), the panel
 runner with its fallback, and the automatic per-series selection.
 
-``MODELS`` maps the names a spec may use to the forecaster classes.
+``MODEL_NAMES`` lists the names a spec may use; :func:`build_model` builds one from
+its parameters and the data's step.
 """
 
 from modelphase.forecast.auto import AutoForecast, default_models, default_season
+from modelphase.forecast.catalog import MODEL_NAMES, build_model
+from modelphase.forecast.gbm import GlobalLightGBM
 from modelphase.forecast.naive import SeasonalNaive
 from modelphase.forecast.panel import Fallback, Forecaster, PanelForecaster, clean_series
 
-MODELS: dict[str, type] = {"SeasonalNaive": SeasonalNaive}
-
 __all__ = [
-    "MODELS",
+    "MODEL_NAMES",
     "AutoForecast",
     "Fallback",
     "Forecaster",
+    "GlobalLightGBM",
     "PanelForecaster",
     "SeasonalNaive",
+    "build_model",
     "clean_series",
     "default_models",
     "default_season",

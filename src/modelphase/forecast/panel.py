@@ -8,6 +8,13 @@ fallback model, and :attr:`PanelForecaster.fallbacks_` says which, and why.
 Gaps (NaN) inside a series are filled by linear interpolation before fitting (the
 models need complete series); leading and trailing gaps are cut.
 
+A *global* model (one with ``is_global = True``, such as
+:class:`modelphase.forecast.GlobalLightGBM`) is learned once over all the series instead:
+``fit_panel(panel)`` on the raw panel (gaps and all), and ``predict_panel(h, level)``
+gives every series' forecast. If it fails, or gives a non-finite forecast for a series,
+the fallback answers for the series concerned (all of them when the fit failed), and
+:attr:`PanelForecaster.fallbacks_` says so, as for per-series models.
+
 >>> import numpy as np
 >>> from modelphase.frame import Panel
 >>> from modelphase.forecast import SeasonalNaive
@@ -35,7 +42,14 @@ from modelphase.exceptions import ValidationError
 from modelphase.forecast.naive import SeasonalNaive
 from modelphase.frame import Panel
 
-__all__ = ["Fallback", "Forecaster", "PanelForecaster", "alias_of", "clean_series"]
+__all__ = [
+    "Fallback",
+    "Forecaster",
+    "PanelForecaster",
+    "alias_of",
+    "clean_series",
+    "is_global",
+]
 
 
 class Forecaster(Protocol):
@@ -100,19 +114,28 @@ class PanelForecaster:
         self._fallback_fits: dict[str, Any] = {}
         self._train = panel
         for uid in panel.ids:
-            ds, raw = panel.series(uid)
-            finite = np.flatnonzero(np.isfinite(raw))
-            if not len(finite):
+            if not np.isfinite(panel.series(uid)[1]).any():
                 raise ValidationError(
                     f"series {uid} has no values (all missing)",
                     unique_ids=[uid],
                     hint="drop it from the input",
                 )
+        self._global_fits = {
+            alias: self._fit_global(model, panel, alias)
+            for model, alias in zip(self.models, aliases, strict=True)
+            if is_global(model)
+        }
+        for uid in panel.ids:
+            ds, raw = panel.series(uid)
+            finite = np.flatnonzero(np.isfinite(raw))
             y = clean_series(raw)
             self.last_ds_[uid] = int(ds[finite[-1]])
             fits: dict[str, Any] = {}
             for model, alias in zip(self.models, aliases, strict=True):
-                fits[alias] = self._fit_one(model, y, uid, alias)
+                if alias in self._global_fits:
+                    fits[alias] = self._global_fits[alias]
+                else:
+                    fits[alias] = self._fit_one(model, y, uid, alias)
             self.fitted_[uid] = fits
         return self
 
@@ -122,6 +145,10 @@ class PanelForecaster:
             raise ValidationError("PanelForecaster is not fitted: call fit(panel) first")
         if h < 1:
             raise ValidationError(f"expected a horizon h >= 1, got {h}")
+        global_out = {
+            alias: self._predict_global(fitted, alias, h, level)
+            for alias, fitted in self._global_fits.items()
+        }
         frames = []
         for uid, fits in self.fitted_.items():
             ds = self.last_ds_[uid] + self.step_ * np.arange(1, h + 1, dtype=np.int64)
@@ -130,7 +157,10 @@ class PanelForecaster:
                 "ds": pd.DatetimeIndex(ds.view("datetime64[ns]"), tz="UTC"),
             }
             for alias, fitted in fits.items():
-                out = self._predict_one(fitted, uid, alias, h, level)
+                if alias in global_out:
+                    out = self._pick_global(global_out[alias], uid, alias, h, level)
+                else:
+                    out = self._predict_one(fitted, uid, alias, h, level)
                 columns[alias] = out["mean"]
                 for lv in level:
                     columns[f"{alias}-lo-{lv:g}"] = out[f"lo-{lv:g}"]
@@ -237,6 +267,47 @@ class PanelForecaster:
             return None
         return fitted
 
+    def _fit_global(self, model: Any, panel: Panel, alias: str) -> Any:
+        fitted = copy.deepcopy(model)
+        try:
+            fitted.fit_panel(panel)
+        except Exception as exc:
+            reason = _reason(exc)
+            self.fallbacks_ += [Fallback(uid, alias, reason) for uid in panel.ids]
+            return None
+        return fitted
+
+    def _predict_global(
+        self, fitted: Any, alias: str, h: int, level: Sequence[float]
+    ) -> dict[str, Any] | str | None:
+        """Every series' forecast of a global model; the reason if it failed; None if
+        its fit failed (already recorded)."""
+        if fitted is None:
+            return None
+        try:
+            return dict(fitted.predict_panel(h, level=list(level)))
+        except Exception as exc:
+            return _reason(exc)
+
+    def _pick_global(
+        self,
+        out: dict[str, Any] | str | None,
+        uid: str,
+        alias: str,
+        h: int,
+        level: Sequence[float],
+    ) -> dict[str, NDArray[np.float64]]:
+        """One series' share of a global forecast, or the fallback's."""
+        if out is not None:
+            reason = out if isinstance(out, str) else "no forecast for the series"
+            if isinstance(out, dict) and uid in out:
+                arrays = _checked(out[uid], h, level)
+                if arrays is not None:
+                    return arrays
+                reason = "non-finite forecast"
+            self.fallbacks_.append(Fallback(uid, alias, reason))
+        return self._fallback_predict(uid, h, level)
+
     def _predict_one(
         self, fitted: Any, uid: str, alias: str, h: int, level: Sequence[float]
     ) -> dict[str, NDArray[np.float64]]:
@@ -270,6 +341,23 @@ class PanelForecaster:
         if isinstance(season, int) and len(y) < season:
             fitted = SeasonalNaive(season_length=1)
         return fitted.fit(y)
+
+
+def is_global(model: Any) -> bool:
+    """Whether a model is learned across series (``fit_panel`` / ``predict_panel``)."""
+    return bool(getattr(model, "is_global", False))
+
+
+def _checked(out: Any, h: int, level: Sequence[float]) -> dict[str, NDArray[np.float64]] | None:
+    """The forecast as float arrays, or None unless every wanted key has h finite values."""
+    try:
+        keys = ["mean", *(f"{side}-{lv:g}" for lv in level for side in ("lo", "hi"))]
+        arrays = {k: np.asarray(out[k], dtype=np.float64) for k in keys}
+    except (KeyError, TypeError, ValueError):
+        return None
+    if all(a.shape == (h,) and np.isfinite(a).all() for a in arrays.values()):
+        return arrays
+    return None
 
 
 def _reason(exc: BaseException) -> str:
