@@ -341,3 +341,24 @@ def test_selection_margin_keeps_series_on_the_panel_best_without_clear_evidence(
     assert final == {"a": "good", "b": "good", "c": "good"}
     rolling, final = choose(errs, ["good", "other"], margin=0.01)
     assert final["c"] == "other"
+
+
+def test_a_global_model_is_learned_once_over_all_series() -> None:
+    """LightGBM is fitted on the whole panel in every window, whatever the processes:
+    one process and two give the same forecasts."""
+    text = spec_with(
+        **{
+            "  - model: SeasonalWindowAverage\n    params: {season_length: 1d, window_size: 3}": (
+                "  - model: LightGBM\n    params: {n_estimators: 20}"
+            )
+        }
+    )
+    spec = parse_spec(text)
+    panel = make_panel(n=8, days=24)
+    one = train(spec, panel, n_jobs=1)
+    two = train(spec, panel, n_jobs=2)
+    assert "LightGBM" in one.candidates
+    assert not one.fallbacks
+    pd.testing.assert_frame_equal(one.forecast, two.forecast)
+    pd.testing.assert_frame_equal(one.backtest, two.backtest)
+    assert one.candidate_metrics.loc["LightGBM", "mase"] < 1.0

@@ -36,11 +36,11 @@ from numpy.typing import NDArray
 
 from modelphase import __version__
 from modelphase.backtest import Fold, evaluate, folds
-from modelphase.engine import map_panel
+from modelphase.engine import default_jobs, run_tasks, split_panel
 from modelphase.exceptions import SpecError, ValidationError
 from modelphase.forecast.catalog import build_model, default_season, min_history
 from modelphase.forecast.naive import SeasonalNaive
-from modelphase.forecast.panel import Fallback, PanelForecaster, alias_of
+from modelphase.forecast.panel import Fallback, PanelForecaster, alias_of, is_global
 from modelphase.forecast.select import (
     add_ensembles,
     choose,
@@ -152,15 +152,10 @@ def train(
     aliases = [alias_of(m) for m in models]
 
     note("backtest and refit", 0, 1)
-    job = partial(_part, [*models, baseline], fallback, season, h, windows, bt.gap)
-    parts = map_panel(
-        job, panel, n_jobs=n_jobs, on_done=lambda d, t: note("backtest and refit", d, t)
+    cv, raw, fallbacks = _backtest_and_refit(
+        [*models, baseline], fallback, season, h, windows, bt.gap, panel, n_jobs, note
     )
     timings["backtest_and_refit"] = time.perf_counter() - started
-
-    cv = pd.concat([p[0] for p in parts], ignore_index=True)
-    raw = pd.concat([p[2] for p in parts], ignore_index=True)
-    fallbacks = [fb for p in parts for fb in p[1]]
     cutoff_ns = pd.DatetimeIndex(cv["cutoff"]).asi8
     cutoffs = np.array([f.cutoff for f in windows], dtype=np.int64)  # oldest first
     cv["window"] = np.searchsorted(cutoffs, cutoff_ns).astype(np.int64)
@@ -384,7 +379,7 @@ def _check_history(
 # ------------------------------------------------------------------- backtest
 
 
-def _part(
+def _backtest_and_refit(
     models: Sequence[Any],
     fallback: Any,
     season: int,
@@ -392,13 +387,54 @@ def _part(
     windows: Sequence[Fold],
     gap: int,
     panel: Panel,
+    n_jobs: int | None,
+    note: Progress,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[Fallback]]:
+    """Every window's backtest and the refit on all the data, as tasks shared among
+    processes: the per-series models on parts of the panel, each global model on the
+    whole panel (so that no result depends on ``n_jobs``)."""
+    local = [m for m in models if not is_global(m)]
+    shared = [m for m in models if is_global(m)]
+    jobs = default_jobs(panel.n_series, n_jobs)
+    tasks: list[tuple[list[Any], Panel]] = [([m], panel) for m in shared]  # longest first
+    tasks += [(local, part) for part in split_panel(panel, jobs)] if local else []
+    job = partial(_task, fallback, season, h, windows, gap)
+    done = run_tasks(
+        job,
+        tasks,
+        n_jobs=jobs if len(tasks) > 1 else 1,
+        on_done=lambda d, t: note("backtest and refit", d, t),
+    )
+    fallbacks = [fb for _, fbs, _ in done for fb in fbs]
+    parts = done[len(shared) :]
+    cv = pd.concat([p[0] for p in parts], ignore_index=True) if parts else None
+    raw = pd.concat([p[2] for p in parts], ignore_index=True) if parts else None
+    for other_cv, _, other_raw in done[: len(shared)]:
+        if cv is None or raw is None:
+            cv, raw = other_cv, other_raw
+            continue
+        cv = cv.merge(other_cv.drop(columns="y"), on=["unique_id", "ds", "cutoff"], how="inner")
+        raw = raw.merge(other_raw, on=["unique_id", "ds"], how="inner")
+    assert cv is not None
+    assert raw is not None
+    return cv, raw, fallbacks
+
+
+def _task(
+    fallback: Any,
+    season: int,
+    h: int,
+    windows: Sequence[Fold],
+    gap: int,
+    task: tuple[list[Any], Panel],
 ) -> tuple[pd.DataFrame, list[Fallback], pd.DataFrame]:
-    """One worker's share: every window's backtest, then the refit on all its data."""
+    """One task: every window's backtest of some models on a panel, then their refit on
+    all its data (the baseline is only backtested)."""
+    models, panel = task
     runner = PanelForecaster(models, fallback=fallback, season_length=season)
     cv = runner.cross_validation(panel, h=h, gap=gap, folds=windows)
-    final = PanelForecaster(
-        [m for m in models if alias_of(m) != BASELINE], fallback=fallback, season_length=season
-    )
+    kept = [m for m in models if alias_of(m) != BASELINE]
+    final = PanelForecaster(kept, fallback=fallback, season_length=season)
     raw = final.fit(panel).predict(h)
     return cv, runner.cv_fallbacks_ + final.fallbacks_, raw
 

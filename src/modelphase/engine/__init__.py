@@ -6,6 +6,6 @@ with threads and BLAS), so a script that calls this must guard its entry point w
 ``if __name__ == "__main__":``.
 """
 
-from modelphase.engine.local import default_jobs, map_panel, split_panel
+from modelphase.engine.local import default_jobs, map_panel, run_tasks, split_panel
 
-__all__ = ["default_jobs", "map_panel", "split_panel"]
+__all__ = ["default_jobs", "map_panel", "run_tasks", "split_panel"]

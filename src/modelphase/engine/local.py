@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
 
 from modelphase.frame import Panel
 
-__all__ = ["default_jobs", "map_panel", "split_panel"]
+__all__ = ["default_jobs", "map_panel", "run_tasks", "split_panel"]
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 #: Below this many series per process, spawning (about a second each) does not pay.
 MIN_SERIES_PER_JOB = 50
@@ -45,17 +46,31 @@ def map_panel(
     one). ``on_done(done, total)`` is called as parts finish.
     """
     parts = split_panel(panel, default_jobs(panel.n_series, n_jobs))
-    if len(parts) == 1:
-        result = [fn(parts[0])]
-        if on_done is not None:
-            on_done(1, 1)
-        return result
-    context = multiprocessing.get_context("spawn")
+    return run_tasks(fn, parts, n_jobs=len(parts), on_done=on_done)
+
+
+def run_tasks(
+    fn: Callable[[T], R],
+    tasks: Sequence[T],
+    *,
+    n_jobs: int = 1,
+    on_done: Callable[[int, int], None] | None = None,
+) -> list[R]:
+    """``fn(task)`` for every task, on up to ``n_jobs`` processes (in this one when
+    ``n_jobs`` is 1 or there is one task); results in the tasks' order. Tasks are
+    submitted in their order: put the longest first."""
     results: dict[int, R] = {}
-    with ProcessPoolExecutor(max_workers=len(parts), mp_context=context) as pool:
-        futures = {pool.submit(fn, part): i for i, part in enumerate(parts)}
+    if n_jobs <= 1 or len(tasks) <= 1:
+        for i, task in enumerate(tasks):
+            results[i] = fn(task)
+            if on_done is not None:
+                on_done(i + 1, len(tasks))
+        return [results[i] for i in range(len(tasks))]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(n_jobs, len(tasks)), mp_context=context) as pool:
+        futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             if on_done is not None:
-                on_done(len(results), len(parts))
-    return [results[i] for i in range(len(parts))]
+                on_done(len(results), len(tasks))
+    return [results[i] for i in range(len(tasks))]
