@@ -362,3 +362,8 @@ def test_a_global_model_is_learned_once_over_all_series() -> None:
     pd.testing.assert_frame_equal(one.forecast, two.forecast)
     pd.testing.assert_frame_equal(one.backtest, two.backtest)
     assert one.candidate_metrics.loc["LightGBM", "mase"] < 1.0
+
+
+def test_backtests_without_refit_are_refused_clearly() -> None:
+    with pytest.raises(SpecError, match="refit: false is not supported yet"):
+        train(parse_spec(spec_with(**{"step: 24}": "step: 24, refit: false}"})), make_panel())

@@ -140,6 +140,12 @@ def train(
     if spec.kind != "forecast":
         raise SpecError(f"kind: expected forecast for a forecasting run, got {spec.kind}")
     _check_gates(spec)
+    if not spec.backtest.refit:
+        raise SpecError(
+            "backtest.refit: false is not supported yet: every backtest window refits its "
+            "models on the data up to its cutoff",
+            errors=["backtest.refit: false is not supported yet"],
+        )
     step = _check_step(spec, panel)
     models = candidate_models(spec, step)
     season = default_season(step)
