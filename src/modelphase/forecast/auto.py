@@ -19,10 +19,8 @@ entry point with ``if __name__ == "__main__":``.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -30,6 +28,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from modelphase.engine import run_tasks, split_panel
 from modelphase.exceptions import ValidationError
 from modelphase.forecast.catalog import default_season
 from modelphase.forecast.naive import SeasonalNaive
@@ -164,20 +163,15 @@ class AutoForecast:
         local = [m for m in models if not is_global(m)]
         shared = [[m] for m in models if is_global(m)]
         n_jobs = self._jobs(panel)
-        groups = [(local, part) for part in _chunks(panel, n_jobs)] if local else []
+        groups = [(local, part) for part in split_panel(panel, n_jobs)] if local else []
         groups += [(group, panel) for group in shared]
         tasks = [(group, part, final) for group, part in groups for final in (False, True)]
         job = partial(_task, fallback=self.fallback, season=season, h=h, n_windows=self.n_windows)
-        if n_jobs > 1 and len(tasks) > 2:
-            context = multiprocessing.get_context("spawn")
-            workers = min(n_jobs, len(tasks))
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                # the longest first: global models, then the parts
-                order = sorted(range(len(tasks)), key=lambda i: -_cost(tasks[i]))
-                futures = {i: pool.submit(job, *tasks[i]) for i in order}
-                done = [futures[i].result() for i in range(len(tasks))]
-        else:
-            done = [job(*task) for task in tasks]
+        # the longest first: global models, then the parts
+        order = sorted(range(len(tasks)), key=lambda i: -_cost(tasks[i]))
+        jobs = n_jobs if len(tasks) > 2 else 1
+        ran = run_tasks(job, [tasks[i] for i in order], n_jobs=jobs)
+        done = [ran[order.index(i)] for i in range(len(tasks))]
         results = [(done[2 * i], *done[2 * i + 1]) for i in range(len(groups))]
         n_local = len(groups) - len(shared)
         return _merge(results[:n_local], results[n_local:])
@@ -271,9 +265,7 @@ def _add_ensembles(
 
 
 def _task(
-    models: Sequence[Any],
-    panel: Panel,
-    final: bool,
+    task: tuple[Sequence[Any], Panel, bool],
     *,
     fallback: Any,
     season: int,
@@ -282,6 +274,7 @@ def _task(
 ) -> Any:
     """One task: the backtest of ``models`` on ``panel`` (None if no series is long
     enough), or (``final``) their forecasts from all the data and the fallbacks."""
+    models, panel, final = task
     runner = PanelForecaster(models, fallback=fallback, season_length=season)
     if final:
         return runner.fit(panel).predict(h), runner.fallbacks_
@@ -316,13 +309,6 @@ def _merge(local: list[_Result], shared: list[_Result]) -> _Result:
             cv = None
     assert forecast is not None
     return cv, forecast, fallbacks
-
-
-def _chunks(panel: Panel, n: int) -> list[Panel]:
-    """``n`` panels of alternate series (so that long and short series spread evenly)."""
-    if n <= 1 or panel.n_series < 2:
-        return [panel]
-    return [panel.subset(panel.ids[i::n]) for i in range(n) if panel.ids[i::n]]
 
 
 def _scale(y: NDArray[np.float64]) -> float:
