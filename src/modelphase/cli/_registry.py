@@ -11,9 +11,9 @@ _state: dict[str, str | None] = {"url": None, "token": None}
 
 def registry_options(
     registry: str | None = typer.Option(
-        None, "--registry", help="Registry database URL [env MODELPHASE_REGISTRY_URL]."
+        None, "--registry", help="Registry database URL \\[env MODELPHASE_REGISTRY_URL]."
     ),
-    token: str | None = typer.Option(None, "--token", help="API token [env MODELPHASE_TOKEN]."),
+    token: str | None = typer.Option(None, "--token", help="API token \\[env MODELPHASE_TOKEN]."),
 ) -> None:
     """Options of the command group, kept for the command that runs next."""
     _state["url"], _state["token"] = registry, token

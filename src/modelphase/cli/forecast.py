@@ -48,9 +48,9 @@ def forecast_command(
         "selection per series by a backtest.",
     ),
     registry: str | None = typer.Option(
-        None, "--registry", help="Registry database URL [env MODELPHASE_REGISTRY_URL]."
+        None, "--registry", help="Registry database URL \\[env MODELPHASE_REGISTRY_URL]."
     ),
-    token: str | None = typer.Option(None, "--token", help="API token [env MODELPHASE_TOKEN]."),
+    token: str | None = typer.Option(None, "--token", help="API token \\[env MODELPHASE_TOKEN]."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Forecast every series h steps ahead; write unique_id, ds, yhat[, yhat_lo_80, ...].

@@ -111,14 +111,14 @@ def prometheus_command(
     end: str = typer.Option(..., "--end", help="RFC 3339 time, Unix seconds, or now."),
     step: str = typer.Option(..., "--step", help="Resolution, e.g. 60s."),
     url: str | None = typer.Option(
-        None, "--url", help="Prometheus base URL [env MODELPHASE_PROMETHEUS_URL]."
+        None, "--url", help="Prometheus base URL \\[env MODELPHASE_PROMETHEUS_URL]."
     ),
     token: str | None = typer.Option(
-        None, "--token", help="Bearer token [env MODELPHASE_PROMETHEUS_TOKEN]."
+        None, "--token", help="Bearer token \\[env MODELPHASE_PROMETHEUS_TOKEN]."
     ),
     username: str | None = typer.Option(None, "--username", help="Basic-auth user."),
     password: str | None = typer.Option(
-        None, "--password", help="Basic-auth password [env MODELPHASE_PROMETHEUS_PASSWORD]."
+        None, "--password", help="Basic-auth password \\[env MODELPHASE_PROMETHEUS_PASSWORD]."
     ),
     ca_cert: Path | None = typer.Option(None, "--ca-cert", help="CA bundle for TLS."),
     insecure: bool = typer.Option(

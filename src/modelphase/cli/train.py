@@ -45,9 +45,9 @@ def train_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     registry: str | None = typer.Option(
-        None, "--registry", help="Registry database URL [env MODELPHASE_REGISTRY_URL]."
+        None, "--registry", help="Registry database URL \\[env MODELPHASE_REGISTRY_URL]."
     ),
-    token: str | None = typer.Option(None, "--token", help="API token [env MODELPHASE_TOKEN]."),
+    token: str | None = typer.Option(None, "--token", help="API token \\[env MODELPHASE_TOKEN]."),
 ) -> None:
     """Backtest the spec's candidates, choose a model per series, check the gates, refit,
     write an HTML report and register the model with its lineage.
