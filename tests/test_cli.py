@@ -124,3 +124,11 @@ def test_demo_trains_registers_and_promotes_a_model(cli: RunCli, home: Path) -> 
     report = Path(second.stdout.split("report: ")[1].split()[0])
     assert report.is_file()
     assert "GATES PASSED" in report.read_text()
+
+
+def test_help_names_the_environment_variables(cli: RunCli) -> None:
+    """Options that fall back on the environment say which variable (rich markup must
+    not swallow the hint)."""
+    shown = " ".join(cli("models", "--help").stdout.replace("│", " ").split())
+    assert "[env MODELPHASE_REGISTRY_URL]" in shown
+    assert "[env MODELPHASE_TOKEN]" in shown
