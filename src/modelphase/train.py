@@ -35,7 +35,14 @@ import yaml
 from numpy.typing import NDArray
 
 from modelphase import __version__
-from modelphase.backtest import Fold, evaluate, folds
+from modelphase.backtest import (
+    Fold,
+    evaluate,
+    folds,
+    interval_pinball_terms,
+    mase_scale,
+    smape_terms,
+)
 from modelphase.engine import default_jobs, run_tasks, split_panel
 from modelphase.exceptions import SpecError, ValidationError
 from modelphase.forecast.catalog import build_model, default_season, min_history
@@ -517,10 +524,7 @@ def _mase_scales(panel: Panel, cutoff: int, season: int) -> dict[str, float]:
     for uid in panel.ids:
         ds, y = panel.series(uid)
         y = y[ds <= cutoff]
-        m = season if len(y) > 2 * season else 1
-        diffs = np.abs(y[m:] - y[:-m]) if len(y) > m else np.array([])
-        diffs = diffs[np.isfinite(diffs)]
-        out[uid] = float(diffs.mean()) if len(diffs) else float("nan")
+        out[uid] = mase_scale(y, season if len(y) > 2 * season else 1)
     return out
 
 
@@ -531,27 +535,22 @@ def _error_table(
     f = frame[col].to_numpy()
     ok = np.isfinite(y) & np.isfinite(f)
     err = np.where(ok, np.abs(y - f), np.nan)
-    denom = np.abs(y) + np.abs(f)
-    smape = np.where(ok & (denom > 0), 200.0 * err / np.where(denom > 0, denom, 1.0), np.nan)
-    smape = np.where(ok & (denom == 0), 0.0, smape)
     table = pd.DataFrame(
-        {"unique_id": frame["unique_id"].to_numpy(), "ae": err, "se": err**2, "smape": smape}
+        {
+            "unique_id": frame["unique_id"].to_numpy(),
+            "ae": err,
+            "se": err**2,
+            "smape": smape_terms(y, f),
+        }
     )
     if with_intervals:
         for lv in levels:
             lo, hi = frame[f"yhat-lo-{lv:g}"].to_numpy(), frame[f"yhat-hi-{lv:g}"].to_numpy()
             inside = (y >= lo) & (y <= hi)
             table[f"coverage_{lv:g}"] = np.where(ok, inside.astype(np.float64), np.nan)
-            alpha = (1.0 - lv / 100.0) / 2.0
-            pin = 0.5 * (_pinball(y, lo, alpha) + _pinball(y, hi, 1.0 - alpha))
+            pin = interval_pinball_terms(y, lo=lo, hi=hi, level=lv)
             table[f"pinball_{lv:g}"] = np.where(ok, pin, np.nan)
     return table
-
-
-def _pinball(y: NDArray[np.float64], q_hat: NDArray[np.float64], q: float) -> NDArray[np.float64]:
-    diff = y - q_hat
-    out: NDArray[np.float64] = np.maximum(q * diff, (q - 1.0) * diff)
-    return out
 
 
 def _per_series(

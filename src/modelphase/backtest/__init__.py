@@ -4,13 +4,16 @@ from modelphase.backtest.gates import check_gates, evaluate
 from modelphase.backtest.metrics import (
     coverage,
     interval_pinball,
+    interval_pinball_terms,
     mae,
     mase,
     mase_scale,
     pinball,
+    pinball_terms,
     rmse,
     score_series,
     smape,
+    smape_terms,
 )
 from modelphase.backtest.splits import Fold, folds, split
 
@@ -21,12 +24,15 @@ __all__ = [
     "evaluate",
     "folds",
     "interval_pinball",
+    "interval_pinball_terms",
     "mae",
     "mase",
     "mase_scale",
     "pinball",
+    "pinball_terms",
     "rmse",
     "score_series",
     "smape",
+    "smape_terms",
     "split",
 ]

@@ -26,13 +26,16 @@ from numpy.typing import NDArray
 __all__ = [
     "coverage",
     "interval_pinball",
+    "interval_pinball_terms",
     "mae",
     "mase",
     "mase_scale",
     "pinball",
+    "pinball_terms",
     "rmse",
     "score_series",
     "smape",
+    "smape_terms",
 ]
 
 F = NDArray[np.float64]
@@ -55,15 +58,21 @@ def rmse(y: F, yhat: F) -> float:
     return float(np.sqrt(np.mean((y[keep] - yhat[keep]) ** 2))) if keep.any() else float("nan")
 
 
+def smape_terms(y: F, yhat: F) -> F:
+    """Each point's sMAPE term in percent (0..200): 0 where both are 0, NaN where either
+    is missing."""
+    num = np.abs(y - yhat)
+    den = np.abs(y) + np.abs(yhat)
+    out: F = np.divide(200.0 * num, den, out=np.zeros_like(num), where=den > 0)
+    out[~_ok(y, yhat)] = np.nan
+    return out
+
+
 def smape(y: F, yhat: F) -> float:
     """Symmetric MAPE in percent (0..200); a point where both are 0 counts as 0."""
-    keep = _ok(y, yhat)
-    if not keep.any():
-        return float("nan")
-    num = np.abs(y[keep] - yhat[keep])
-    den = np.abs(y[keep]) + np.abs(yhat[keep])
-    ratio = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-    return float(200.0 * np.mean(ratio))
+    terms = smape_terms(y, yhat)
+    keep = np.isfinite(terms)
+    return float(np.mean(terms[keep])) if keep.any() else float("nan")
 
 
 def mase_scale(insample: F, season: int) -> float:
@@ -95,12 +104,24 @@ def coverage(y: F, *, lo: F, hi: F) -> float:
     return float(np.mean((y[keep] >= lo[keep]) & (y[keep] <= hi[keep])))
 
 
+def pinball_terms(y: F, quantile_forecast: F, q: float) -> F:
+    """Each point's pinball loss of a ``q`` quantile forecast."""
+    diff = y - quantile_forecast
+    out: F = np.maximum(q * diff, (q - 1.0) * diff)
+    return out
+
+
 def pinball(y: F, quantile_forecast: F, q: float) -> float:
     keep = _ok(y, quantile_forecast)
     if not keep.any():
         return float("nan")
-    diff = y[keep] - quantile_forecast[keep]
-    return float(np.mean(np.maximum(q * diff, (q - 1.0) * diff)))
+    return float(np.mean(pinball_terms(y[keep], quantile_forecast[keep], q)))
+
+
+def interval_pinball_terms(y: F, *, lo: F, hi: F, level: float) -> F:
+    """Each point's mean pinball loss of the interval's two quantiles."""
+    alpha = (1.0 - level / 100.0) / 2.0
+    return 0.5 * (pinball_terms(y, lo, alpha) + pinball_terms(y, hi, 1.0 - alpha))
 
 
 def interval_pinball(y: F, *, lo: F, hi: F, level: float) -> float:

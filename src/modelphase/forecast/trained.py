@@ -187,7 +187,8 @@ class TrainedForecaster:
     # ----------------------------------------------------------------- internals
 
     def _needed_models(self, ids: Sequence[str]) -> list[Any]:
-        picks = {self.chosen.get(u, self.default_choice) for u in ids}
+        default = self.default_choice
+        picks = {self.chosen.get(u, default) for u in ids}
         if picks & {ENSEMBLE, WEIGHTED}:
             return list(self.models)
         return [m for m in self.models if alias_of(m) in picks]
