@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from modelphase.frame import Panel
 
-__all__ = ["default_jobs", "map_panel", "run_tasks", "split_panel"]
+__all__ = ["default_jobs", "run_tasks", "split_panel"]
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -31,22 +31,6 @@ def split_panel(panel: Panel, n: int) -> list[Panel]:
     if n <= 1 or panel.n_series < 2:
         return [panel]
     return [panel.subset(panel.ids[i::n]) for i in range(n) if panel.ids[i::n]]
-
-
-def map_panel(
-    fn: Callable[[Panel], R],
-    panel: Panel,
-    *,
-    n_jobs: int | None = None,
-    on_done: Callable[[int, int], None] | None = None,
-) -> list[R]:
-    """``fn`` over parts of ``panel``, in parallel; results in the parts' order.
-
-    ``fn`` must be picklable (a module-level function or a ``functools.partial`` of
-    one). ``on_done(done, total)`` is called as parts finish.
-    """
-    parts = split_panel(panel, default_jobs(panel.n_series, n_jobs))
-    return run_tasks(fn, parts, n_jobs=len(parts), on_done=on_done)
 
 
 def run_tasks(

@@ -19,7 +19,6 @@ entry point with ``if __name__ == "__main__":``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from modelphase.engine import run_tasks, split_panel
+from modelphase.engine import default_jobs, run_tasks, split_panel
 from modelphase.exceptions import ValidationError
 from modelphase.forecast.catalog import default_season
 from modelphase.forecast.naive import SeasonalNaive
@@ -162,7 +161,7 @@ class AutoForecast:
         (so that no result depends on ``n_jobs``); backtest and final fit apart."""
         local = [m for m in models if not is_global(m)]
         shared = [[m] for m in models if is_global(m)]
-        n_jobs = self._jobs(panel)
+        n_jobs = default_jobs(panel.n_series, self.n_jobs)
         groups = [(local, part) for part in split_panel(panel, n_jobs)] if local else []
         groups += [(group, panel) for group in shared]
         tasks = [(group, part, final) for group, part in groups for final in (False, True)]
@@ -175,12 +174,6 @@ class AutoForecast:
         results = [(done[2 * i], *done[2 * i + 1]) for i in range(len(groups))]
         n_local = len(groups) - len(shared)
         return _merge(results[:n_local], results[n_local:])
-
-    def _jobs(self, panel: Panel) -> int:
-        if self.n_jobs is not None:
-            return max(1, self.n_jobs)
-        # processes pay off from a few dozen series on; spawning costs seconds
-        return min(os.cpu_count() or 1, max(1, panel.n_series // 50))
 
     def _select(
         self,
