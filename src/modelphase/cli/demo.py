@@ -23,16 +23,12 @@ from modelphase.cli.simulate import write_simulation
 from modelphase.cli.train import write_report
 from modelphase.config import get_settings
 from modelphase.exceptions import ValidationError
-from modelphase.frame import NS_PER_SECOND
 from modelphase.ingest import DatasetStore, ingest_file
 from modelphase.registry import Registry
 from modelphase.report import Span, plot_panel
 from modelphase.simulate import simulate
 from modelphase.spec import load_spec
 from modelphase.train import register_run, train
-
-MODEL_NAME = "demo-forecast"
-DAY = 86_400 * NS_PER_SECOND
 
 
 def demo_command(
