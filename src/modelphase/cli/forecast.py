@@ -20,9 +20,6 @@ from modelphase.forecast.trained import TrainedForecaster
 from modelphase.frame import Panel, format_duration, parse_duration
 from modelphase.ingest import DatasetStore, prepare, read_csv, read_parquet
 
-#: Models that --model may name; each is built with the data's daily season.
-NAMED = MODEL_NAMES
-
 
 def forecast_command(
     h: int | None = typer.Option(
@@ -43,7 +40,7 @@ def forecast_command(
     model: str | None = typer.Option(
         None,
         "--model",
-        help=f"One model for every series ({', '.join(NAMED)}), or a registered model "
+        help=f"One model for every series ({', '.join(MODEL_NAMES)}), or a registered model "
         "NAME@ALIAS or NAME@VERSION (e.g. checkout@production); default: automatic "
         "selection per series by a backtest.",
     ),
