@@ -255,3 +255,41 @@ def test_training_needs_a_panel_on_its_grid() -> None:
     panel = Panel.from_series([("a", np.arange(3, dtype=np.int64), np.zeros(3))])
     with pytest.raises(ValidationError, match="regular grid"):
         FeatureSet((Lag(1),)).transform(panel)
+
+
+@settings(max_examples=100, deadline=None)
+@given(feature_sets, st.lists(series_values, min_size=1, max_size=3), st.data())
+def test_recursion_rows_equal_next_rows_step_after_step(
+    fs: FeatureSet, ys: list[list[float]], data: st.DataObject
+) -> None:
+    """The running sums of a recursive forecast give transform_next's rows, to rounding,
+    at every step, with gaps and values pushed back."""
+    width = max(fs.max_lookback, 1)
+    tail = np.full((len(ys), width), np.nan)
+    for i, y in enumerate(ys):
+        kept = np.array(y[-width:], np.float64)
+        tail[i, width - len(kept) :] = kept
+    last = T0 + (width - 1) * STEP + np.arange(len(ys), dtype=np.int64) * STEP
+    h = data.draw(st.integers(1, 8))
+    pushed = data.draw(
+        st.lists(st.lists(values, min_size=len(ys), max_size=len(ys)), min_size=h, max_size=h)
+    )
+    steps = fs.recursion(tail, last, STEP, h)
+    history = tail
+    for k in range(h):
+        ds = (last[:, None] - (history.shape[1] - 1 - np.arange(history.shape[1])) * STEP).ravel()
+        indptr = np.arange(len(ys) + 1, dtype=np.int64) * history.shape[1]
+        expected, _ = fs.transform_next(Panel(_ids(len(ys)), indptr, ds, history.ravel(), STEP))
+        got = steps.next_rows()
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-6)
+        assert np.array_equal(np.isnan(got), np.isnan(expected))
+        new = np.array(pushed[k], np.float64)
+        steps.push(new)
+        history = np.concatenate([history, new[:, None]], axis=1)
+        last = last + STEP
+    with pytest.raises(ValidationError, match="pushes"):
+        steps.push(np.zeros(len(ys)))
+
+
+def _ids(n: int) -> list[str]:
+    return [f"s{i}" for i in range(n)]

@@ -207,3 +207,26 @@ def test_auto_forecast_uses_global_models_the_same_way_in_processes() -> None:
     parallel = AutoForecast(models, n_jobs=2).fit_predict(panel, 12, level=(80,))
     pd.testing.assert_frame_equal(serial, parallel)
     assert (serial["yhat-lo-80"] <= serial["yhat"]).all()
+
+
+def test_forward_forecasts_new_data_with_the_fitted_trees() -> None:
+    panel = shaped_panel(6, 24 * 16, seed=7)
+    model = small().fit_panel(panel)
+    same = model.forward_panel(panel, 24, level=[80])
+    fitted = model.predict_panel(24, level=[80])
+    for uid in panel.ids:
+        np.testing.assert_allclose(same[uid]["mean"], fitted[uid]["mean"])
+        np.testing.assert_allclose(same[uid]["hi-80"], fitted[uid]["hi-80"])
+    # trained on the first 14 days, forecasting day 16 from data up to day 15
+    head = panel.take(np.repeat(np.arange(24 * 16) < 24 * 14, 6))
+    early = small().fit_panel(head)
+    booster = early.booster_
+    cut = panel.take(np.repeat(np.arange(24 * 16) < 24 * 15, 6))
+    out = early.forward_panel(cut, 24, level=[80])
+    assert early.booster_ is booster  # nothing refitted
+    for uid in panel.ids:
+        truth = panel.series(uid)[1][24 * 15 :]
+        level = np.abs(truth).mean()
+        assert np.abs(out[uid]["mean"] - truth).mean() < 0.25 * level, uid
+    with pytest.raises(ValidationError, match="grid step"):
+        early.forward_panel(Panel(cut.ids, cut.indptr, cut.ds, cut.y, 2 * HOUR), 24)

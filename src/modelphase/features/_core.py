@@ -28,7 +28,7 @@ from modelphase.features._specs import (
     RollingStd,
 )
 
-__all__ = ["feature_rows"]
+__all__ = ["calendar_field", "feature_rows"]
 
 _NS_MINUTE = 60 * 1_000_000_000
 _NS_HOUR = 60 * _NS_MINUTE
@@ -127,7 +127,7 @@ def _rolling_extreme(past: _Past, f: RollingMin | RollingMax) -> NDArray[np.floa
     return acc
 
 
-def _calendar(
+def calendar_field(
     ds: NDArray[np.int64], f: HourOfDay | DayOfWeek | MinuteOfHour
 ) -> NDArray[np.float64]:
     if isinstance(f, HourOfDay):
@@ -165,7 +165,7 @@ def feature_rows(
         elif isinstance(f, RollingMin | RollingMax):
             out[:, col] = _rolling_extreme(past, f)
         else:
-            out[:, col] = _calendar(ds, f)
+            out[:, col] = calendar_field(ds, f)
     return out
 
 

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from modelphase.exceptions import ValidationError
 from modelphase.features._core import feature_rows
+from modelphase.features._recursive import Recursion
 from modelphase.features._specs import (
     Feature,
     Lag,
@@ -157,6 +158,18 @@ class FeatureSet:
         nxt = last + step
         out = feature_rows(self.features, panel.y, panel.indptr[1:].copy(), sizes, nxt)
         return out, self.names
+
+    def recursion(
+        self, tail: NDArray[np.float64], last_ds: NDArray[np.int64], step: int, h: int
+    ) -> Recursion:
+        """Rows for a recursive forecast of many series: :meth:`Recursion.next_rows`
+        gives every series' next row (as :meth:`transform_next` would, with running
+        window sums), :meth:`Recursion.push` appends the predicted values; ``h`` times.
+
+        ``tail`` is ``(n_series, >= max_lookback)``, the last grid values of each series
+        (NaN where missing), ``last_ds`` each series' last time, ``step`` the grid step.
+        """
+        return Recursion(self.features, tail, last_ds, step, h)
 
     def transform_last(
         self,

@@ -220,27 +220,63 @@ class GlobalLightGBM:
     ) -> dict[str, dict[str, NDArray[np.float64]]]:
         """unique_id -> ``{"mean", "lo-<level>", "hi-<level>", ...}`` for the next ``h`` steps."""
         self._check_fitted()
-        if isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1:
-            raise ValidationError(f"expected a horizon h >= 1, got {h!r}")
-        for lv in level:
-            if not 0 < lv < 100:
-                raise ValidationError(f"expected levels between 0 and 100, got {lv}")
-        n, lookback = self.tail_.shape
-        window = np.full((n, lookback + h), np.nan)
-        window[:, :lookback] = self.tail_
-        offsets = np.arange(1 - lookback, 1, dtype=np.int64) * self.step_
-        indptr = np.arange(n + 1, dtype=np.int64) * lookback
+        self._check_horizon(h, level)
+        return self._recurse(self.tail_, self.last_ds_, self.center_, self.scale_, h, level)
+
+    def forward_panel(
+        self, panel: Panel, h: int, level: Sequence[float] = ()
+    ) -> dict[str, dict[str, NDArray[np.float64]]]:
+        """Forecast the series of ``panel`` (same grid step) with the fitted trees,
+        without refitting: each series is scaled and read from its own newest values.
+        This is a backtest window with ``refit: false``, or serving on fresh data."""
+        self._check_fitted()
+        if panel.step != self.step_:
+            raise ValidationError(
+                f"expected a panel on the grid step the model was fitted on "
+                f"({self.step_} ns), got {panel.step}",
+                hint="put the data on the model's grid first",
+            )
+        self._check_horizon(h, level)
+        panel = _trim(panel)
+        empty = [u for u, n in zip(panel.ids, panel.sizes(), strict=True) if n == 0]
+        if empty:
+            raise ValidationError(
+                "expected every series to have values, some have none", unique_ids=empty
+            )
+        center, scale = _levels(panel, self.season_)
+        z = Panel(panel.ids, panel.indptr, panel.ds, _normalise(panel, center, scale), panel.step)
+        tail, last_ds = _tails(z, self.features_.max_lookback)
+        sigma, spread = self._spreads_for(panel.ids, z)
+        return self._recurse(tail, last_ds, center, scale, h, level, sigma, spread, panel.ids)
+
+    def _recurse(
+        self,
+        tail: NDArray[np.float64],
+        last_ds: NDArray[np.int64],
+        center: NDArray[np.float64],
+        scale: NDArray[np.float64],
+        h: int,
+        level: Sequence[float],
+        sigma: NDArray[np.float64] | None = None,
+        spread_cap: NDArray[np.float64] | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> dict[str, dict[str, NDArray[np.float64]]]:
+        """The recursive forecast from scaled tails, back on each series' scale."""
+        steps = self.features_.recursion(tail, last_ds, self.step_, h)
+        ref_lag = self._ref_lag(self.season_)
+        path = np.empty((len(tail), h))
         for k in range(h):
-            ds = (self.last_ds_[:, None] + offsets + k * self.step_).ravel()
-            past = Panel(self.ids_, indptr, ds, window[:, k : k + lookback].ravel(), self.step_)
-            x, _ = self.features_.transform_next(past)
-            ref = _relative(x, self.features_.features, self._ref_lag(self.season_))
+            x = steps.next_rows()
+            ref = _relative(x, self.features_.features, ref_lag)
             change = np.asarray(self.booster_.predict(x, num_threads=self.num_threads or 0))
-            window[:, lookback + k] = ref + change
-        mean = window[:, lookback:] * self.scale_[:, None] + self.center_[:, None]
-        spread = self._spread(h)
+            path[:, k] = ref + change
+            steps.push(path[:, k])
+        mean = path * scale[:, None] + center[:, None]
+        sigma = self.sigma_ if sigma is None else sigma
+        spread_cap = self.spread_ if spread_cap is None else spread_cap
+        spread = _widening(sigma, spread_cap, h) * scale[:, None]
         out: dict[str, dict[str, NDArray[np.float64]]] = {}
-        for i, uid in enumerate(self.ids_):
+        for i, uid in enumerate(self.ids_ if ids is None else ids):
             series = {"mean": mean[i]}
             for lv in level:
                 z = NormalDist().inv_cdf(0.5 + lv / 200)
@@ -251,13 +287,21 @@ class GlobalLightGBM:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _spread(self, h: int) -> NDArray[np.float64]:
-        """Per series and step, the guessed deviation of the forecast error: the one-step
-        residual deviation growing as sqrt(step), up to that of the seasonal differences."""
-        grow = np.sqrt(np.arange(1, h + 1, dtype=np.float64))
-        cap = np.maximum(self.spread_, self.sigma_)[:, None]
-        out: NDArray[np.float64] = np.minimum(self.sigma_[:, None] * grow, cap)
-        return out * self.scale_[:, None]
+    def _spreads_for(
+        self, ids: Sequence[str], z: Panel
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """One-step deviations (those fitted, the median for unseen series) and the
+        seasonal-difference spreads of the scaled series ``z``."""
+        known = dict(zip(self.ids_, self.sigma_, strict=True))
+        median = float(np.median(self.sigma_)) if len(self.sigma_) else 0.0
+        sigma = np.array([known.get(u, median) for u in ids], dtype=np.float64)
+        spread = np.array(
+            [
+                _seasonal_spread(z.y[z.indptr[i] : z.indptr[i + 1]], self.season_, sigma[i])
+                for i in range(z.n_series)
+            ]
+        )
+        return sigma, spread
 
     def _rows(
         self, z: Panel, features: FeatureSet, season: int
@@ -331,6 +375,14 @@ class GlobalLightGBM:
             raise ValidationError(f"reference: expected 'last' or 'season', got {self.reference!r}")
         if not self.learning_rate > 0:
             raise ValidationError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
+
+    @staticmethod
+    def _check_horizon(h: int, level: Sequence[float]) -> None:
+        if isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1:
+            raise ValidationError(f"expected a horizon h >= 1, got {h!r}")
+        for lv in level:
+            if not 0 < lv < 100:
+                raise ValidationError(f"expected levels between 0 and 100, got {lv}")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "booster_"):
@@ -446,14 +498,27 @@ def _spreads(
     enough = count >= 5  # too few residuals: the median series' deviation instead
     pooled = float(np.median(sigma[enough])) if enough.any() else float(np.std(resid))
     sigma = np.where(enough, sigma, pooled if np.isfinite(pooled) else 0.0)
-    spread = np.zeros(n)
-    for i in range(n):
-        y = z.y[z.indptr[i] : z.indptr[i + 1]]
-        lag = season if len(y) > season else 1
-        d = y[lag:] - y[:-lag]
-        d = d[np.isfinite(d)]
-        spread[i] = float(np.std(d, ddof=1)) if len(d) > 1 else sigma[i]
+    spread = np.array(
+        [_seasonal_spread(z.y[z.indptr[i] : z.indptr[i + 1]], season, sigma[i]) for i in range(n)]
+    )
     return sigma, spread
+
+
+def _seasonal_spread(y: NDArray[np.float64], season: int, default: float) -> float:
+    """The deviation of a scaled series' seasonal differences (``default`` if too few)."""
+    lag = season if len(y) > season else 1
+    d = y[lag:] - y[:-lag]
+    d = d[np.isfinite(d)]
+    return float(np.std(d, ddof=1)) if len(d) > 1 else default
+
+
+def _widening(sigma: NDArray[np.float64], cap: NDArray[np.float64], h: int) -> NDArray[np.float64]:
+    """Per series and step, the guessed deviation of the forecast error (scaled): the
+    one-step residual deviation growing as sqrt(step), up to that of the seasonal
+    differences."""
+    grow = np.sqrt(np.arange(1, h + 1, dtype=np.float64))
+    out: NDArray[np.float64] = np.minimum(sigma[:, None] * grow, np.maximum(cap, sigma)[:, None])
+    return out
 
 
 def _tails(z: Panel, lookback: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
