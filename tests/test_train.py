@@ -364,6 +364,43 @@ def test_a_global_model_is_learned_once_over_all_series() -> None:
     assert one.candidate_metrics.loc["LightGBM", "mase"] < 1.0
 
 
-def test_backtests_without_refit_are_refused_clearly() -> None:
-    with pytest.raises(SpecError, match="refit: false is not supported yet"):
-        train(parse_spec(spec_with(**{"step: 24}": "step: 24, refit: false}"})), make_panel())
+NO_REFIT = {"step: 24}": "step: 24, refit: false}"}
+ETS = {
+    "  - model: SeasonalWindowAverage\n    params: {season_length: 1d, window_size: 3}": (
+        "  - model: AutoETS\n    params: {season_length: 1d}"
+    )
+}
+
+
+def test_backtests_without_refit_fit_once_and_compute_the_gates(home: Path) -> None:
+    """With ``backtest.refit: false`` AutoETS keeps its first window's parameters (its
+    backtest differs from the refitted one), the parameter-free models' backtest is the
+    refitted one, the gates are computed, and the setting is recorded with the version."""
+    text = spec_with(**NO_REFIT, **ETS)
+    panel = make_panel(n=3, days=10)
+    once = train(parse_spec(text), panel, n_jobs=1)
+    refit = train(parse_spec(spec_with(**ETS)), panel, n_jobs=1)
+    assert [g["name"] for g in once.gates] == ["beats_naive", "calibrated"]
+    assert all(np.isfinite(g["value"]) for g in once.gates)
+    assert np.isfinite(once.metrics["mase"])
+    assert not once.fallbacks
+    same = ["unique_id", "ds", "cutoff", "y", "SeasonalNaive", BASELINE]
+    pd.testing.assert_frame_equal(once.backtest[same], refit.backtest[same])
+    assert np.abs(once.backtest["AutoETS"] - refit.backtest["AutoETS"]).max() > 1e-6
+    with Registry() as reg:
+        v = register_run(once, reg)
+    assert v.params["backtest"]["refit"] is False
+    assert v.spec is not None
+    assert v.spec["backtest"]["refit"] is False
+
+
+def test_cli_trains_without_refit(cli: RunCli, home: Path, tmp_path: Path) -> None:
+    dataset = _dataset(home, make_panel())
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_with(**NO_REFIT, **{"dataset: abc": f"dataset: {dataset}"}))
+    result = cli("train", str(spec), "--json")
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["passed"]
+    shown = json.loads(cli("models", "show", "web-load", "--json").stdout)
+    assert shown["version"]["params"]["backtest"]["refit"] is False

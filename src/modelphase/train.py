@@ -6,7 +6,8 @@ refit, report, registration.
 1. builds the candidates (and a seasonal-naive baseline) and checks that every series
    is long enough for the horizon, the backtest windows and each model's season;
 2. backtests them with rolling-origin windows cut at the same times for every series
-   (:func:`modelphase.backtest.folds`), each window refitted on data up to its cutoff;
+   (:func:`modelphase.backtest.folds`), each window refitted on data up to its cutoff
+   (with ``backtest.refit: false``, fitted once at the first cutoff and run forward);
 3. adds the median and the backtest-weighted ensembles and chooses a candidate per
    series. Window ``k`` is scored with the choice and the interval calibration made from
    the windows before it, so the reported metrics and coverage are out of sample
@@ -147,12 +148,6 @@ def train(
     if spec.kind != "forecast":
         raise SpecError(f"kind: expected forecast for a forecasting run, got {spec.kind}")
     _check_gates(spec)
-    if not spec.backtest.refit:
-        raise SpecError(
-            "backtest.refit: false is not supported yet: every backtest window refits its "
-            "models on the data up to its cutoff",
-            errors=["backtest.refit: false is not supported yet"],
-        )
     step = _check_step(spec, panel)
     models = candidate_models(spec, step)
     season = default_season(step)
@@ -166,7 +161,7 @@ def train(
 
     note("backtest and refit", 0, 1)
     cv, raw, fallbacks = _backtest_and_refit(
-        [*models, baseline], fallback, season, h, windows, bt.gap, panel, n_jobs, note
+        [*models, baseline], fallback, season, h, windows, bt.gap, bt.refit, panel, n_jobs, note
     )
     timings["backtest_and_refit"] = time.perf_counter() - started
     cutoff_ns = pd.DatetimeIndex(cv["cutoff"]).asi8
@@ -399,19 +394,22 @@ def _backtest_and_refit(
     h: int,
     windows: Sequence[Fold],
     gap: int,
+    refit: bool,
     panel: Panel,
     n_jobs: int | None,
     note: Progress,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[Fallback]]:
     """Every window's backtest and the refit on all the data, as tasks shared among
     processes: the per-series models on parts of the panel, each global model on the
-    whole panel (so that no result depends on ``n_jobs``)."""
+    whole panel (so that no result depends on ``n_jobs``). With ``refit`` false, the
+    backtest fits each model once, at the first cutoff, and forecasts the later windows
+    forward (:mod:`modelphase.forecast.forward`); the refit on all the data is the same."""
     local = [m for m in models if not is_global(m)]
     shared = [m for m in models if is_global(m)]
     jobs = default_jobs(panel.n_series, n_jobs)
     tasks: list[tuple[list[Any], Panel]] = [([m], panel) for m in shared]  # longest first
     tasks += [(local, part) for part in split_panel(panel, jobs)] if local else []
-    job = partial(_task, fallback, season, h, windows, gap)
+    job = partial(_task, fallback, season, h, windows, gap, refit)
     done = run_tasks(
         job,
         tasks,
@@ -439,13 +437,15 @@ def _task(
     h: int,
     windows: Sequence[Fold],
     gap: int,
+    refit: bool,
     task: tuple[list[Any], Panel],
 ) -> tuple[pd.DataFrame, list[Fallback], pd.DataFrame]:
-    """One task: every window's backtest of some models on a panel, then their refit on
-    all its data (the baseline is only backtested)."""
+    """One task: every window's backtest of some models on a panel (refitted at each
+    window's cutoff, or with ``refit`` false fitted once and forecast forward), then their
+    refit on all its data (the baseline is only backtested)."""
     models, panel = task
     runner = PanelForecaster(models, fallback=fallback, season_length=season)
-    cv = runner.cross_validation(panel, h=h, gap=gap, folds=windows)
+    cv = runner.cross_validation(panel, h=h, gap=gap, folds=windows, refit=refit)
     kept = [m for m in models if alias_of(m) != BASELINE]
     final = PanelForecaster(kept, fallback=fallback, season_length=season)
     raw = final.fit(panel).predict(h)

@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from modelphase.backtest import Fold, split
 from modelphase.backtest import folds as make_folds
 from modelphase.exceptions import ValidationError
+from modelphase.forecast.forward import FirstFits, level_arg
 from modelphase.forecast.naive import SeasonalNaive
 from modelphase.frame import Panel
 
@@ -102,6 +103,11 @@ class PanelForecaster:
         self.season_length = season_length
 
     def fit(self, panel: Panel) -> PanelForecaster:
+        return self._fit(panel, None)
+
+    def _fit(self, panel: Panel, first: FirstFits | None) -> PanelForecaster:
+        """Fit, or with ``first`` (a backtest without refit), forecast forward with the
+        fits it keeps and keep the new ones (:mod:`modelphase.forecast.forward`)."""
         if panel.step is None:
             raise ValidationError("expected a panel on its grid to forecast")
         aliases = [alias_of(m) for m in self.models]
@@ -113,6 +119,7 @@ class PanelForecaster:
         self.fallbacks_: list[Fallback] = []
         self._fallback_fits: dict[str, Any] = {}
         self._train = panel
+        self._first = first
         for uid in panel.ids:
             if not np.isfinite(panel.series(uid)[1]).any():
                 raise ValidationError(
@@ -179,6 +186,7 @@ class PanelForecaster:
         level: Sequence[float] = (),
         align: str = "time",
         folds: Sequence[Fold] | None = None,
+        refit: bool = True,
     ) -> pd.DataFrame:
         """Rolling-origin backtest: forecasts with ``cutoff`` and the actual ``y``.
 
@@ -186,8 +194,15 @@ class PanelForecaster:
         of the data (:func:`modelphase.backtest.folds`): what a model trained at one
         moment would have seen. ``align="series"`` counts back from each series' own
         last value instead, so that series that end at different times (M4) all get
-        their windows. Each window refits on the data up to its cutoff only. ``folds``
-        gives the time windows explicitly (e.g. those of a whole panel, for a part of it).
+        their windows. Each window refits on the data up to its cutoff only (``refit``).
+        ``folds`` gives the time windows explicitly (e.g. those of a whole panel, for a
+        part of it).
+
+        ``refit=False`` fits each model once, at the earliest cutoff, and forecasts each
+        later window from the data up to its own cutoff with the parameters fitted then
+        (``forward``, ``forward_panel``); models without ``forward`` have no parameters
+        and are refitted, which is the same. A series first seen (or first fitted) in a
+        later window is fitted there. Details: :mod:`modelphase.forecast.forward`.
         """
         if align == "series":
             windows = self._series_windows(panel, h=h, n_windows=n_windows, step=step)
@@ -204,6 +219,7 @@ class PanelForecaster:
         else:
             raise ValidationError(f"align: expected 'time' or 'series', got {align!r}")
         self.cv_fallbacks_: list[Fallback] = []
+        first = None if refit else FirstFits()
         frames = []
         for train, actual in windows:
             if not train.ids:
@@ -211,7 +227,7 @@ class PanelForecaster:
             runner = PanelForecaster(
                 self.models, fallback=self.fallback, season_length=self.season_length
             )
-            forecast = runner.fit(train).predict(horizon, level=level)
+            forecast = runner._fit(train, first).predict(horizon, level=level)
             actual["unique_id"] = actual["unique_id"].astype(str)
             merged = forecast.merge(actual, on=["unique_id", "ds"], how="inner")
             merged.insert(2, "cutoff", merged.pop("cutoff"))
@@ -259,15 +275,23 @@ class PanelForecaster:
     # ----------------------------------------------------------------- internals
 
     def _fit_one(self, model: Any, y: NDArray[np.float64], uid: str, alias: str) -> Any:
+        kept = self._first.forward_one(uid, alias, y) if self._first is not None else None
+        if kept is not None:
+            return kept
         fitted = copy.deepcopy(model)
         try:
             fitted.fit(y)
         except Exception as exc:
             self.fallbacks_.append(Fallback(uid, alias, _reason(exc)))
             return None
+        if self._first is not None:
+            self._first.keep_one(uid, alias, fitted)
         return fitted
 
     def _fit_global(self, model: Any, panel: Panel, alias: str) -> Any:
+        kept = self._first.forward_panel(alias, panel) if self._first is not None else None
+        if kept is not None:
+            return kept
         fitted = copy.deepcopy(model)
         try:
             fitted.fit_panel(panel)
@@ -275,6 +299,8 @@ class PanelForecaster:
             reason = _reason(exc)
             self.fallbacks_ += [Fallback(uid, alias, reason) for uid in panel.ids]
             return None
+        if self._first is not None:
+            self._first.keep_panel(alias, fitted)
         return fitted
 
     def _predict_global(
@@ -285,7 +311,7 @@ class PanelForecaster:
         if fitted is None:
             return None
         try:
-            return dict(fitted.predict_panel(h, level=list(level)))
+            return dict(fitted.predict_panel(h, level=level_arg(level)))
         except Exception as exc:
             return _reason(exc)
 
@@ -313,7 +339,7 @@ class PanelForecaster:
     ) -> dict[str, NDArray[np.float64]]:
         if fitted is not None:
             try:
-                out = fitted.predict(h, level=list(level)) if level else fitted.predict(h)
+                out = fitted.predict(h, level=level_arg(level)) if level else fitted.predict(h)
                 arrays = {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
                 if all(np.isfinite(a).all() and len(a) == h for a in arrays.values()):
                     return arrays
@@ -329,7 +355,7 @@ class PanelForecaster:
         if uid not in self._fallback_fits:
             self._fallback_fits[uid] = self._fit_fallback(uid)
         fitted = self._fallback_fits[uid]
-        out = fitted.predict(h, level=list(level)) if level else fitted.predict(h)
+        out = fitted.predict(h, level=level_arg(level)) if level else fitted.predict(h)
         return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
     def _fit_fallback(self, uid: str) -> Any:
