@@ -54,7 +54,8 @@ from modelphase.forecast.select import (
     choose,
     conformal_widths,
     inverse_error_weights,
-    series_scale,
+    period_scale,
+    scale_period,
     window_mae,
 )
 from modelphase.forecast.trained import TrainedForecaster, combine
@@ -176,9 +177,15 @@ def train(
     errs = window_mae(cv, names)
     rolling, final = choose(errs, names, margin=bt.selection_margin)
     in_sample = len(windows) < 2
-    train_scale = _train_scales(panel, windows[0].cutoff)
+    period = scale_period(step, season)
+    position = {uid: i for i, uid in enumerate(panel.ids)}
+    row_series = cv["unique_id"].map(position).to_numpy(dtype=np.int64)
+    # each backtest row's scale: its series' at its window's cutoff
+    row_scale = _window_scales(panel, windows, season, period, h, bt.gap)[
+        row_series, cv["window"].to_numpy()
+    ]
     scored = _score_selected(
-        cv, names, rolling, final, in_sample, train_scale, spec.levels, h + bt.gap
+        cv, names, rolling, final, in_sample, row_scale, spec.levels, h + bt.gap
     )
     per_series, candidate_metrics, metrics = _metrics(
         scored, names, panel, windows[0].cutoff, season, spec.levels, final
@@ -189,14 +196,16 @@ def train(
     note("selection and calibration", 1, 1)
 
     # the final calibration and weights use every window
-    full_scale = {uid: series_scale(panel.series(uid)[1]) for uid in panel.ids}
+    full_scale = {
+        uid: period_scale(panel.series(uid)[1], season=season, period=period, h=h)
+        for uid in panel.ids
+    }
     column = {n: i for i, n in enumerate(names)}
     codes, uniques = pd.factorize(cv["unique_id"])
     chosen_col = np.array([column[final[u]] for u in uniques], dtype=np.int64)[codes]
     values = cv[names].to_numpy(dtype=np.float64)[np.arange(len(cv)), chosen_col]
     abs_err = np.abs(values - cv["y"].to_numpy(dtype=np.float64))
-    scale: NDArray[np.float64] = np.asarray(cv["unique_id"].map(train_scale), np.float64)
-    widths = conformal_widths(abs_err, lead, scale, spec.levels, h)
+    widths = conformal_widths(abs_err, lead, row_scale, spec.levels, h)
     final_weights = inverse_error_weights(errs[aliases].groupby(level="unique_id").mean())
     weights = {str(u): row.to_numpy() for u, row in final_weights.iterrows()}
     forecast = combine(raw, aliases, final, weights, widths, full_scale, spec.levels, names[0])
@@ -452,12 +461,17 @@ def _task(
     return cv, runner.cv_fallbacks_ + final.fallbacks_, raw
 
 
-def _train_scales(panel: Panel, cutoff: int) -> dict[str, float]:
-    """Each series' scale from its data up to the first cutoff (no look-ahead)."""
-    out = {}
-    for uid in panel.ids:
+def _window_scales(
+    panel: Panel, windows: Sequence[Fold], season: int, period: int, h: int, gap: int
+) -> NDArray[np.float64]:
+    """``[series, window]``: each series' :func:`period_scale` for each backtest window,
+    from its data up to that window's cutoff (no look-ahead); series in panel order."""
+    out = np.zeros((panel.n_series, len(windows)))
+    for i, uid in enumerate(panel.ids):
         ds, y = panel.series(uid)
-        out[uid] = series_scale(y[ds <= cutoff])
+        for k, fold in enumerate(windows):
+            upto = y[: np.searchsorted(ds, fold.cutoff, side="right")]
+            out[i, k] = period_scale(upto, season=season, period=period, h=h, gap=gap)
     return out
 
 
@@ -467,12 +481,13 @@ def _score_selected(
     rolling: Mapping[tuple[str, int], str],
     final: Mapping[str, str],
     in_sample: bool,
-    scales: Mapping[str, float],
+    scale: NDArray[np.float64],
     levels: Sequence[float],
     horizon: int,
 ) -> pd.DataFrame:
     """The scored windows, with the ``yhat`` column of the selected candidate and its
-    intervals calibrated on earlier windows only."""
+    intervals calibrated on earlier windows only; ``scale`` is each row's series scale at
+    its window's cutoff."""
     codes, uniques = pd.factorize(cv["unique_id"])
     window = cv["window"].to_numpy()
     column = {n: i for i, n in enumerate(names)}
@@ -490,7 +505,6 @@ def _score_selected(
     values = cv[list(names)].to_numpy(dtype=np.float64)
     y = cv["y"].to_numpy(dtype=np.float64)
     pick = choice[codes, window]
-    scale = np.asarray(uniques.map(scales), dtype=np.float64)[codes]
     lead = cv["lead"].to_numpy()
     yhat = values[np.arange(len(cv)), pick]
     half = {lv: np.zeros(len(cv)) for lv in levels}

@@ -37,6 +37,8 @@ __all__ = [
     "conformal_quantile",
     "conformal_widths",
     "inverse_error_weights",
+    "period_scale",
+    "scale_period",
     "series_scale",
     "window_mae",
 ]
@@ -55,6 +57,43 @@ def series_scale(y: NDArray[np.float64]) -> float:
         return float(np.mean(diffs))
     level = float(np.nanmean(np.abs(y))) if np.isfinite(y).any() else 0.0
     return level if level > 0 else 1.0
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def scale_period(step: int, season: int) -> int:
+    """The period :func:`period_scale` looks back: a week of steps for sub-daily data
+    (telemetry's slowest common cycle), else one season."""
+    return 7 * season if step < _DAY_NS else season
+
+
+def period_scale(
+    y: NDArray[np.float64], *, season: int, period: int, h: int, gap: int = 0
+) -> float:
+    """A series' scale for calibrating the ``h`` points forecast after ``y`` (and
+    ``gap`` more): its mean absolute change over a season, on the same stretch one
+    ``period`` earlier (for telemetry: the same hours a week ago, so that a weekend's
+    day-over-day swing scales the weekend's errors), at least a quarter of that over
+    its whole history. Without a period of history: over the whole history; with no
+    seasonal change at all, :func:`series_scale` (0 for a constant series).
+
+    Errors divided by it pool across series and windows: a request rate that swings
+    by day and a noisy p99 latency are then judged on one footing.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    lag = season if len(y) > season else 1
+    change = np.abs(y[lag:] - y[:-lag])
+    overall = float(np.mean(change[np.isfinite(change)])) if np.isfinite(change).any() else 0.0
+    if not overall > 0:
+        return series_scale(y)
+    start = len(y) + gap - period  # the first forecast point, one period back
+    if start - lag < 0:
+        return overall
+    stretch = change[start - lag : start - lag + h]
+    stretch = stretch[np.isfinite(stretch)]
+    local = float(np.mean(stretch)) if len(stretch) else overall
+    return max(local, 0.25 * overall)
 
 
 def conformal_quantile(abs_err: NDArray[np.float64], level: float) -> float:

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from modelphase.exceptions import ValidationError
 from modelphase.forecast.panel import Fallback, PanelForecaster, alias_of
-from modelphase.forecast.select import ENSEMBLE, WEIGHTED, series_scale
+from modelphase.forecast.select import ENSEMBLE, WEIGHTED, period_scale, scale_period
 from modelphase.frame import Panel, format_duration
 
 __all__ = ["ARTIFACT_FORMAT", "TrainedForecaster", "combine"]
@@ -152,7 +152,13 @@ class TrainedForecaster:
         for alias in self.aliases:  # models no series of this panel needs
             if alias not in present:
                 raw[alias] = np.nan
-        scales = {uid: series_scale(panel.series(uid)[1]) for uid in panel.ids}
+        period = scale_period(self.step, self.season)
+        scales = {
+            uid: period_scale(
+                panel.series(uid)[1], season=self.season, period=period, h=self.horizon
+            )
+            for uid in panel.ids
+        }
         out = combine(
             raw,
             self.aliases,
