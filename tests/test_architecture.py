@@ -18,9 +18,10 @@ SRC = Path(modelphase.__file__).parent
 #: inward: the base (exceptions, config, frame) imports no stage; each stage imports the
 #: base and the stages before it; cli, serve and dashboard import anything and nothing
 #: imports them.
-BASE = {"exceptions", "config", "frame"}
+BASE = {"exceptions", "config", "frame", "files"}
 ALLOWED: dict[str, set[str]] = {
     "exceptions": set(),
+    "files": set(),
     "config": {"exceptions"},
     "frame": {"exceptions"},
     "ingest": BASE,

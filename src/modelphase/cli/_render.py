@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, NoReturn
 
 import pandas as pd
@@ -24,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from modelphase.files import atomic_path
 from modelphase.ingest import Manifest
 
 #: Human output goes to stderr so that stdout stays machine-readable (ids, JSON).
@@ -31,16 +30,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 
-@contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` at once,
-    on failure it is removed and ``path`` keeps what it had."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+#: the temporary path beside an output file that replaces it on success
+atomic_output = atomic_path
 
 
 def rfc3339(stamps: pd.Series) -> pd.Series:

@@ -35,6 +35,7 @@ from modelphase.exceptions import (
     EmptyInputError,
     IntegrityError,
 )
+from modelphase.files import fsync_dir
 from modelphase.frame import Panel, format_duration, format_time, label_table
 
 __all__ = ["FORMAT", "DatasetStore", "Manifest", "content_digest"]
@@ -155,7 +156,7 @@ class DatasetStore:
                     raise
                 shutil.rmtree(tmp, ignore_errors=True)  # a twin won the race
                 return self.manifest(dataset_id)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -308,14 +309,6 @@ def _write_bytes(path: Path, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _dump(data: Mapping[str, Any]) -> bytes:

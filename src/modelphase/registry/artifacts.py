@@ -20,6 +20,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from modelphase.exceptions import IntegrityError
+from modelphase.files import fsync_dir
 
 __all__ = ["ArtifactStore", "sha256_of"]
 
@@ -60,7 +61,7 @@ class ArtifactStore:
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(tmp, final)
-                _fsync_dir(folder)
+                fsync_dir(folder)
             else:
                 self.fs.pipe_file(tmp, data)
                 self.fs.mv(tmp, final)
@@ -111,11 +112,3 @@ def _check_digest(digest: str) -> None:
         raise IntegrityError(
             f"expected a sha256 hex digest, got {digest!r}", expected=digest, actual=""
         )
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

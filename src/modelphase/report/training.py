@@ -31,8 +31,6 @@ import base64
 import html
 import io
 import math
-import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ from matplotlib.ticker import PercentFormatter
 from numpy.typing import NDArray
 
 from modelphase.exceptions import MissingColumnsError
+from modelphase.files import write_atomic
 from modelphase.frame import Panel
 
 __all__ = ["MAX_ROWS", "write_training_report"]
@@ -147,7 +146,7 @@ def write_training_report(
         f"<title>{_esc(title)} · training report</title><style>{_CSS}</style></head>\n"
         "<body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
-    _write_atomic(Path(path), page)
+    write_atomic(Path(path), page)
     return Path(path)
 
 
@@ -567,18 +566,3 @@ def _require(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
             missing=missing,
             found=[str(c) for c in frame.columns],
         )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with tmp.open("x", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
