@@ -7,9 +7,10 @@ scrapes), 14 days at 5 minutes from Monday 2026-01-05 (4,032 points each, 40.3 M
 points). :func:`modelphase.train.train` fits the candidates, backtests them on 3
 windows of one day (h = 288, 288 steps apart), chooses per series, calibrates conformal
 intervals at 80% and 95%, refits and forecasts a day. Candidates: SeasonalNaive (1d),
-SeasonalWindowAverage (1d, 3 seasons) and LightGBM (the global model, included when it
-imports and :func:`train` fits it across series rather than once per series, which a
-small probe checks first).
+WeeklyNaive (SeasonalNaive with a 7d season: with two weeks of history, telemetry's
+weekly cycle is there to use), SeasonalWindowAverage (1d, 3 seasons) and LightGBM (the
+global model, included when it imports and :func:`train` fits it across series rather
+than once per series, which a small probe checks first).
 
 Reported: seconds (data generation apart, not counted), per stage, points per second,
 peak memory (the parent's high-water RSS, the largest worker's from
@@ -23,7 +24,7 @@ baseline, series per chosen model, fallbacks. Peer in the same run, on the same 
 so it gets statsforecast's ``ConformalIntervals(h=288, n_windows=2)``.
 
     python benchmarks/scale.py [--series 10000] [--days 14] [--start 2026-01-05]
-        [--n-jobs 2] [--candidates SeasonalNaive,SeasonalWindowAverage,LightGBM]
+        [--n-jobs 2] [--candidates SeasonalNaive,WeeklyNaive,SeasonalWindowAverage,LightGBM]
         [--skip-peer]
 
 ``--start`` moves the calendar: from the default Monday the backtest windows are the
@@ -66,13 +67,20 @@ LEVELS = (80, 95)
 TARGET_SECONDS = 600.0
 SERIES_PER_SERVICE = 6
 VERSIONS = ("modelphase", "statsforecast", "lightgbm", "numpy", "pandas")
+#: name -> the candidate's entry in the spec
 CANDIDATES = {
-    "SeasonalNaive": "{season_length: 1d}",
-    "SeasonalWindowAverage": "{season_length: 1d, window_size: 3}",
-    "LightGBM": "{season_length: 1d}",
+    "SeasonalNaive": "model: SeasonalNaive, params: {season_length: 1d}",
+    "WeeklyNaive": "model: SeasonalNaive, alias: WeeklyNaive, params: {season_length: 7d}",
+    "SeasonalWindowAverage": (
+        "model: SeasonalWindowAverage, params: {season_length: 1d, window_size: 3}"
+    ),
+    "LightGBM": "model: LightGBM, params: {season_length: 1d}",
 }
 # just enough LightGBM for the probe to see how train() fits it
-PROBE_LIGHTGBM = "{season_length: 1d, n_estimators: 5, lags: [1, 288], rolling: {}, calendar: []}"
+PROBE_LIGHTGBM = (
+    "model: LightGBM, params: "
+    "{season_length: 1d, n_estimators: 5, lags: [1, 288], rolling: {}, calendar: []}"
+)
 SPEC = """\
 name: scale-benchmark
 kind: forecast
@@ -87,7 +95,7 @@ candidates:
 
 
 def make_spec(candidates: dict[str, str]) -> ModelSpec:
-    lines = "\n".join(f"  - {{model: {m}, params: {p}}}" for m, p in candidates.items())
+    lines = "\n".join(f"  - {{{entry}}}" for entry in candidates.values())
     return parse_spec(SPEC.format(h=H, windows=WINDOWS, candidates=lines))
 
 
