@@ -184,8 +184,8 @@ def train(
     row_scale = _window_scales(panel, windows, season, period, h, bt.gap)[
         row_series, cv["window"].to_numpy()
     ]
-    scored = _score_selected(
-        cv, names, rolling, final, in_sample, row_scale, spec.levels, h + bt.gap
+    scored, widths = _score_selected(
+        cv, names, rolling, final, in_sample, row_scale, spec.levels, h + bt.gap, h
     )
     per_series, candidate_metrics, metrics = _metrics(
         scored, names, panel, windows[0].cutoff, season, spec.levels, final
@@ -195,17 +195,11 @@ def train(
     gates = evaluate(spec.gate_dicts(), metrics)
     note("selection and calibration", 1, 1)
 
-    # the final calibration and weights use every window
+    # the final weights use every window; the final scale is each series' now
     full_scale = {
         uid: period_scale(panel.series(uid)[1], season=season, period=period, h=h)
         for uid in panel.ids
     }
-    column = {n: i for i, n in enumerate(names)}
-    codes, uniques = pd.factorize(cv["unique_id"])
-    chosen_col = np.array([column[final[u]] for u in uniques], dtype=np.int64)[codes]
-    values = cv[names].to_numpy(dtype=np.float64)[np.arange(len(cv)), chosen_col]
-    abs_err = np.abs(values - cv["y"].to_numpy(dtype=np.float64))
-    widths = conformal_widths(abs_err, lead, row_scale, spec.levels, h)
     final_weights = inverse_error_weights(errs[aliases].groupby(level="unique_id").mean())
     weights = {str(u): row.to_numpy() for u, row in final_weights.iterrows()}
     forecast = combine(raw, aliases, final, weights, widths, full_scale, spec.levels, names[0])
@@ -484,37 +478,51 @@ def _score_selected(
     scale: NDArray[np.float64],
     levels: Sequence[float],
     horizon: int,
-) -> pd.DataFrame:
+    final_horizon: int,
+) -> tuple[pd.DataFrame, dict[float, NDArray[np.float64]]]:
     """The scored windows, with the ``yhat`` column of the selected candidate and its
-    intervals calibrated on earlier windows only; ``scale`` is each row's series scale at
-    its window's cutoff."""
+    intervals calibrated on earlier windows only; and the calibration of the final
+    forecast (``final_horizon`` leads). ``scale`` is each row's series scale at its
+    window's cutoff.
+
+    A window's intervals are calibrated on the errors the selection made before it:
+    in each earlier window ``j >= 1``, the candidate chosen for ``j`` (out of sample);
+    in the first window, which has no earlier choice, the candidate used now. The
+    errors of the candidate chosen *because* it did well on those windows would be
+    too small (the winner's curse) and the intervals too narrow.
+    """
     codes, uniques = pd.factorize(cv["unique_id"])
     window = cv["window"].to_numpy()
     column = {n: i for i, n in enumerate(names)}
-    # choice[series, window]: the column each series uses in each window
+    # choice[series, k]: the column each series uses in window k; k = n_windows is the
+    # final forecast's
     n_windows = int(window.max()) + 1
-    choice = np.zeros((len(uniques), n_windows), dtype=np.int64)
+    final_col = np.array([column[final[u]] for u in uniques], dtype=np.int64)
+    choice = np.zeros((len(uniques), n_windows + 1), dtype=np.int64)
     position = {u: i for i, u in enumerate(uniques)}
     if in_sample:
-        final_col = np.array([column[final[u]] for u in uniques], dtype=np.int64)
         choice[:] = final_col[:, None]
     else:
         for (uid, k), name in rolling.items():
             choice[position[uid], k] = column[name]
+        choice[:, n_windows] = final_col
     keep = np.ones(len(cv), dtype=bool) if in_sample else window > 0
     values = cv[list(names)].to_numpy(dtype=np.float64)
     y = cv["y"].to_numpy(dtype=np.float64)
     pick = choice[codes, window]
     lead = cv["lead"].to_numpy()
     yhat = values[np.arange(len(cv)), pick]
+
+    def calibration(k: int, leads: int) -> dict[float, NDArray[np.float64]]:
+        calib = np.ones(len(cv), dtype=bool) if in_sample else window < k
+        earlier = window[calib]
+        used = np.where(earlier >= 1, choice[codes[calib], earlier], choice[codes[calib], k])
+        errors = np.abs(values[calib, used] - y[calib])
+        return conformal_widths(errors, lead[calib], scale[calib], levels, leads)
+
     half = {lv: np.zeros(len(cv)) for lv in levels}
     for k in np.unique(window[keep]):
-        calib = np.ones(len(cv), dtype=bool) if in_sample else window < k
-        # the errors, on the earlier windows, of the candidate each series uses now
-        used = choice[codes[calib], k]
-        widths = conformal_widths(
-            np.abs(values[calib, used] - y[calib]), lead[calib], scale[calib], levels, horizon
-        )
+        widths = calibration(int(k), horizon)
         rows = window == k
         for lv in levels:
             half[lv][rows] = widths[float(lv)][lead[rows]] * scale[rows]
@@ -525,7 +533,7 @@ def _score_selected(
     for lv in levels:
         data[f"yhat-lo-{lv:g}"] = (yhat - half[lv])[keep]
         data[f"yhat-hi-{lv:g}"] = (yhat + half[lv])[keep]
-    return pd.DataFrame(data)
+    return pd.DataFrame(data), calibration(n_windows, final_horizon)
 
 
 # -------------------------------------------------------------------- metrics
