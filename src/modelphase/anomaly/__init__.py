@@ -1,0 +1,18 @@
+"""Streaming anomaly detection: detectors, deciders, alerts.
+
+Detectors score one point at a time from what they learned before it
+(:class:`~modelphase.anomaly.base.Detector`); :func:`score_stream` scores a series.
+"""
+
+from modelphase.anomaly.base import Detector, score_stream
+from modelphase.anomaly.catalog import DEFAULT_DETECTOR, DETECTORS, build_detector
+from modelphase.anomaly.zscore import ZScore
+
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "DETECTORS",
+    "Detector",
+    "ZScore",
+    "build_detector",
+    "score_stream",
+]
