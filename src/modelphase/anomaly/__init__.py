@@ -5,13 +5,19 @@ Detectors score one point at a time from what they learned before it
 """
 
 from modelphase.anomaly.base import Detector, score_stream
+from modelphase.anomaly.calibrated import Calibrated
 from modelphase.anomaly.catalog import DEFAULT_DETECTOR, DETECTORS, build_detector
+from modelphase.anomaly.flagship import Modelphase
+from modelphase.anomaly.likelihood import Likelihood
 from modelphase.anomaly.zscore import ZScore
 
 __all__ = [
     "DEFAULT_DETECTOR",
     "DETECTORS",
+    "Calibrated",
     "Detector",
+    "Likelihood",
+    "Modelphase",
     "ZScore",
     "build_detector",
     "score_stream",

@@ -6,15 +6,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelphase.anomaly.base import Detector
+from modelphase.anomaly.calibrated import Calibrated
+from modelphase.anomaly.flagship import Modelphase
+from modelphase.anomaly.likelihood import Likelihood
 from modelphase.anomaly.zscore import ZScore
 from modelphase.exceptions import SpecError
 
 __all__ = ["DEFAULT_DETECTOR", "DETECTORS", "build_detector"]
 
 #: name -> detector class
-DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (ZScore,)}
+DETECTORS: dict[str, type[Detector]] = {
+    cls.name: cls for cls in (Modelphase, Calibrated, Likelihood, ZScore)
+}
 #: the detector used when none is named
-DEFAULT_DETECTOR = "zscore"
+DEFAULT_DETECTOR = Modelphase.name
 
 
 def build_detector(name: str | None = None, params: Mapping[str, Any] | None = None) -> Detector:

@@ -1,0 +1,114 @@
+"""Calibrated scores: how rare a raw score is in its own stream's recent past.
+
+A single alerting threshold must mean the same on every stream, yet raw scores do
+not: a z-score of 4 is an event on a calm metric and Tuesday on a spiky one.
+:class:`Calibrated` turns a detector's raw score into the empirical tail probability of
+that score among the last ``window`` raw scores of the same stream,
+``p = (1 + #{past >= score}) / (1 + n)``, and reports ``-log10(p)``: 3 means "as high as
+one point in a thousand so far". No distribution is assumed, so it calibrates heavy
+tails and discrete scores as well as Gaussian ones. During the first ``warmup`` points
+it reports 0.
+
+An incident rarely announces itself once: a level shift keeps every following point
+unusual for a while. With ``cooldown`` set, a score at or above ``alert_level`` opens a
+cool-down of that many points during which later scores are damped linearly back to
+full strength, so one incident reads as one alert, not as a burst (on-call engineers
+call the alternative "crying wolf").
+
+State is bounded: the last ``window`` raw scores, kept sorted (``bisect``).
+
+>>> from modelphase.anomaly.zscore import ZScore
+>>> d = Calibrated(ZScore(halflife=50), window=500, warmup=50)
+>>> s = d.score_many([10.0, 11.0, 9.0, 10.5, 9.5] * 40 + [30.0])
+>>> round(float(s[-1]), 2)  # higher than all 200 before it: -log10(1 / 201)
+2.3
+>>> float(s[:-1].max()) < 1
+True
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from typing import Any
+
+from modelphase.anomaly._wrap import describe, fresh
+from modelphase.anomaly.base import Detector
+
+__all__ = ["Calibrated"]
+
+
+class Calibrated(Detector):
+    """``-log10`` of the empirical tail probability of a detector's raw score."""
+
+    name = "calibrated"
+
+    def __init__(
+        self,
+        detector: Detector | dict[str, Any] | None = None,
+        window: int = 8000,
+        warmup: int = 200,
+        cooldown: int = 0,
+        alert_level: float = 3.0,
+    ) -> None:
+        self.detector = detector
+        self.window = window
+        self.warmup = warmup
+        self.cooldown = cooldown
+        self.alert_level = alert_level
+        super().__init__()
+
+    def get_params(self) -> dict[str, Any]:
+        params = super().get_params()
+        params["detector"] = describe(self.detector)
+        return params
+
+    def reset(self) -> Calibrated:
+        self.inner_ = fresh(self.detector)
+        self.sorted_: list[float] = []
+        self.recent_: deque[float] = deque()
+        self.since_alert_ = -1  # points since the last alert-level score (-1: none)
+        self.pending_: tuple[float, float] | None = None
+        return self
+
+    def _raw(self, x: float, t: int | None) -> float:
+        raw = self.inner_.score_one(x, t)
+        if raw != raw:
+            return 0.0
+        return min(raw, 1e300)
+
+    def score_one(self, x: float, t: int | None = None) -> float:
+        raw = self._raw(x, t)
+        self.pending_ = (x, raw)
+        return self._score_from(raw)
+
+    def learn_one(self, x: float, t: int | None = None) -> None:
+        pending = self.pending_
+        self.pending_ = None
+        if pending is not None and (pending[0] == x or (x != x and pending[0] != pending[0])):
+            raw = pending[1]  # scored just before: the inner detector has not learned yet
+        else:
+            raw = self._raw(x, t)
+        score = self._score_from(raw)
+        if self.since_alert_ >= 0:
+            self.since_alert_ += 1
+        if self.cooldown and score >= self.alert_level:
+            self.since_alert_ = 0
+        bisect.insort(self.sorted_, raw)
+        self.recent_.append(raw)
+        if len(self.recent_) > self.window:
+            old = self.recent_.popleft()
+            del self.sorted_[bisect.bisect_left(self.sorted_, old)]
+        self.inner_.learn_one(x, t)
+
+    def _score_from(self, raw: float) -> float:
+        n = len(self.sorted_)
+        if n < self.warmup:
+            return 0.0
+        higher = n - bisect.bisect_left(self.sorted_, raw)
+        score = -math.log10((higher + 1) / (n + 1))
+        since = self.since_alert_
+        if self.cooldown and 0 <= since < self.cooldown:
+            score *= (since + 1) / self.cooldown
+        return score
