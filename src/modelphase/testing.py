@@ -2,18 +2,21 @@
 
 >>> from modelphase.forecast import SeasonalNaive
 >>> check_forecaster(lambda: SeasonalNaive(season_length=24))
+>>> from modelphase.anomaly import ZScore
+>>> check_detector(lambda: ZScore(halflife=50))
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_forecaster"]
+__all__ = ["check_detector", "check_forecaster"]
 
 
 def check_forecaster(
@@ -67,3 +70,84 @@ def check_forecaster(
     refit = model.fit(y2).predict(h)["mean"]
     fresh = make().fit(y2).predict(h)["mean"]
     np.testing.assert_allclose(refit, fresh, err_msg=f"{name}: refitting kept old state")
+
+
+def _telemetry(n: int, seed: int) -> np.ndarray:
+    """A 5-minute-like series: daily cycle, noise, a spike, a level shift, a gap."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    y = 50 + 10 * np.sin(2 * np.pi * t / 288) + rng.normal(0, 1, n)
+    y[n // 3] += 40
+    y[2 * n // 3 :] += 15
+    y[n // 2 : n // 2 + 20] = np.nan
+    return y
+
+
+def check_detector(make: Callable[[], Any], *, seed: int = 0) -> None:
+    """Raise ``AssertionError`` unless the streaming detector ``make()`` builds behaves:
+
+    ``get_params()`` is plain JSON and rebuilds a twin that scores the same; scores are
+    finite, one per value, through gaps, a constant stretch and a single point;
+    ``score_many`` equals scoring then learning one point at a time; no look-ahead (the
+    scores of a prefix are the prefix of the scores); ``reset`` forgets; a detector
+    pickled mid-stream carries on identically; state is bounded (its pickle stops growing
+    as the stream goes on).
+    """
+    y = _telemetry(6000, seed)
+    model = make()
+    name = type(model).__name__
+    params = model.get_params()
+    json.dumps(params)  # plain JSON, or this raises
+    twin = type(model)(**params)
+    scores = model.score_many(y)
+    assert scores.shape == y.shape, f"{name}.score_many gave shape {scores.shape}"
+    assert np.isfinite(scores).all(), f"{name} gave non-finite scores"
+    np.testing.assert_allclose(
+        twin.score_many(y), scores, err_msg=f"{name}: the twin from get_params() differs"
+    )
+
+    one = make()
+    stepwise = np.empty(len(y))
+    for i, x in enumerate(y.tolist()):
+        stepwise[i] = one.score_one(x)
+        one.learn_one(x)
+    np.testing.assert_allclose(
+        stepwise, scores, rtol=1e-9, atol=1e-9, err_msg=f"{name}: score_many != one by one"
+    )
+    cut = 4321
+    np.testing.assert_allclose(
+        make().score_many(y[:cut]), scores[:cut], err_msg=f"{name}: a prefix scored otherwise"
+    )
+
+    used = make()
+    used.score_many(y[::-1])
+    used.reset()
+    np.testing.assert_allclose(
+        used.score_many(y), scores, err_msg=f"{name}: reset() kept old state"
+    )
+
+    half = make()
+    first = half.score_many(y[:3000])
+    clone = pickle.loads(pickle.dumps(half))
+    np.testing.assert_allclose(
+        np.concatenate([first, clone.score_many(y[3000:])]),
+        scores,
+        err_msg=f"{name}: a pickled detector carried on otherwise",
+    )
+
+    flat = make().score_many(np.full(500, 3.0))
+    assert np.isfinite(flat).all(), f"{name}: non-finite scores on a constant series"
+    single = make().score_many(np.array([1.0]))
+    assert single.shape == (1,), f"{name}: a single point gave shape {single.shape}"
+    assert np.isfinite(single).all(), f"{name}: a non-finite score for a single point"
+
+    long = _telemetry(36_000, seed + 1)
+    grown = make()
+    grown.score_many(long[:12_000])
+    size_early = len(pickle.dumps(grown))
+    grown.score_many(long[12_000:])
+    size_late = len(pickle.dumps(grown))
+    assert size_late <= 1.1 * size_early + 4096, (
+        f"{name}: state grew from {size_early} to {size_late} bytes between 12,000 and "
+        "36,000 points; a streaming detector's state must be bounded"
+    )
