@@ -7,6 +7,14 @@ Detectors score one point at a time from what they learned before it
 from modelphase.anomaly.base import Detector, score_stream
 from modelphase.anomaly.calibrated import Calibrated
 from modelphase.anomaly.catalog import DEFAULT_DETECTOR, DETECTORS, build_detector
+from modelphase.anomaly.deciders import (
+    Decider,
+    Decision,
+    FixedThreshold,
+    LikelihoodThreshold,
+    Monitor,
+    QuantileThreshold,
+)
 from modelphase.anomaly.flagship import Modelphase
 from modelphase.anomaly.likelihood import Likelihood
 from modelphase.anomaly.zscore import ZScore
@@ -15,9 +23,15 @@ __all__ = [
     "DEFAULT_DETECTOR",
     "DETECTORS",
     "Calibrated",
+    "Decider",
+    "Decision",
     "Detector",
+    "FixedThreshold",
     "Likelihood",
+    "LikelihoodThreshold",
     "Modelphase",
+    "Monitor",
+    "QuantileThreshold",
     "ZScore",
     "build_detector",
     "score_stream",
