@@ -10,10 +10,11 @@ tails and discrete scores as well as Gaussian ones. During the first ``warmup`` 
 it reports 0.
 
 An incident rarely announces itself once: a level shift keeps every following point
-unusual for a while. With ``cooldown`` set, a score at or above ``alert_level`` opens a
-cool-down of that many points during which later scores are damped linearly back to
-full strength, so one incident reads as one alert, not as a burst (on-call engineers
-call the alternative "crying wolf").
+unusual for a while. With ``cooldown`` set, a score is reported only when it rises above
+the last reported score decayed linearly to 0 over ``cooldown`` points, and is 0
+otherwise: whatever threshold a decider applies, one incident reads as one alert, not
+as a burst (on-call engineers call the alternative "crying wolf"), and a second, worse
+jolt during the cool-down still gets through.
 
 State is bounded: the last ``window`` raw scores, kept sorted (``bisect``).
 
@@ -50,13 +51,11 @@ class Calibrated(Detector):
         window: int = 8000,
         warmup: int = 200,
         cooldown: int = 0,
-        alert_level: float = 3.0,
     ) -> None:
         self.detector = detector
         self.window = window
         self.warmup = warmup
         self.cooldown = cooldown
-        self.alert_level = alert_level
         super().__init__()
 
     def get_params(self) -> dict[str, Any]:
@@ -68,7 +67,8 @@ class Calibrated(Detector):
         self.inner_ = fresh(self.detector)
         self.sorted_: list[float] = []
         self.recent_: deque[float] = deque()
-        self.since_alert_ = -1  # points since the last alert-level score (-1: none)
+        self.peak_ = 0.0  # the last reported score (cool-down envelope)
+        self.since_peak_ = 0  # points since it
         self.pending_: tuple[float, float] | None = None
         return self
 
@@ -90,11 +90,11 @@ class Calibrated(Detector):
             raw = pending[1]  # scored just before: the inner detector has not learned yet
         else:
             raw = self._raw(x, t)
-        score = self._score_from(raw)
-        if self.since_alert_ >= 0:
-            self.since_alert_ += 1
-        if self.cooldown and score >= self.alert_level:
-            self.since_alert_ = 0
+        if self.cooldown:
+            score = self._score_from(raw)
+            self.since_peak_ += 1
+            if score > 0.0:
+                self.peak_, self.since_peak_ = score, 0
         bisect.insort(self.sorted_, raw)
         self.recent_.append(raw)
         if len(self.recent_) > self.window:
@@ -108,7 +108,8 @@ class Calibrated(Detector):
             return 0.0
         higher = n - bisect.bisect_left(self.sorted_, raw)
         score = -math.log10((higher + 1) / (n + 1))
-        since = self.since_alert_
-        if self.cooldown and 0 <= since < self.cooldown:
-            score *= (since + 1) / self.cooldown
+        if self.cooldown:
+            envelope = self.peak_ * max(0.0, 1.0 - self.since_peak_ / self.cooldown)
+            if score <= envelope:
+                return 0.0
         return score

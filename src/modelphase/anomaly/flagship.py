@@ -4,15 +4,16 @@ Each value is scored by how many deviations it lies from the stream's exponentia
 weighted mean (:class:`~modelphase.anomaly.zscore.ZScore`, half-life 1,000 points: about
 three and a half days of 5-minute data); that raw score is calibrated into how rare it
 is among the stream's last 8,000 raw scores (:class:`~modelphase.anomaly.calibrated.
-Calibrated`, ``-log10`` of the tail probability), and once a score reaches 3 (one in a
-thousand) the next 500 points are damped, so that an incident reads as one alert.
+Calibrated`, ``-log10`` of the tail probability), and a score is reported only when it
+rises above the last one decayed over 1,000 points, so that an incident reads as one
+alert.
 
 On NAB's development subset this is the measured baseline of the project
 (BENCHMARKS.md); richer detectors join it as they beat it there.
 
 >>> d = Modelphase()
 >>> d.get_params()["cooldown"], d.get_params()["detector"]["name"]
-(500, 'zscore')
+(1000, 'zscore')
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ class Modelphase(Calibrated):
         detector: Detector | dict[str, Any] | None = None,
         window: int = 8000,
         warmup: int = 200,
-        cooldown: int = 500,
-        alert_level: float = 3.0,
+        cooldown: int = 1000,
     ) -> None:
         if detector is None:
             detector = {"name": "zscore", "params": {"halflife": 1000.0, "min_periods": 10}}
-        super().__init__(detector, window, warmup, cooldown, alert_level)
+        super().__init__(detector, window, warmup, cooldown)
