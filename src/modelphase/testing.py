@@ -83,6 +83,11 @@ def _telemetry(n: int, seed: int) -> np.ndarray:
     return y
 
 
+def _times(n: int) -> np.ndarray:
+    """Times of a 5-minute grid from 2026-01-05 00:00 UTC, in ns."""
+    return np.int64(1_767_571_200 * 10**9) + np.arange(n, dtype=np.int64) * 300 * 10**9
+
+
 def check_detector(make: Callable[[], Any], *, seed: int = 0) -> None:
     """Raise ``AssertionError`` unless the streaming detector ``make()`` builds behaves:
 
@@ -94,58 +99,63 @@ def check_detector(make: Callable[[], Any], *, seed: int = 0) -> None:
     as the stream goes on).
     """
     y = _telemetry(6000, seed)
+    t = _times(len(y))
     model = make()
     name = type(model).__name__
     params = model.get_params()
     json.dumps(params)  # plain JSON, or this raises
     twin = type(model)(**params)
-    scores = model.score_many(y)
+    scores = model.score_many(y, t)
     assert scores.shape == y.shape, f"{name}.score_many gave shape {scores.shape}"
     assert np.isfinite(scores).all(), f"{name} gave non-finite scores"
+    assert np.ptp(scores) > 0, f"{name} gave one score for a series with a spike and a shift"
     np.testing.assert_allclose(
-        twin.score_many(y), scores, err_msg=f"{name}: the twin from get_params() differs"
+        twin.score_many(y, t), scores, err_msg=f"{name}: the twin from get_params() differs"
     )
 
     one = make()
     stepwise = np.empty(len(y))
     for i, x in enumerate(y.tolist()):
-        stepwise[i] = one.score_one(x)
-        one.learn_one(x)
+        stepwise[i] = one.score_one(x, int(t[i]))
+        one.learn_one(x, int(t[i]))
     np.testing.assert_allclose(
         stepwise, scores, rtol=1e-9, atol=1e-9, err_msg=f"{name}: score_many != one by one"
     )
     cut = 4321
     np.testing.assert_allclose(
-        make().score_many(y[:cut]), scores[:cut], err_msg=f"{name}: a prefix scored otherwise"
+        make().score_many(y[:cut], t[:cut]),
+        scores[:cut],
+        err_msg=f"{name}: a prefix scored otherwise",
     )
 
     used = make()
-    used.score_many(y[::-1])
+    used.score_many(y[::-1], t)
     used.reset()
     np.testing.assert_allclose(
-        used.score_many(y), scores, err_msg=f"{name}: reset() kept old state"
+        used.score_many(y, t), scores, err_msg=f"{name}: reset() kept old state"
     )
 
     half = make()
-    first = half.score_many(y[:3000])
+    first = half.score_many(y[:3000], t[:3000])
     clone = pickle.loads(pickle.dumps(half))
     np.testing.assert_allclose(
-        np.concatenate([first, clone.score_many(y[3000:])]),
+        np.concatenate([first, clone.score_many(y[3000:], t[3000:])]),
         scores,
         err_msg=f"{name}: a pickled detector carried on otherwise",
     )
 
-    flat = make().score_many(np.full(500, 3.0))
+    flat = make().score_many(np.full(500, 3.0), t[:500])
     assert np.isfinite(flat).all(), f"{name}: non-finite scores on a constant series"
-    single = make().score_many(np.array([1.0]))
+    single = make().score_many(np.array([1.0]), t[:1])
     assert single.shape == (1,), f"{name}: a single point gave shape {single.shape}"
     assert np.isfinite(single).all(), f"{name}: a non-finite score for a single point"
 
     long = _telemetry(36_000, seed + 1)
+    long_t = _times(len(long))
     grown = make()
-    grown.score_many(long[:12_000])
+    grown.score_many(long[:12_000], long_t[:12_000])
     size_early = len(pickle.dumps(grown))
-    grown.score_many(long[12_000:])
+    grown.score_many(long[12_000:], long_t[12_000:])
     size_late = len(pickle.dumps(grown))
     assert size_late <= 1.1 * size_early + 4096, (
         f"{name}: state grew from {size_early} to {size_late} bytes between 12,000 and "

@@ -17,6 +17,7 @@ from modelphase.anomaly.deciders import (
 )
 from modelphase.anomaly.flagship import Modelphase
 from modelphase.anomaly.likelihood import Likelihood
+from modelphase.anomaly.seasonal import SeasonalProfile
 from modelphase.anomaly.zscore import ZScore
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Modelphase",
     "Monitor",
     "QuantileThreshold",
+    "SeasonalProfile",
     "ZScore",
     "build_detector",
     "score_stream",

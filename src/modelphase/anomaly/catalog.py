@@ -9,6 +9,7 @@ from modelphase.anomaly.base import Detector
 from modelphase.anomaly.calibrated import Calibrated
 from modelphase.anomaly.flagship import Modelphase
 from modelphase.anomaly.likelihood import Likelihood
+from modelphase.anomaly.seasonal import SeasonalProfile
 from modelphase.anomaly.zscore import ZScore
 from modelphase.exceptions import SpecError
 
@@ -16,7 +17,7 @@ __all__ = ["DEFAULT_DETECTOR", "DETECTORS", "build_detector"]
 
 #: name -> detector class
 DETECTORS: dict[str, type[Detector]] = {
-    cls.name: cls for cls in (Modelphase, Calibrated, Likelihood, ZScore)
+    cls.name: cls for cls in (Modelphase, Calibrated, Likelihood, SeasonalProfile, ZScore)
 }
 #: the detector used when none is named
 DEFAULT_DETECTOR = Modelphase.name
