@@ -11,6 +11,7 @@ from modelphase import __version__
 from modelphase.cli import (
     datasets,
     demo,
+    detect,
     forecast,
     ingest,
     models,
@@ -46,6 +47,7 @@ app.command("simulate")(simulate.simulate_command)
 app.command("demo")(demo.demo_command)
 app.command("forecast")(forecast.forecast_command)
 app.command("train")(train.train_command)
+app.command("detect")(detect.detect_command)
 
 
 def _version(value: bool) -> None:
