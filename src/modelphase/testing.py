@@ -150,14 +150,14 @@ def check_detector(make: Callable[[], Any], *, seed: int = 0) -> None:
     assert single.shape == (1,), f"{name}: a single point gave shape {single.shape}"
     assert np.isfinite(single).all(), f"{name}: a non-finite score for a single point"
 
-    long = _telemetry(36_000, seed + 1)
+    long = _telemetry(50_000, seed + 1)
     long_t = _times(len(long))
     grown = make()
-    grown.score_many(long[:12_000], long_t[:12_000])
+    grown.score_many(long[:25_000], long_t[:25_000])
     size_early = len(pickle.dumps(grown))
-    grown.score_many(long[12_000:], long_t[12_000:])
+    grown.score_many(long[25_000:], long_t[25_000:])
     size_late = len(pickle.dumps(grown))
     assert size_late <= 1.1 * size_early + 4096, (
-        f"{name}: state grew from {size_early} to {size_late} bytes between 12,000 and "
-        "36,000 points; a streaming detector's state must be bounded"
+        f"{name}: state grew from {size_early} to {size_late} bytes between 25,000 and "
+        "50,000 points; a streaming detector's state must be bounded"
     )

@@ -1,19 +1,19 @@
 """The default detector (``modelphase``): a calibrated z-score with a cool-down.
 
 Each value is scored by how many deviations it lies from the stream's exponentially
-weighted mean (:class:`~modelphase.anomaly.zscore.ZScore`, half-life 1,000 points: about
-three and a half days of 5-minute data); that raw score is calibrated into how rare it
-is among the stream's last 8,000 raw scores (:class:`~modelphase.anomaly.calibrated.
-Calibrated`, ``-log10`` of the tail probability), and a score is reported only when it
-rises above the last one decayed over 1,000 points, so that an incident reads as one
-alert.
+weighted mean (:class:`~modelphase.anomaly.zscore.ZScore`, half-life 10,000 points: about
+five weeks of 5-minute data, so that the normal is the stream's long-run behaviour);
+that raw score is calibrated into how rare it is among the stream's last 20,000 raw
+scores (:class:`~modelphase.anomaly.calibrated.Calibrated`, ``-log10`` of the tail
+probability), and a score is reported only when it rises above the last one decayed
+over 2,000 points, so that an incident reads as one alert.
 
 On NAB's development subset this is the measured baseline of the project
 (BENCHMARKS.md); richer detectors join it as they beat it there.
 
 >>> d = Modelphase()
 >>> d.get_params()["cooldown"], d.get_params()["detector"]["name"]
-(1000, 'zscore')
+(2000, 'zscore')
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ class Modelphase(Calibrated):
     def __init__(
         self,
         detector: Detector | dict[str, Any] | None = None,
-        window: int = 8000,
+        window: int = 20_000,
         warmup: int = 200,
-        cooldown: int = 1000,
+        cooldown: int = 2000,
     ) -> None:
         if detector is None:
-            detector = {"name": "zscore", "params": {"halflife": 1000.0, "min_periods": 10}}
+            detector = {"name": "zscore", "params": {"halflife": 10_000.0, "min_periods": 10}}
         super().__init__(detector, window, warmup, cooldown)
