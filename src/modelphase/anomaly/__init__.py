@@ -16,6 +16,7 @@ from modelphase.anomaly.deciders import (
     QuantileThreshold,
 )
 from modelphase.anomaly.flagship import Modelphase
+from modelphase.anomaly.knn import NearestNeighbor
 from modelphase.anomaly.likelihood import Likelihood
 from modelphase.anomaly.seasonal import SeasonalProfile
 from modelphase.anomaly.zscore import ZScore
@@ -32,6 +33,7 @@ __all__ = [
     "LikelihoodThreshold",
     "Modelphase",
     "Monitor",
+    "NearestNeighbor",
     "QuantileThreshold",
     "SeasonalProfile",
     "ZScore",

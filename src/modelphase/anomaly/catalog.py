@@ -8,6 +8,7 @@ from typing import Any
 from modelphase.anomaly.base import Detector
 from modelphase.anomaly.calibrated import Calibrated
 from modelphase.anomaly.flagship import Modelphase
+from modelphase.anomaly.knn import NearestNeighbor
 from modelphase.anomaly.likelihood import Likelihood
 from modelphase.anomaly.seasonal import SeasonalProfile
 from modelphase.anomaly.zscore import ZScore
@@ -17,7 +18,8 @@ __all__ = ["DEFAULT_DETECTOR", "DETECTORS", "build_detector"]
 
 #: name -> detector class
 DETECTORS: dict[str, type[Detector]] = {
-    cls.name: cls for cls in (Modelphase, Calibrated, Likelihood, SeasonalProfile, ZScore)
+    cls.name: cls
+    for cls in (Modelphase, Calibrated, Likelihood, NearestNeighbor, SeasonalProfile, ZScore)
 }
 #: the detector used when none is named
 DEFAULT_DETECTOR = Modelphase.name
