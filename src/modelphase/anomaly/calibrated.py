@@ -32,7 +32,11 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from modelphase.anomaly._wrap import describe, fresh
 from modelphase.anomaly.base import Detector
@@ -90,6 +94,10 @@ class Calibrated(Detector):
             raw = pending[1]  # scored just before: the inner detector has not learned yet
         else:
             raw = self._raw(x, t)
+        self._learn_raw(raw)
+        self.inner_.learn_one(x, t)
+
+    def _learn_raw(self, raw: float) -> None:
         if self.cooldown:
             score = self._score_from(raw)
             self.since_peak_ += 1
@@ -100,7 +108,23 @@ class Calibrated(Detector):
         if len(self.recent_) > self.window:
             old = self.recent_.popleft()
             del self.sorted_[bisect.bisect_left(self.sorted_, old)]
-        self.inner_.learn_one(x, t)
+
+    def score_many(
+        self,
+        values: Sequence[float] | NDArray[np.float64],
+        times: Sequence[int] | NDArray[np.int64] | None = None,
+    ) -> NDArray[np.float64]:
+        """As one point at a time; the wrapped detector scores the whole stretch at once
+        (it learns every point, so its scores do not depend on the calibration)."""
+        x = np.asarray(values, dtype=np.float64)
+        raw = self.inner_.score_many(x, times)
+        raw = np.where(np.isnan(raw), 0.0, np.minimum(raw, 1e300))
+        out = np.empty(len(x))
+        for i, r in enumerate(raw.tolist()):
+            out[i] = self._score_from(r)
+            self._learn_raw(r)
+        self.pending_ = None
+        return out
 
     def _score_from(self, raw: float) -> float:
         n = len(self.sorted_)

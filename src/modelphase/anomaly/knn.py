@@ -67,8 +67,7 @@ class NearestNeighbor(Detector):
             return float("nan")
         current = np.append(buf[len(buf) - m + 1 :], x)
         refs = np.lib.stride_tricks.sliding_window_view(buf[: len(buf) - m + 1], m)
-        diff = refs - current
-        return float(np.sqrt((diff * diff).sum(axis=1).min()))
+        return float(np.sqrt(_squared_distances(refs, current[None, :]).min()))
 
     def score_one(self, x: float, t: int | None = None) -> float:
         if x != x:
@@ -163,8 +162,7 @@ class NearestNeighbor(Detector):
             ref_hi = hi - 2 * m + 1  # exclusive: starts < p - 2m + 2
             refs = windows[ref_lo : max(ref_hi, ref_lo)]
             current = windows[ends - m + 1]
-            diff = refs[None, :, :] - current[:, None, :]
-            sq = (diff * diff).sum(axis=2)
+            sq = _squared_distances(refs, current)
             starts = np.arange(ref_lo, ref_lo + len(refs))
             first_ok = np.maximum(0, ends - hist - m + 1)
             ok = (starts[None, :] <= (ends - 2 * m + 1)[:, None]) & (
@@ -174,3 +172,15 @@ class NearestNeighbor(Detector):
             best = sq.min(axis=1) if len(refs) else np.full(len(ends), np.inf)
             out[lo - skip : hi - skip] = np.where(np.isfinite(best), np.sqrt(best), np.nan)
         return out
+
+
+def _squared_distances(
+    refs: NDArray[np.float64], current: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``[i, j]``: squared distance of ``current[i]`` to ``refs[j]``, summed coordinate by
+    coordinate in one order (so one row alone and a block give the same numbers)."""
+    out = np.zeros((len(current), len(refs)))
+    for k in range(refs.shape[1]):
+        diff = refs[None, :, k] - current[:, k, None]
+        out += diff * diff
+    return out
