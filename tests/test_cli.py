@@ -89,6 +89,14 @@ def test_demo_runs_the_main_job(cli: RunCli, home: Path) -> None:
     assert (home / "demo" / "events.json").exists()
     assert DatasetStore(home / "datasets").load(dataset_id).n_series == 18
     assert "series (18 of 18)" in result.stdout
+    # detection: grouped alerts, each marked against the injected incidents, and a score
+    assert "alerts against the injected incidents" in result.stdout
+    detection = [line for line in result.stdout.splitlines() if line.startswith("detection:")]
+    assert len(detection) == 1
+    assert "precision" in detection[0]
+    assert "recall" in detection[0]
+    assert "7. detecting" in result.stderr
+    assert "8. registered demo-detector version 1" in result.stderr
 
 
 def test_home_option_overrides_the_environment(cli: RunCli, tmp_path: Path) -> None:
@@ -101,6 +109,7 @@ def test_home_option_overrides_the_environment(cli: RunCli, tmp_path: Path) -> N
 
 
 def test_demo_trains_registers_and_promotes_a_model(cli: RunCli, home: Path) -> None:
+    from modelphase.anomaly import Alerter
     from modelphase.forecast.trained import TrainedForecaster
     from modelphase.registry import Registry
 
@@ -118,8 +127,21 @@ def test_demo_trains_registers_and_promotes_a_model(cli: RunCli, home: Path) -> 
         assert [e.from_version for e in reg.history("demo-forecast")] == [None, 1]
         assert reg.get("demo-forecast", 1).dataset_id != latest.dataset_id
         artifact = reg.load_artifact("demo-forecast", alias="production")
+        detector = reg.get("demo-detector")
+        params = json.loads(reg.load_artifact("demo-detector"))
     model = TrainedForecaster.from_bytes(artifact)
     assert len(model.chosen) == 18
+    assert (detector.version, detector.flavor, detector.model_class) == (
+        2,
+        "modelphase.anomaly",
+        "Alerter",
+    )
+    assert detector.dataset_id == second.last_line
+    assert detector.params == params
+    assert Alerter(**params).get_params() == params  # the artifact rebuilds it
+    assert params["detector"]["name"] == "modelphase"
+    assert 0.0 <= detector.metrics["recall"] <= 1.0
+    assert detector.metrics["n_incidents"] > 0
     assert "alias history of demo-forecast" in second.stdout
     report = Path(second.stdout.split("report: ")[1].split()[0])
     assert report.is_file()

@@ -8,6 +8,7 @@ input row in the same order, the timestamp and value cells as found, and the sco
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -206,13 +207,6 @@ def test_usage_errors_exit_2(cli: RunCli, tmp_path: Path, args: list[str]) -> No
     assert not (tmp_path / "out").exists()
 
 
-def test_alerts_form_is_not_available_yet(cli: RunCli) -> None:
-    result = cli("detect", "--dataset", "abc", "--alerts", "--json")
-    assert result.code == 1
-    assert "not available yet" in result.stderr
-    assert result.stdout == ""
-
-
 def _checkout(root: Path, files: dict[str, list[tuple[str, str]]]) -> Path:
     for name, rows in files.items():
         path = root / "data" / name
@@ -297,3 +291,126 @@ def test_real_nab_corpus_round_trip(cli: RunCli, tmp_path: Path) -> None:
         expected = score_stream(detector, values, times.view(np.int64))
         scores = np.array([float(row[2]) for row in written[1:]])
         np.testing.assert_array_equal(scores, expected, err_msg=src.name)
+
+
+# ------------------------------------------------- the third form: --dataset ID --alerts
+
+MIN = 60 * 10**9
+
+
+def _dataset(home: Path, shift: float = 20.0) -> str:
+    """Three series of two services, a minute apart; cart's two move at minute 2500."""
+    from datetime import UTC, datetime
+
+    from modelphase.frame import Panel
+    from modelphase.ingest import DatasetStore
+
+    n = 3000
+    rng = np.random.default_rng(0)
+    t = 1_767_571_200 * 10**9 + np.arange(n, dtype=np.int64) * MIN
+    jump = np.where(np.arange(n) >= 2500, shift, 0.0)
+    series = {
+        'cpu_usage_cores{service="cart"}': 10.0 + rng.normal(0, 1, n) + jump,
+        'http_request_duration_seconds{quantile="0.99",service="cart"}': 5.0
+        + rng.normal(0, 1, n)
+        + jump,
+        'cpu_usage_cores{service="search"}': 10.0 + rng.normal(0, 1, n),
+    }
+    panel = Panel.from_series([(u, t, y) for u, y in series.items()], step=MIN)
+    store = DatasetStore(home / "datasets")
+    return store.write(panel, {"kind": "test"}, now=datetime.now(UTC)).id
+
+
+def test_alerts_of_a_dataset_as_json(cli: RunCli, home: Path) -> None:
+    dataset = _dataset(home)
+    result = cli(
+        "detect", "--dataset", dataset[:8], "--alerts", "--json",
+        "--detector", "zscore", "--threshold", "8",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["dataset"] == dataset
+    assert data["detector"]["name"] == "zscore"
+    assert data["decider"] == {"name": "FixedThreshold", "params": {"threshold": 8.0}}
+    assert (data["series"], data["points"], data["group_by"]) == (3, 9000, ["service"])
+    [alert] = data["alerts"]
+    assert alert["service"] == "cart"
+    assert alert["start"] == "2026-01-06T17:40:00Z"  # minute 2500
+    assert alert["pattern"] == "level"
+    assert len(alert["members"]) == 2
+    explanation = alert["explanation"]
+    assert explanation["observed"] > explanation["upper"]
+    assert explanation["deviation_spreads"] > 10
+
+
+def test_alerts_of_a_dataset_as_a_table_with_the_default_detector(cli: RunCli, home: Path) -> None:
+    dataset = _dataset(home)
+    result = cli("detect", "--dataset", dataset, "--alerts")
+    assert result.code == 0, result.stderr
+    assert result.stdout == ""
+    shown = " ".join(result.stderr.replace("│", " ").split())
+    for column in ("service", "start", "end", "peak", "members", "pattern", "expected"):
+        assert column in shown
+    assert "01-06 17:40" in shown
+    assert "cart" in shown
+    assert "grouped by service" in shown
+    assert "modelphase, threshold 3.0, cooldown 1h" in shown
+
+
+def test_group_by_cooldown_and_threshold_change_the_alerts(cli: RunCli, home: Path) -> None:
+    dataset = _dataset(home)
+    base = ("detect", "--dataset", dataset, "--alerts", "--json", "--detector", "zscore")
+    by_metric = json.loads(
+        cli(*base, "--threshold", "8", "--group-by", "service", "--group-by", "__name__").stdout
+    )
+    assert [len(a["members"]) for a in by_metric["alerts"]] == [1, 1]
+    assert by_metric["group_by"] == ["service", "__name__"]
+    quiet = cli(*base, "--threshold", "1000", "--cooldown", "2h")
+    assert quiet.code == 0
+    assert json.loads(quiet.stdout)["alerts"] == []
+    none = cli("detect", "--dataset", dataset, "--alerts", "--threshold", "1000")
+    assert none.code == 0
+    assert "0 alert(s)" in none.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--detector", "magic"], "unknown detector"),
+        (["--cooldown", "soon"], "duration"),
+        (["--group-by", "team"], "no series of dataset"),
+        (["--threshold", "nan"], "finite"),
+    ],
+)
+def test_alerts_bad_input_exits_1(cli: RunCli, home: Path, extra: list[str], message: str) -> None:
+    dataset = _dataset(home)
+    result = cli("detect", "--dataset", dataset, "--alerts", "--json", *extra)
+    assert result.code == 1
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_alerts_of_an_unknown_dataset_exits_1(cli: RunCli) -> None:
+    result = cli("detect", "--dataset", "abc", "--alerts", "--json")
+    assert result.code == 1
+    assert "no dataset 'abc'" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--dataset", "abc"],
+        ["--alerts"],
+        ["--dataset", "abc", "--alerts", "--input", "IN"],
+        ["--input", "IN", "--output", "OUT", "--threshold", "3"],
+        ["--input", "IN", "--output", "OUT", "--group-by", "service"],
+    ],
+)
+def test_alerts_usage_errors_exit_2(cli: RunCli, tmp_path: Path, args: list[str]) -> None:
+    src = _stream(tmp_path / "in.csv", _minutes(["1", "2"]))
+    names = {"IN": str(src), "OUT": str(tmp_path / "out.csv")}
+    result = cli("detect", *[names.get(a, a) for a in args])
+    assert result.code == 2
+    assert "Invalid value" in result.stderr
+    assert not (tmp_path / "out.csv").exists()

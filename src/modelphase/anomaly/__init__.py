@@ -2,8 +2,20 @@
 
 Detectors score one point at a time from what they learned before it
 (:class:`~modelphase.anomaly.base.Detector`); :func:`score_stream` scores a series.
+Deciders flag scores; :class:`EpisodeTracker` merges a series' flags into episodes with
+an :class:`Explanation`, and :func:`detect_alerts` groups them into one :class:`Alert`
+per service and incident.
 """
 
+from modelphase.anomaly.alerts import (
+    DECIDERS,
+    DEFAULT_THRESHOLDS,
+    Alert,
+    Alerter,
+    default_decider,
+    detect_alerts,
+    group_episodes,
+)
 from modelphase.anomaly.base import Detector, score_stream
 from modelphase.anomaly.calibrated import Calibrated
 from modelphase.anomaly.catalog import DEFAULT_DETECTOR, DETECTORS, build_detector
@@ -15,6 +27,8 @@ from modelphase.anomaly.deciders import (
     Monitor,
     QuantileThreshold,
 )
+from modelphase.anomaly.episodes import Episode, EpisodeTracker
+from modelphase.anomaly.explain import PATTERNS, Explanation, explain
 from modelphase.anomaly.flagship import Modelphase
 from modelphase.anomaly.knn import NearestNeighbor
 from modelphase.anomaly.likelihood import Likelihood
@@ -22,12 +36,20 @@ from modelphase.anomaly.seasonal import SeasonalProfile
 from modelphase.anomaly.zscore import ZScore
 
 __all__ = [
+    "DECIDERS",
     "DEFAULT_DETECTOR",
+    "DEFAULT_THRESHOLDS",
     "DETECTORS",
+    "PATTERNS",
+    "Alert",
+    "Alerter",
     "Calibrated",
     "Decider",
     "Decision",
     "Detector",
+    "Episode",
+    "EpisodeTracker",
+    "Explanation",
     "FixedThreshold",
     "Likelihood",
     "LikelihoodThreshold",
@@ -38,5 +60,9 @@ __all__ = [
     "SeasonalProfile",
     "ZScore",
     "build_detector",
+    "default_decider",
+    "detect_alerts",
+    "explain",
+    "group_episodes",
     "score_stream",
 ]

@@ -1,6 +1,14 @@
-"""Time-aware validation: rolling-origin splits, forecast metrics, gates, NAB scoring."""
+"""Time-aware validation: rolling-origin splits, forecast metrics, gates, NAB scoring,
+alerts against known incidents."""
 
 from modelphase.backtest.gates import check_gates, evaluate
+from modelphase.backtest.incidents import (
+    IncidentScore,
+    Timed,
+    Window,
+    score_alerts,
+    service_days,
+)
 from modelphase.backtest.metrics import (
     coverage,
     interval_pinball,
@@ -31,11 +39,14 @@ from modelphase.backtest.splits import Fold, folds, split
 __all__ = [
     "NAB_PROFILES",
     "Fold",
+    "IncidentScore",
     "NabCorpus",
     "NabFile",
     "NabFileResult",
     "NabProfile",
     "NabResult",
+    "Timed",
+    "Window",
     "check_gates",
     "coverage",
     "evaluate",
@@ -51,7 +62,9 @@ __all__ = [
     "pinball",
     "pinball_terms",
     "rmse",
+    "score_alerts",
     "score_series",
+    "service_days",
     "smape",
     "smape_terms",
     "split",

@@ -4,29 +4,38 @@ Today: simulate a week of telemetry for a few services, ingest it as a dataset, 
 the dataset's summary and write a plot, then train the forecaster of
 ``examples/forecast.yaml`` on it (rolling-origin backtests, per-series selection,
 conformal intervals, gates), write its HTML report, register it with its lineage,
-promote it to production when its gates pass and print the alias history. Each later
-stage of the lifecycle (detection, serving) joins this same command.
+promote it to production when its gates pass and print the alias history. Then run the
+default anomaly detector over every series, print the grouped, explained alerts against
+the simulator's ground truth (precision, recall, detection delay) and register the
+detector. Each later stage of the lifecycle (serving) joins this same command.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
+from modelphase import __version__
+from modelphase.anomaly import Alert, Alerter
+from modelphase.backtest import IncidentScore, Window, score_alerts, service_days
 from modelphase.cli._render import err, manifest_table, out, progress
 from modelphase.cli.datasets import series_table
+from modelphase.cli.detect import alert_reasons, alerts_table
 from modelphase.cli.models import events_table, git_commit
 from modelphase.cli.simulate import events_table as sim_events_table
 from modelphase.cli.simulate import write_simulation
 from modelphase.cli.train import write_report
 from modelphase.config import get_settings
 from modelphase.exceptions import ValidationError
+from modelphase.frame import Panel
 from modelphase.ingest import DatasetStore, ingest_file
-from modelphase.registry import Registry
+from modelphase.registry import ModelVersion, Registry
 from modelphase.report import Span, plot_panel
-from modelphase.simulate import simulate
+from modelphase.simulate import Simulation, simulate
 from modelphase.spec import load_spec
 from modelphase.train import register_run, train
 
@@ -44,7 +53,9 @@ def demo_command(
 ) -> None:
     """Run the lifecycle on simulated telemetry: simulate, ingest, summarise, plot,
     train a forecaster from a spec (backtests, gates, report), register it and promote
-    it when its gates pass.
+    it when its gates pass; then detect anomalies with the default detector, print the
+    grouped alerts with explanations against the injected incidents, and register the
+    detector.
 
     Prints the dataset id as its last line.
     """
@@ -121,12 +132,101 @@ def demo_command(
     if run.passed:
         out.print(events_table(spec.name, history))
     out.print(f"report: {report}")
+    detector = detect_step(sim, panel, manifest.id)
     err.print(
         f"next: open the report, `modelphase forecast --model {spec.name}@production "
         f"--output next-hour.csv`, `modelphase models show {spec.name} --alias production`, "
-        f"`modelphase datasets show {manifest.id}`"
+        f"`modelphase detect --dataset {manifest.id} --alerts`, "
+        f"`modelphase models show {detector.name}`, `modelphase datasets show {manifest.id}`"
     )
     typer.echo(manifest.id)
+
+
+#: the name the demo registers its detector under
+DETECTOR_NAME = "demo-detector"
+
+
+def detect_step(sim: Simulation, panel: Panel, dataset_id: str) -> ModelVersion:
+    """Steps 7 and 8: alerts of the default detector against the injected incidents;
+    register the detector (its parameters are its artifact: ``Alerter(**params)``)."""
+    alerter = Alerter()
+    params = alerter.get_params()
+    err.print(
+        f"[bold]7. detecting[/] anomalies in {panel.n_series} series: "
+        f"{params['detector']['name']}, threshold {params['decider']['params']['threshold']}, "
+        f"episodes and groups by {', '.join(params['group_by'])} with a {params['cooldown']} "
+        "cool-down"
+    )
+    with progress("scoring series", panel.n_series) as update:
+        alerts = alerter.run(panel, progress=update)
+    score = score_alerts(alerts, sim.events, service_days=service_days(panel))
+    out.print(
+        alerts_table(
+            alerts,
+            title=f"alerts against the injected incidents ({len(alerts)})",
+            truth=_truth(sim, alerts, score),
+        )
+    )
+    for line in alert_reasons(alerts):
+        out.print(line)
+    incidents = [e for e in sim.events if e.is_incident]
+    for event, delay in zip(incidents, score.incident_delays, strict=True):
+        if delay is None:
+            out.print(f"  missed {event.event_id} {event.kind}: {escape(event.description)}")
+    out.print(f"detection: {_score_line(score)}")
+    with Registry() as reg:
+        version = reg.register(
+            DETECTOR_NAME,
+            json.dumps(params, sort_keys=True).encode(),
+            flavor="modelphase.anomaly",
+            model_class="Alerter",
+            params=params,
+            dataset_id=dataset_id,
+            metrics=score.to_dict(),
+            tags={"origin": "demo", "kind": "anomaly"},
+            code_version=f"modelphase {__version__}",
+            git_commit=git_commit(),
+        )
+    err.print(
+        f"[bold]8. registered[/] {DETECTOR_NAME} version {version.version} "
+        f"(flavor modelphase.anomaly; rebuild with Alerter(**params))"
+    )
+    return version
+
+
+def _truth(sim: Simulation, alerts: list[Alert], score: IncidentScore) -> list[str]:
+    """Per alert: the incidents it matches, else the harmless event it overlaps (a
+    surge, a deploy), else "false alarm"."""
+    incidents = [e for e in sim.events if e.is_incident]
+    harmless = [e for e in sim.events if not e.is_incident]
+    other = score_alerts(alerts, [Window(e.service, e.start, e.end) for e in harmless])
+    texts = []
+    for hits, near in zip(score.alert_matches, other.alert_matches, strict=True):
+        if hits:
+            texts.append(", ".join(f"{incidents[j].event_id} {incidents[j].kind}" for j in hits))
+        elif near:
+            names = ", ".join(f"{harmless[j].event_id} {harmless[j].kind}" for j in near)
+            texts.append(f"false alarm ({names})")
+        else:
+            texts.append("false alarm")
+    return texts
+
+
+def _score_line(score: IncidentScore) -> str:
+    def share(part: int, whole: int) -> str:
+        return f"{part}/{whole} ({part / whole:.0%})" if whole else "-"
+
+    delay = (
+        f"median {score.delay_median_minutes:.0f} min, p90 {score.delay_p90_minutes or 0.0:.0f} min"
+        if score.delay_median_minutes is not None
+        else "-"
+    )
+    per_day = score.false_alerts_per_service_day
+    return (
+        f"precision {share(score.true_alerts, score.n_alerts)}, recall "
+        f"{share(score.detected, score.n_incidents)} of the injected incidents; delay {delay}; "
+        f"{per_day or 0.0:.2f} false alerts per service-day"
+    )
 
 
 def example_spec() -> Path:

@@ -1,10 +1,15 @@
-"""``modelphase detect``: anomaly scores for NAB-style streams, one file or a NAB corpus.
+"""``modelphase detect``: anomaly scores for NAB-style streams, one file or a NAB corpus;
+grouped, explained alerts for a dataset.
 
 Each file is one stream, scored row after row in file order by a fresh detector
 (:func:`modelphase.anomaly.score_stream`), and written as
 ``timestamp,value,anomaly_score`` with the input's timestamp and value cells as found.
 Every input is read and checked before any output is written; each output file is
 replaced atomically, so bad input writes nothing and a crash leaves no half file.
+
+``--dataset ID --alerts`` runs :func:`modelphase.anomaly.detect_alerts` over every series
+of a stored dataset and prints the alerts (a table on stderr, JSON on stdout with
+``--json``); it writes nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import csv
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +27,21 @@ from numpy.typing import NDArray
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.anomaly import DEFAULT_DETECTOR, DETECTORS, build_detector, score_stream
-from modelphase.cli._render import err, fail, print_json, stages
+from modelphase.anomaly import (
+    DEFAULT_DETECTOR,
+    DETECTORS,
+    Alert,
+    FixedThreshold,
+    build_detector,
+    default_decider,
+    detect_alerts,
+    score_stream,
+)
+from modelphase.cli._render import err, fail, print_json, progress, stages
 from modelphase.exceptions import NoSeriesError, SourceError
 from modelphase.files import atomic_path
-from modelphase.ingest import Stream, read_stream
+from modelphase.frame import format_time, label_table, parse_duration, parse_series_id, series_id
+from modelphase.ingest import DatasetStore, Stream, read_stream
 
 #: The output's columns.
 HEADER = ("timestamp", "value", "anomaly_score")
@@ -53,12 +69,31 @@ def detect_command(
         help=f"The streaming detector: {', '.join(sorted(DETECTORS))}.",
     ),
     dataset: str | None = typer.Option(
-        None, "--dataset", help="Not available yet: alerts on a dataset (with --alerts)."
+        None, "--dataset", help="With --alerts: a stored dataset's id (or a unique prefix)."
     ),
     alerts: bool = typer.Option(
-        False, "--alerts", help="Not available yet: grouped alerts with explanations."
+        False, "--alerts", help="Grouped alerts with explanations for every series of --dataset."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    threshold: float | None = typer.Option(
+        None,
+        "--threshold",
+        help="With --alerts: flag scores at or above this (default: the detector's own, "
+        "3 for modelphase: one point in a thousand).",
+    ),
+    group_by: list[str] | None = typer.Option(
+        None,
+        "--group-by",
+        help="With --alerts: the label whose series share an alert (repeatable; default service).",
+    ),
+    cooldown: str | None = typer.Option(
+        None,
+        "--cooldown",
+        help="With --alerts: flags less than this apart are one episode, and episodes "
+        "of a group less than this apart one alert (default 1h).",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print a JSON summary (with --alerts: the alerts) on stdout."
+    ),
 ) -> None:
     """Score NAB-style streams (timestamp,value) with a streaming detector;
     write timestamp,value,anomaly_score: one row per input row, same order.
@@ -73,16 +108,25 @@ def detect_command(
     written as the largest finite float, with a warning. An empty value or
     nan is a missing point, scored by the detector (zscore gives it 0).
 
+    --dataset ID --alerts runs the detector over every series of a stored
+    dataset, flags scores at --threshold, merges each series' flags into
+    episodes (--cooldown), groups the episodes of one service (--group-by)
+    into one alert, and explains each: expected value and range, deviation,
+    and the pattern that broke (level, spike, dip, variance, trend,
+    seasonality). A table on stderr; --json prints the alerts on stdout. Exits
+    0 with alerts or none.
+
     Exits 1 on bad input, writing nothing (a value that is not a number, an
     unreadable timestamp, a missing column, an empty file, an unknown
-    detector); 2 on a usage error.
+    detector or dataset); 2 on a usage error.
     """
     if dataset is not None or alerts:
-        fail(
-            "`modelphase detect --dataset ID --alerts` (grouped alerts with explanations) "
-            "is not available yet; score files with --input FILE --output OUT or --nab-dir "
-            "DIR --output-dir OUT"
-        )
+        _check_alerts_usage(dataset, alerts, input_path, output, nab_dir, output_dir)
+        assert dataset is not None
+        _alerts(dataset, detector, threshold, group_by or ["service"], cooldown or "1h", as_json)
+        return
+    if threshold is not None or group_by or cooldown is not None:
+        raise typer.BadParameter("--threshold, --group-by and --cooldown go with --alerts")
     where = _check_usage(input_path, output, nab_dir, output_dir)
     model = build_detector(detector)  # an unknown name exits 1, listing the known ones
     if input_path is not None:
@@ -113,6 +157,164 @@ def detect_command(
             note("scoring", done, len(pairs))
     seconds = time.perf_counter() - started
     _summary(model.name, where, pairs, streams, seconds, n_clipped, as_json)
+
+
+def _check_alerts_usage(
+    dataset: str | None,
+    alerts: bool,
+    input_path: Path | None,
+    output: Path | None,
+    nab_dir: Path | None,
+    output_dir: Path | None,
+) -> None:
+    if not alerts:
+        raise typer.BadParameter("--dataset ID goes with --alerts (grouped alerts)")
+    if dataset is None:
+        raise typer.BadParameter("--alerts needs --dataset ID (a stored dataset)")
+    if any(o is not None for o in (input_path, output, nab_dir, output_dir)):
+        raise typer.BadParameter(
+            "--dataset ID --alerts excludes --input, --output, --nab-dir and --output-dir"
+        )
+
+
+def _alerts(
+    dataset: str, detector: str, threshold: float | None, group_by: list[str], cooldown: str,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """The third form: grouped, explained alerts of a stored dataset."""
+    model = build_detector(detector)  # an unknown name exits 1, listing the known ones
+    parse_duration(cooldown)  # a bad duration exits 1 before any work
+    if threshold is not None and not np.isfinite(threshold):
+        fail(f"--threshold: expected a finite number, got {threshold}")
+    decider = default_decider(detector) if threshold is None else FixedThreshold(threshold)
+    store = DatasetStore()
+    dataset_id = store.resolve(dataset)  # an unknown id exits 1
+    panel = store.load(dataset_id)
+    names = set(label_table(panel.ids)["label"])
+    unknown = [g for g in group_by if g not in names]
+    if unknown:
+        fail(
+            f"--group-by: no series of dataset {dataset_id} has the label "
+            f"{', '.join(map(repr, unknown))}; its labels are "
+            f"{', '.join(sorted(names - {'__name__'})) or 'none'}. Fix: pass one of them"
+        )
+    started = time.perf_counter()
+    with progress("scoring series", panel.n_series) as update:
+        found = detect_alerts(panel, model, decider, group_by, cooldown=cooldown, progress=update)
+    seconds = time.perf_counter() - started
+    n_episodes = sum(len(a.episodes) for a in found)
+    if as_json:
+        print_json(
+            {
+                "dataset": dataset_id,
+                "detector": {"name": model.name, "params": model.get_params()},
+                "decider": {"name": type(decider).__name__, "params": decider.get_params()},
+                "group_by": group_by,
+                "cooldown": cooldown,
+                "series": panel.n_series,
+                "points": panel.n_points,
+                "seconds": round(seconds, 3),
+                "episodes": n_episodes,
+                "alerts": [a.to_dict() for a in found],
+            }
+        )
+        return
+    err.print(alerts_table(found, title=f"alerts of dataset {dataset_id} ({len(found)})"))
+    for line in alert_reasons(found):
+        err.print(line)
+    err.print(
+        f"{len(found)} alert(s) from {n_episodes} episode(s) on {panel.n_series:,} series "
+        f"({panel.n_points:,} points, {seconds:.1f} s): {model.name}, threshold "
+        f"{decider.get_params().get('threshold', '?')}, cooldown {cooldown}, grouped by "
+        f"{', '.join(group_by)}"
+    )
+
+
+def _when(ns: int, since: int | None = None) -> str:
+    """``MM-DD HH:MM`` (UTC), or ``HH:MM`` on the same day as ``since``."""
+    text = format_time(ns)
+    if since is not None and format_time(since)[:10] == text[:10]:
+        return text[11:16]
+    return f"{text[5:10]} {text[11:16]}"
+
+
+def _span(alert: Alert) -> str:
+    """Start; ``to`` the end and the peak when they differ from it."""
+    lines = [_when(alert.start)]
+    if alert.end != alert.start:
+        lines.append(f"to {_when(alert.end, alert.start)}")
+    if alert.peak != alert.start:
+        lines.append(f"peak {_when(alert.peak, alert.start)}")
+    return "\n".join(lines)
+
+
+def member_name(uid: str, group: Mapping[str, str]) -> str:
+    """A member series without the labels its alert's group already says."""
+    try:
+        labels = parse_series_id(uid)
+    except ValueError:
+        return uid
+    short = series_id({k: v for k, v in labels.items() if group.get(k) != v})
+    return short.removesuffix("{}") or uid
+
+
+def alerts_table(
+    alerts: list[Alert], title: str = "alerts", truth: list[str] | None = None
+) -> Table:
+    """The alerts as a rich table: start, end and peak (UTC), the lead member's pattern,
+    expected and observed values and deviation, the members lead first (without the
+    group's labels); ``truth`` adds a column: one text per alert (the incident it
+    matches)."""
+    table = Table(title=title, title_justify="left", collapse_padding=True)
+    names = {name for a in alerts for name in a.group}
+    headers = [
+        "#",
+        ",".join(sorted(names)) or "group",
+        "start, end, peak (UTC)",
+        "pattern",
+        "expected -> observed",
+        "deviation",
+        "members",
+    ]
+    for header in headers:
+        table.add_column(
+            header,
+            justify="right" if header in ("#", "deviation") else "left",
+            min_width=len(header) if header != headers[2] else 11,
+            overflow="fold",
+        )
+    if truth is not None:
+        table.add_column("truth", min_width=5)
+    for i, alert in enumerate(alerts, 1):
+        e = alert.explanation
+        ratio = "" if e.deviation_ratio is None else f"\n{e.deviation_ratio:+.0%}"
+        row = [
+            str(i),
+            escape(",".join(alert.group.values())),
+            _span(alert),
+            e.pattern,
+            f"{e.expected:.3g} -> {e.observed:.3g}",
+            f"{e.deviation_spreads:+.1f} sd{ratio}",
+            "\n".join(escape(member_name(u, alert.group)) for u in alert.unique_ids),
+        ]
+        if truth is not None:
+            row.append(escape(truth[i - 1]))
+        table.add_row(*row)
+    return table
+
+
+def alert_reasons(alerts: list[Alert]) -> list[str]:
+    """One line per alert: its lead series, expected range, pattern and why (markup)."""
+    lines = []
+    for i, alert in enumerate(alerts, 1):
+        e = alert.explanation
+        lines.append(
+            f"  #{i} {escape(member_name(alert.lead.unique_id, {}))}: [bold]{e.pattern}[/]; "
+            f"expected {e.expected:.4g} in {e.lower:.4g}..{e.upper:.4g} "
+            f"({e.baseline.replace('_', ' ')} baseline), observed {e.observed:.4g}: "
+            f"{escape(e.reason)}"
+        )
+    return lines
 
 
 def _check_usage(
