@@ -63,6 +63,7 @@ def test_main_scores_reports_and_writes_results(
     tiny_corpus(tmp_path / "nab")
     out = tmp_path / "results"
     args = ["--nab-dir", str(tmp_path / "nab"), "--results-dir", str(out), "--worst", "2"]
+    args += ["--sim-seeds", "1", "--sim-services", "1", "--sim-days", "1"]  # a small simulation
     check = bench.REFERENCE.is_file()  # the reference scorer, when ../shared is here
     for name in sorted(DETECTORS):
         args += ["--detector", name]
@@ -73,6 +74,7 @@ def test_main_scores_reports_and_writes_results(
     assert "3 files, 900 rows, 3 windows" in text
     for name in DETECTORS:
         assert f"modelphase:{name}" in text
+    assert "simulated telemetry: 1 services x 1 days" in text
     for part in ("ARTime", "Numenta HTM", "rows/s", "by category", "files losing most points"):
         assert part in text
     if check:
