@@ -32,6 +32,7 @@ from modelphase.anomaly.explain import PATTERNS, Explanation, explain
 from modelphase.anomaly.flagship import Modelphase
 from modelphase.anomaly.knn import NearestNeighbor
 from modelphase.anomaly.likelihood import Likelihood
+from modelphase.anomaly.maxof import MaxOf
 from modelphase.anomaly.seasonal import SeasonalProfile
 from modelphase.anomaly.zscore import ZScore
 
@@ -53,6 +54,7 @@ __all__ = [
     "FixedThreshold",
     "Likelihood",
     "LikelihoodThreshold",
+    "MaxOf",
     "Modelphase",
     "Monitor",
     "NearestNeighbor",

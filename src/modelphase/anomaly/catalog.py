@@ -10,6 +10,7 @@ from modelphase.anomaly.calibrated import Calibrated
 from modelphase.anomaly.flagship import Modelphase
 from modelphase.anomaly.knn import NearestNeighbor
 from modelphase.anomaly.likelihood import Likelihood
+from modelphase.anomaly.maxof import MaxOf
 from modelphase.anomaly.seasonal import SeasonalProfile
 from modelphase.anomaly.zscore import ZScore
 from modelphase.exceptions import SpecError
@@ -19,7 +20,15 @@ __all__ = ["DEFAULT_DETECTOR", "DETECTORS", "build_detector"]
 #: name -> detector class
 DETECTORS: dict[str, type[Detector]] = {
     cls.name: cls
-    for cls in (Modelphase, Calibrated, Likelihood, NearestNeighbor, SeasonalProfile, ZScore)
+    for cls in (
+        Modelphase,
+        Calibrated,
+        Likelihood,
+        MaxOf,
+        NearestNeighbor,
+        SeasonalProfile,
+        ZScore,
+    )
 }
 #: the detector used when none is named
 DEFAULT_DETECTOR = Modelphase.name

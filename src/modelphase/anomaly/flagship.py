@@ -1,19 +1,23 @@
-"""The default detector (``modelphase``): a calibrated z-score with a cool-down.
+"""The default detector (``modelphase``): calibrated level and time-of-day scores with a
+cool-down.
 
-Each value is scored by how many deviations it lies from the stream's exponentially
-weighted mean (:class:`~modelphase.anomaly.zscore.ZScore`, half-life 10,000 points: about
-five weeks of 5-minute data, so that the normal is the stream's long-run behaviour);
-that raw score is calibrated into how rare it is among the stream's last 20,000 raw
-scores (:class:`~modelphase.anomaly.calibrated.Calibrated`, ``-log10`` of the tail
-probability), and a score is reported only when it rises above the last one decayed
-over 2,000 points, so that an incident reads as one alert.
+Each value is scored twice, and the larger score counts (:class:`MaxOf`): by how many
+deviations it lies from the stream's exponentially weighted mean (:class:`ZScore`,
+half-life 10,000 points: about five weeks of 5-minute data, so that the normal is the
+stream's long-run behaviour), and against the same time of day on earlier days
+(:class:`SeasonalProfile`, weighted by how much of the stream's spread its daily rhythm
+explains, so that it speaks only for streams that have one). That raw score is
+calibrated into how rare it is among the stream's last 20,000 raw scores
+(:class:`Calibrated`, ``-log10`` of the tail probability), and a score is reported only
+when it rises above the last one decayed over 2,000 points, so that an incident reads as
+one alert.
 
 On NAB's development subset this is the measured baseline of the project
 (BENCHMARKS.md); richer detectors join it as they beat it there.
 
 >>> d = Modelphase()
 >>> d.get_params()["cooldown"], d.get_params()["detector"]["name"]
-(2000, 'zscore')
+(2000, 'maxof')
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from typing import Any
 from modelphase.anomaly.base import Detector
 from modelphase.anomaly.calibrated import Calibrated
 
-__all__ = ["Modelphase"]
+__all__ = ["DEFAULT_MEMBERS", "Modelphase"]
+
+#: the members of the default raw score (see the module's docstring)
+DEFAULT_MEMBERS: list[dict[str, Any]] = [
+    {"name": "zscore", "params": {"halflife": 10_000.0, "min_periods": 10}},
+    {"name": "seasonal", "params": {"floor": 0.3, "strength": 2.0}},
+]
 
 
 class Modelphase(Calibrated):
@@ -39,5 +49,5 @@ class Modelphase(Calibrated):
         cooldown: int = 2000,
     ) -> None:
         if detector is None:
-            detector = {"name": "zscore", "params": {"halflife": 10_000.0, "min_periods": 10}}
+            detector = {"name": "maxof", "params": {"members": DEFAULT_MEMBERS}}
         super().__init__(detector, window, warmup, cooldown)

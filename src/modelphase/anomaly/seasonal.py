@@ -11,6 +11,11 @@ a slot that happened to be identical on every day does not make a tiny wobble an
 alarm). It is 0 until the slot has seen ``min_days`` days, for missing values, and
 without times.
 
+With ``strength`` above 0 the score is multiplied by ``s ** strength``, where ``s`` is how
+much of the stream's spread its time-of-day profile explains (1 minus the slots' mean
+deviation over the stream's overall deviation, at least 0): on a stream with no daily
+rhythm the profile is noise and its score fades, on a strongly daily one it counts fully.
+
 State is bounded: three numbers per slot.
 
 >>> import numpy as np
@@ -39,18 +44,26 @@ class SeasonalProfile(Detector):
     name = "seasonal"
 
     def __init__(
-        self, slots: int = 288, halflife: float = 5.0, min_days: int = 2, floor: float = 0.1
+        self,
+        slots: int = 288,
+        halflife: float = 5.0,
+        min_days: int = 2,
+        floor: float = 0.1,
+        strength: float = 0.0,
     ) -> None:
         self.slots = slots
         self.halflife = halflife
         self.min_days = min_days
         self.floor = floor
+        self.strength = strength
         super().__init__()
 
     def reset(self) -> SeasonalProfile:
         self.mean_ = [0.0] * self.slots
         self.dev_ = [0.0] * self.slots
         self.count_ = [0] * self.slots
+        self.dev_total_ = 0.0  # sum of dev_ over the slots
+        self.dev_slots_ = 0  # slots with a deviation (two values or more)
         self.n_ = 0
         self.level_ = 0.0
         self.spread_ = 0.0
@@ -68,9 +81,13 @@ class SeasonalProfile(Detector):
             return 0.0
         spread = self.dev_[k] + self.floor * self.spread_
         dev = abs(x - self.mean_[k])
-        if spread > 0.0:
-            return dev / spread
-        return 0.0 if dev == 0.0 else 1e9
+        score = dev / spread if spread > 0.0 else (0.0 if dev == 0.0 else 1e9)
+        if self.strength and score:
+            explained = 0.0
+            if self.spread_ > 0.0 and self.dev_slots_:
+                explained = max(0.0, 1.0 - self.dev_total_ / self.dev_slots_ / self.spread_)
+            score *= explained**self.strength
+        return score
 
     def learn_one(self, x: float, t: int | None = None) -> None:
         if t is None or x != x:
@@ -81,7 +98,11 @@ class SeasonalProfile(Detector):
         a = max(self.alpha_, 1.0 / count)
         diff = x - self.mean_[k]
         if count > 1:
-            self.dev_[k] += a * (abs(diff) - self.dev_[k])
+            change = a * (abs(diff) - self.dev_[k])
+            self.dev_[k] += change
+            self.dev_total_ += change
+            if count == 2:
+                self.dev_slots_ += 1
         self.mean_[k] += a * diff
         self.n_ += 1
         g = max(1.0 / 2000.0, 1.0 / self.n_)
