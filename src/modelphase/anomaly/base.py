@@ -19,6 +19,7 @@ that must give the same scores (the conformance suite checks it).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -30,7 +31,7 @@ from modelphase.exceptions import ValidationError
 __all__ = ["Detector", "score_stream"]
 
 
-class Detector:
+class Detector(ABC):
     """Base of the streaming detectors: ``learn_one``, ``score_one``, ``score_many``."""
 
     #: the name a spec or ``modelphase detect --detector`` uses
@@ -47,11 +48,13 @@ class Detector:
         """Forget everything learned; return the detector."""
         return self
 
+    @abstractmethod
     def learn_one(self, x: float, t: int | None = None) -> None:
-        raise NotImplementedError
+        """Take the point into the detector's state."""
 
+    @abstractmethod
     def score_one(self, x: float, t: int | None = None) -> float:
-        raise NotImplementedError
+        """How anomalous the point is, from what was learned before it (0 = nothing)."""
 
     def score_many(
         self,

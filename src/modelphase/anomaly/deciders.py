@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -57,16 +58,17 @@ class Decision:
     likelihood: float | None = None
 
 
-class Decider:
+class Decider(ABC):
     """Base of the deciders: ``decide(score)``, then ``learn(score)``."""
 
     def get_params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
+    @abstractmethod
     def decide(self, score: float) -> Decision:
-        raise NotImplementedError
+        """The verdict on a score, from the scores learned before it."""
 
-    def learn(self, score: float) -> None:
+    def learn(self, score: float) -> None:  # noqa: B027 - a no-op unless a decider learns
         """Take a score into the decider's picture of the stream (a no-op by default)."""
 
 
