@@ -334,3 +334,17 @@ def test_the_default_detector_finds_the_injected_incidents() -> None:
     assert score.precision > 0.2
     assert all(a.pattern in PATTERNS for a in alerts)
     assert any(len(a.episodes) >= 2 for a in alerts)  # a regression moves p50 and p99
+
+
+def test_small_deviations_are_not_alerts() -> None:
+    """Episodes whose peak is fewer than min_deviation robust deviations from the
+    expected value are dropped; 0 keeps them all."""
+    sim = simulate(services=3, days=7, seed=0)
+    every = detect_alerts(sim.panel, min_deviation=0.0)
+    kept = detect_alerts(sim.panel)  # the default, 6
+    assert 0 < len(kept) < len(every)
+    for alert in kept:
+        sizes = [abs(e.explanation.deviation_spreads) for e in alert.episodes]
+        assert max(sizes) >= 6.0
+    dropped = [e for a in every for e in a.episodes if abs(e.explanation.deviation_spreads) < 6.0]
+    assert dropped

@@ -371,6 +371,11 @@ def test_group_by_cooldown_and_threshold_change_the_alerts(cli: RunCli, home: Pa
     none = cli("detect", "--dataset", dataset, "--alerts", "--threshold", "1000")
     assert none.code == 0
     assert "0 alert(s)" in none.stderr
+    every = json.loads(cli(*base, "--threshold", "8", "--min-deviation", "0").stdout)
+    assert every["min_deviation"] == 0.0
+    strict = json.loads(cli(*base, "--threshold", "8", "--min-deviation", "1e9").stdout)
+    assert every["alerts"]
+    assert strict["alerts"] == []
 
 
 @pytest.mark.parametrize(
@@ -380,6 +385,7 @@ def test_group_by_cooldown_and_threshold_change_the_alerts(cli: RunCli, home: Pa
         (["--cooldown", "soon"], "duration"),
         (["--group-by", "team"], "no series of dataset"),
         (["--threshold", "nan"], "finite"),
+        (["--min-deviation", "-1"], "min-deviation"),
     ],
 )
 def test_alerts_bad_input_exits_1(cli: RunCli, home: Path, extra: list[str], message: str) -> None:

@@ -236,7 +236,12 @@ class Alerter:
     threshold on the detector's scale, :data:`DEFAULT_THRESHOLDS`). ``group_by``,
     ``cooldown`` (episodes and grouping), ``band``, ``short``, ``lookback`` and
     ``history`` (explanations) are as in :class:`~modelphase.anomaly.episodes.
-    EpisodeTracker`. ``get_params()`` is plain JSON, with the detector and decider
+    EpisodeTracker`. An episode whose peak deviates less than ``min_deviation`` robust
+    deviations from its expected value (the explanation's ``deviation_spreads``) is
+    not an alert: the detector found it rare for the stream, but it is too small to
+    page anyone about (on the simulator, 6 raised the precision of the default
+    detector's alerts from 36% to 57% for a recall of 74% instead of 77%; 0 keeps
+    every episode). ``get_params()`` is plain JSON, with the detector and decider
     resolved (the default detector's parameters as they are today), so that
     ``Alerter(**params)`` rebuilds exactly this pipeline even after the defaults change.
 
@@ -258,6 +263,7 @@ class Alerter:
         short: int | str = "30m",
         lookback: int | str = "6h",
         history: int | str = "3d",
+        min_deviation: float = 6.0,
     ) -> None:
         self.detector = detector
         self.decider = decider
@@ -267,6 +273,7 @@ class Alerter:
         self.short = short
         self.lookback = lookback
         self.history = history
+        self.min_deviation = min_deviation
 
     def _detector(self) -> Detector:
         spec = self.detector
@@ -287,6 +294,7 @@ class Alerter:
             "short": self.short,
             "lookback": self.lookback,
             "history": self.history,
+            "min_deviation": self.min_deviation,
         }
 
     def _tracker(self, uid: str, labels: Mapping[str, str]) -> EpisodeTracker:
@@ -323,14 +331,19 @@ class Alerter:
                 decision = decide.decide(score)
                 decide.learn(score)
                 episode = tracker.update(t, x, decision)
-                if episode is not None:
+                if episode is not None and self._worth(episode):
                     found.append(episode)
             last = tracker.close()
-            if last is not None:
+            if last is not None and self._worth(last):
                 found.append(last)
             if progress is not None:
                 progress(i + 1, panel.n_series)
         return found
+
+    def _worth(self, episode: Episode) -> bool:
+        """Whether an episode deviates enough to be an alert (``min_deviation``)."""
+        size = abs(episode.explanation.deviation_spreads)
+        return not size < self.min_deviation  # NaN (no baseline) is kept
 
     def run(self, panel: Panel, progress: Progress | None = None) -> list[Alert]:
         """The grouped alerts of a panel, ordered by start."""
@@ -357,8 +370,11 @@ def detect_alerts(
     short: int | str = "30m",
     lookback: int | str = "6h",
     history: int | str = "3d",
+    min_deviation: float = 6.0,
     progress: Progress | None = None,
 ) -> list[Alert]:
     """The grouped, explained alerts of every series of ``panel`` (see :class:`Alerter`)."""
-    alerter = Alerter(detector, decider, group_by, cooldown, band, short, lookback, history)
+    alerter = Alerter(
+        detector, decider, group_by, cooldown, band, short, lookback, history, min_deviation
+    )
     return alerter.run(panel, progress)

@@ -91,6 +91,12 @@ def detect_command(
         help="With --alerts: flags less than this apart are one episode, and episodes "
         "of a group less than this apart one alert (default 1h).",
     ),
+    min_deviation: float | None = typer.Option(
+        None,
+        "--min-deviation",
+        help="With --alerts: episodes whose peak is fewer robust deviations than this "
+        "from its expected value are not alerts (default 6; 0 keeps them all).",
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print a JSON summary (with --alerts: the alerts) on stdout."
     ),
@@ -123,10 +129,20 @@ def detect_command(
     if dataset is not None or alerts:
         _check_alerts_usage(dataset, alerts, input_path, output, nab_dir, output_dir)
         assert dataset is not None
-        _alerts(dataset, detector, threshold, group_by or ["service"], cooldown or "1h", as_json)
+        _alerts(
+            dataset,
+            detector,
+            threshold,
+            group_by or ["service"],
+            cooldown or "1h",
+            6.0 if min_deviation is None else min_deviation,
+            as_json,
+        )
         return
-    if threshold is not None or group_by or cooldown is not None:
-        raise typer.BadParameter("--threshold, --group-by and --cooldown go with --alerts")
+    if threshold is not None or group_by or cooldown is not None or min_deviation is not None:
+        raise typer.BadParameter(
+            "--threshold, --group-by, --cooldown and --min-deviation go with --alerts"
+        )
     where = _check_usage(input_path, output, nab_dir, output_dir)
     model = build_detector(detector)  # an unknown name exits 1, listing the known ones
     if input_path is not None:
@@ -179,13 +195,15 @@ def _check_alerts_usage(
 
 def _alerts(
     dataset: str, detector: str, threshold: float | None, group_by: list[str], cooldown: str,
-    as_json: bool,
+    min_deviation: float, as_json: bool,
 ) -> None:  # fmt: skip
     """The third form: grouped, explained alerts of a stored dataset."""
     model = build_detector(detector)  # an unknown name exits 1, listing the known ones
     parse_duration(cooldown)  # a bad duration exits 1 before any work
     if threshold is not None and not np.isfinite(threshold):
         fail(f"--threshold: expected a finite number, got {threshold}")
+    if not (np.isfinite(min_deviation) and min_deviation >= 0):
+        fail(f"--min-deviation: expected a number >= 0, got {min_deviation}")
     decider = default_decider(detector) if threshold is None else FixedThreshold(threshold)
     store = DatasetStore()
     dataset_id = store.resolve(dataset)  # an unknown id exits 1
@@ -200,7 +218,15 @@ def _alerts(
         )
     started = time.perf_counter()
     with progress("scoring series", panel.n_series) as update:
-        found = detect_alerts(panel, model, decider, group_by, cooldown=cooldown, progress=update)
+        found = detect_alerts(
+            panel,
+            model,
+            decider,
+            group_by,
+            cooldown=cooldown,
+            min_deviation=min_deviation,
+            progress=update,
+        )
     seconds = time.perf_counter() - started
     n_episodes = sum(len(a.episodes) for a in found)
     if as_json:
@@ -211,6 +237,7 @@ def _alerts(
                 "decider": {"name": type(decider).__name__, "params": decider.get_params()},
                 "group_by": group_by,
                 "cooldown": cooldown,
+                "min_deviation": min_deviation,
                 "series": panel.n_series,
                 "points": panel.n_points,
                 "seconds": round(seconds, 3),
