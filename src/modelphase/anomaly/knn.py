@@ -11,7 +11,7 @@ novelty, 10 a shape ten times further from anything seen than usual. It is 0 unt
 
 Missing values are scored 0 and carried forward as the last value, so that the windows
 keep their spacing. State is bounded: ``history + m - 1`` values and two numbers.
-:meth:`NearestNeighbor.score_many` computes the same scores in blocks with numpy.
+:meth:`NearestNeighbor.score_many` computes the same scores lag by lag with numpy.
 
 >>> import numpy as np
 >>> wave = np.tile([0.0, 1.0, 2.0, 1.0], 100)
@@ -31,8 +31,6 @@ from numpy.typing import NDArray
 from modelphase.anomaly.base import Detector
 
 __all__ = ["NearestNeighbor"]
-
-_BLOCK = 256  # rows scored at a time by score_many
 
 
 class NearestNeighbor(Detector):
@@ -112,7 +110,7 @@ class NearestNeighbor(Detector):
         times: Sequence[int] | NDArray[np.int64] | None = None,
     ) -> NDArray[np.float64]:
         """The scores :meth:`score_one` then :meth:`learn_one` would give, point by
-        point, computed in blocks."""
+        point, computed lag by lag over the whole stretch."""
         x = np.asarray(values, dtype=np.float64)
         missing = np.isnan(x)
         # the value each point is learned as: missing ones carry the last value forward
@@ -152,25 +150,25 @@ class NearestNeighbor(Detector):
         out = np.full(max(n - skip, 0), np.nan)
         if n < 2 * m:
             return out
-        windows = np.lib.stride_tricks.sliding_window_view(series, m)  # windows[k] ends at k+m-1
-        for lo in range(max(skip, 2 * m - 1), n, _BLOCK):
-            hi = min(n, lo + _BLOCK)
-            ends = np.arange(lo, hi)  # the points scored
-            # the window of point p starts at p-m+1; its references are the windows
-            # starting at max(0, p-hist-m+1) .. p-2m+1 (what score_one's buffer holds)
-            ref_lo = max(0, lo - hist - m + 1)
-            ref_hi = hi - 2 * m + 1  # exclusive: starts < p - 2m + 2
-            refs = windows[ref_lo : max(ref_hi, ref_lo)]
-            current = windows[ends - m + 1]
-            sq = _squared_distances(refs, current)
-            starts = np.arange(ref_lo, ref_lo + len(refs))
-            first_ok = np.maximum(0, ends - hist - m + 1)
-            ok = (starts[None, :] <= (ends - 2 * m + 1)[:, None]) & (
-                starts[None, :] >= first_ok[:, None]
-            )
-            sq = np.where(ok, sq, np.inf)
-            best = sq.min(axis=1) if len(refs) else np.full(len(ends), np.inf)
-            out[lo - skip : hi - skip] = np.where(np.isfinite(best), np.sqrt(best), np.nan)
+        # lag by lag: the reference of point p at lag L starts L points before p's own
+        # window (p-m+1), for L = m .. hist, as long as it starts at 0 or later; the
+        # squared distance is summed coordinate by coordinate, oldest first, as
+        # _squared_distances does for one point
+        first = max(skip, 2 * m - 1)
+        best = np.full(n, np.inf)
+        for lag in range(m, hist + 1):
+            if lag + m - 1 >= n:
+                break
+            diff = series[: n - lag] - series[lag:]  # [i - lag] ↔ point i = index + lag
+            sq = diff * diff
+            total = np.zeros(n - lag - m + 1)
+            for k in range(m):
+                total += sq[k : n - lag - m + 1 + k]
+            # total[j] is the distance of the window ending at j + lag + m - 1
+            end = slice(lag + m - 1, n)
+            np.minimum(best[end], total, out=best[end])
+        best[:first] = np.inf
+        out[:] = np.where(np.isfinite(best[skip:]), np.sqrt(best[skip:]), np.nan)
         return out
 
 
