@@ -36,6 +36,8 @@ class Detector(ABC):
 
     #: the name a spec or ``modelphase detect --detector`` uses
     name: ClassVar[str] = ""
+    #: ``(x, value)``: what scoring the last point computed, for the learn_one after it
+    pending_: tuple[float, float] | None = None
 
     def __init__(self) -> None:
         self.reset()
@@ -55,6 +57,19 @@ class Detector(ABC):
     @abstractmethod
     def score_one(self, x: float, t: int | None = None) -> float:
         """How anomalous the point is, from what was learned before it (0 = nothing)."""
+
+    def _remember(self, x: float, value: float) -> None:
+        """Keep what scoring ``x`` computed, for the :meth:`learn_one` that follows."""
+        self.pending_ = (x, value)
+
+    def _recall(self, x: float) -> float | None:
+        """What scoring ``x`` computed, if ``x`` was the last point scored (NaN matches
+        NaN); forgotten either way, so that it is used once."""
+        pending = self.pending_
+        self.pending_ = None
+        if pending is not None and (pending[0] == x or (x != x and pending[0] != pending[0])):
+            return pending[1]
+        return None
 
     def score_many(
         self,

@@ -73,7 +73,7 @@ class Calibrated(Detector):
         self.recent_: deque[float] = deque()
         self.peak_ = 0.0  # the last reported score (cool-down envelope)
         self.since_peak_ = 0  # points since it
-        self.pending_: tuple[float, float] | None = None
+        self.pending_ = None
         return self
 
     def _raw(self, x: float, t: int | None) -> float:
@@ -84,15 +84,12 @@ class Calibrated(Detector):
 
     def score_one(self, x: float, t: int | None = None) -> float:
         raw = self._raw(x, t)
-        self.pending_ = (x, raw)
+        self._remember(x, raw)
         return self._score_from(raw)
 
     def learn_one(self, x: float, t: int | None = None) -> None:
-        pending = self.pending_
-        self.pending_ = None
-        if pending is not None and (pending[0] == x or (x != x and pending[0] != pending[0])):
-            raw = pending[1]  # scored just before: the inner detector has not learned yet
-        else:
+        raw = self._recall(x)  # scored just before: the inner detector has not learned yet
+        if raw is None:
             raw = self._raw(x, t)
         self._learn_raw(raw)
         self.inner_.learn_one(x, t)

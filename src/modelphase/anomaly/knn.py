@@ -52,7 +52,7 @@ class NearestNeighbor(Detector):
         self.n_ = 0  # distances seen
         self.mean_ = 0.0
         self.alpha_ = 1.0 - 0.5 ** (1.0 / self.halflife)
-        self.pending_: tuple[float, float] | None = None  # (x, distance) of the last score
+        self.pending_ = None
         return self
 
     # -- one point ----------------------------------------------------------------
@@ -71,7 +71,7 @@ class NearestNeighbor(Detector):
         if x != x:
             return 0.0
         d = self._distance(x)
-        self.pending_ = (x, d)
+        self._remember(x, d)
         return self._normalised(d)
 
     def _normalised(self, d: float) -> float:
@@ -88,9 +88,8 @@ class NearestNeighbor(Detector):
             x = float(self.buffer_[-1])
             d = float("nan")  # a filled point teaches no distance
         else:
-            pending = self.pending_
-            d = pending[1] if pending is not None and pending[0] == x else self._distance(x)
-        self.pending_ = None
+            recalled = self._recall(x)
+            d = self._distance(x) if recalled is None else recalled
         self._learn(x, d)
 
     def _learn(self, x: float, d: float) -> None:
@@ -124,7 +123,7 @@ class NearestNeighbor(Detector):
         learned = np.where(index >= 0, full[np.maximum(index, 0)], np.nan)
         # points before the first known value are neither scored nor learned
         first = int(np.argmax(index >= 0))
-        dist = self._block_distances(learned[first:], max(start - first, 0))
+        dist = self._lag_distances(learned[first:], max(start - first, 0))
         out = np.zeros(len(x))
         offset = max(first - start, 0)  # leading missing values of a fresh detector
         for i, d in enumerate(dist.tolist(), start=offset):
@@ -142,7 +141,7 @@ class NearestNeighbor(Detector):
         self.pending_ = None
         return out
 
-    def _block_distances(self, series: NDArray[np.float64], skip: int) -> NDArray[np.float64]:
+    def _lag_distances(self, series: NDArray[np.float64], skip: int) -> NDArray[np.float64]:
         """For each point of ``series`` from ``skip`` on, the distance of the window ending
         there to the nearest earlier window within ``history`` (NaN if none)."""
         m, hist = self.m, self.history
@@ -176,7 +175,8 @@ def _squared_distances(
     refs: NDArray[np.float64], current: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """``[i, j]``: squared distance of ``current[i]`` to ``refs[j]``, summed coordinate by
-    coordinate in one order (so one row alone and a block give the same numbers)."""
+    coordinate, oldest first: the order :meth:`NearestNeighbor._lag_distances` sums in, so
+    one point scored alone and a whole stretch give the same numbers."""
     out = np.zeros((len(current), len(refs)))
     for k in range(refs.shape[1]):
         diff = refs[None, :, k] - current[:, k, None]

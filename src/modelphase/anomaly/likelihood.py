@@ -69,7 +69,7 @@ class Likelihood(Detector):
         self.mean_ = 0.0
         self.var_ = 0.0
         self.alpha_ = 1.0 - 0.5 ** (1.0 / self.halflife)
-        self.pending_: tuple[float, float] | None = None  # (x, squashed) of the last score
+        self.pending_ = None
         return self
 
     def _average(self, squashed: float) -> float:
@@ -82,7 +82,7 @@ class Likelihood(Detector):
 
     def score_one(self, x: float, t: int | None = None) -> float:
         squashed = self._squashed(x, t)
-        self.pending_ = (x, squashed)
+        self._remember(x, squashed)
         if self.n_ < self.warmup:
             return 0.0
         avg = self._average(squashed)
@@ -100,10 +100,9 @@ class Likelihood(Detector):
         return 1.0 - math.exp(-raw / self.scale) if raw == raw else 0.0
 
     def learn_one(self, x: float, t: int | None = None) -> None:
-        pending = self.pending_
-        same = pending is not None and (pending[0] == x or (x != x and pending[0] != pending[0]))
-        squashed = pending[1] if same and pending is not None else self._squashed(x, t)
-        self.pending_ = None
+        squashed = self._recall(x)
+        if squashed is None:
+            squashed = self._squashed(x, t)
         avg = self._average(squashed)
         recent = self.recent_
         if len(recent) == recent.maxlen:
