@@ -19,6 +19,7 @@ from modelphase.anomaly.alerts import (
 from modelphase.anomaly.base import Detector, score_stream
 from modelphase.anomaly.calibrated import Calibrated
 from modelphase.anomaly.catalog import DEFAULT_DETECTOR, DETECTORS, build_detector
+from modelphase.anomaly.context import ContextualNovelty
 from modelphase.anomaly.deciders import (
     Decider,
     Decision,
@@ -34,6 +35,8 @@ from modelphase.anomaly.knn import NearestNeighbor
 from modelphase.anomaly.likelihood import Likelihood
 from modelphase.anomaly.maxof import MaxOf
 from modelphase.anomaly.seasonal import SeasonalProfile
+from modelphase.anomaly.sumof import SumOf
+from modelphase.anomaly.sustained import Sustained
 from modelphase.anomaly.zscore import ZScore
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "Alert",
     "Alerter",
     "Calibrated",
+    "ContextualNovelty",
     "Decider",
     "Decision",
     "Detector",
@@ -60,6 +64,8 @@ __all__ = [
     "NearestNeighbor",
     "QuantileThreshold",
     "SeasonalProfile",
+    "SumOf",
+    "Sustained",
     "ZScore",
     "build_detector",
     "default_decider",

@@ -7,11 +7,14 @@ from typing import Any
 
 from modelphase.anomaly.base import Detector
 from modelphase.anomaly.calibrated import Calibrated
+from modelphase.anomaly.context import ContextualNovelty
 from modelphase.anomaly.flagship import Modelphase
 from modelphase.anomaly.knn import NearestNeighbor
 from modelphase.anomaly.likelihood import Likelihood
 from modelphase.anomaly.maxof import MaxOf
 from modelphase.anomaly.seasonal import SeasonalProfile
+from modelphase.anomaly.sumof import SumOf
+from modelphase.anomaly.sustained import Sustained
 from modelphase.anomaly.zscore import ZScore
 from modelphase.exceptions import SpecError
 
@@ -23,10 +26,13 @@ DETECTORS: dict[str, type[Detector]] = {
     for cls in (
         Modelphase,
         Calibrated,
+        ContextualNovelty,
         Likelihood,
         MaxOf,
         NearestNeighbor,
         SeasonalProfile,
+        SumOf,
+        Sustained,
         ZScore,
     )
 }
