@@ -99,3 +99,41 @@ def test_sum_and_max_combine_the_same_weighted_members() -> None:
     np.testing.assert_allclose(SumOf(members).score_many(x), a + b)
     np.testing.assert_allclose(MaxOf(members).score_many(x), np.maximum(a, b))
     assert SumOf(members).get_params() == {"members": members}
+
+
+def _daily_spikes(days: int, hour: float) -> tuple[np.ndarray, np.ndarray]:
+    """5-minute noise with a spike at ``hour`` o'clock every day."""
+    rng = np.random.default_rng(5)
+    t = np.arange(days * 288) * 5 * MIN
+    y = rng.normal(10.0, 1.0, len(t))
+    y[int(hour * 12) :: 288] += 12.0
+    return y, t
+
+
+def test_a_spike_at_the_same_hour_every_day_stops_alerting_and_an_odd_hour_does_not() -> None:
+    from modelphase.anomaly import Calibrated
+
+    y, t = _daily_spikes(10, 2.0)
+    y[9 * 288 + 14 * 12] += 12.0  # on the last day, the same spike at 14:00
+    spikes = np.arange(2 * 12, len(y), 288)
+    plain = Calibrated(ZScore(halflife=5000.0), cooldown=100).score_many(y, t)
+    recur = Calibrated(ZScore(halflife=5000.0), cooldown=100, recur_days=3).score_many(y, t)
+    assert (plain[spikes[4:]] > 2.0).all()  # the tail probability never learns the clock
+    assert (recur[spikes[1:]] == 0.0).all()  # silenced from the second day on
+    assert recur[9 * 288 + 14 * 12] > 2.0  # the same spike at an unusual hour still alerts
+    y[9 * 288 + 2 * 12] += 30.0  # and one far larger than usual at the usual hour
+    recur = Calibrated(ZScore(halflife=5000.0), cooldown=100, recur_days=3).score_many(y, t)
+    assert recur[9 * 288 + 2 * 12] > 2.0
+
+
+def test_recurrence_keeps_a_bounded_clock_and_scores_many_as_one_by_one() -> None:
+    from modelphase.anomaly import Calibrated
+
+    y, t = _daily_spikes(30, 7.5)
+    d = Calibrated(ZScore(halflife=5000.0), cooldown=100, recur_days=3)
+    many = d.score_many(y, t)
+    assert len(d.slots_) <= d.keep_ + 8 < 3 * 96 + 20
+    slow = _one_by_one(Calibrated(ZScore(halflife=5000.0), cooldown=100, recur_days=3), y, t)
+    np.testing.assert_array_equal(many, slow)
+    # without times the rule is off
+    assert (Calibrated(ZScore(halflife=5000.0), cooldown=100, recur_days=3).score_many(y) > 2).any()

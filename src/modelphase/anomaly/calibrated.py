@@ -16,7 +16,17 @@ otherwise: whatever threshold a decider applies, one incident reads as one alert
 as a burst (on-call engineers call the alternative "crying wolf"), and a second, worse
 jolt during the cool-down still gets through.
 
-State is bounded: the last ``window`` raw scores, kept sorted (``bisect``).
+Telemetry also repeats itself by the clock: a backup, a batch job or a cache refresh
+spikes at the same hour every day, and a tail probability never learns that (after ten
+daily spikes the eleventh is still a one-in-300 point). With ``recur_days`` set, a point
+is not reported when, on one of the last ``recur_days`` days, the stream already had a
+raw score of at least ``recur_ratio`` times its own within ``recur_band`` slots of
+``recur_minutes`` around the same time of day: to alert at 02:00, a score must beat the
+largest one seen around 02:00 on the previous days by a third (at the default 0.75). A
+silenced point still joins the calibration; without times the rule is off.
+
+State is bounded: the last ``window`` raw scores, kept sorted (``bisect``), and the
+largest raw score of each slot of the last ``recur_days`` days.
 
 >>> from modelphase.anomaly.zscore import ZScore
 >>> d = Calibrated(ZScore(halflife=50), window=500, warmup=50)
@@ -43,6 +53,8 @@ from modelphase.anomaly.base import Detector
 
 __all__ = ["Calibrated"]
 
+_DAY = 86_400 * 10**9
+
 
 class Calibrated(Detector):
     """``-log10`` of the empirical tail probability of a detector's raw score."""
@@ -55,11 +67,19 @@ class Calibrated(Detector):
         window: int = 8000,
         warmup: int = 200,
         cooldown: int = 0,
+        recur_days: int = 0,
+        recur_ratio: float = 0.75,
+        recur_minutes: float = 15.0,
+        recur_band: int = 2,
     ) -> None:
         self.detector = detector
         self.window = window
         self.warmup = warmup
         self.cooldown = cooldown
+        self.recur_days = recur_days
+        self.recur_ratio = recur_ratio
+        self.recur_minutes = recur_minutes
+        self.recur_band = recur_band
         super().__init__()
 
     def get_params(self) -> dict[str, Any]:
@@ -73,6 +93,11 @@ class Calibrated(Detector):
         self.recent_: deque[float] = deque()
         self.peak_ = 0.0  # the last reported score (cool-down envelope)
         self.since_peak_ = 0  # points since it
+        self.slot_ns_ = max(1, round(self.recur_minutes * 60e9))
+        per_day = _DAY // self.slot_ns_
+        self.lags_ = [d * per_day for d in range(1, int(self.recur_days) + 1)]
+        self.keep_ = (self.lags_[-1] if self.lags_ else 0) + int(self.recur_band) + 1
+        self.slots_: dict[int, float] = {}  # slot of the clock -> its largest raw score
         self.pending_ = None
         return self
 
@@ -85,21 +110,29 @@ class Calibrated(Detector):
     def score_one(self, x: float, t: int | None = None) -> float:
         raw = self._raw(x, t)
         self._remember(x, raw)
-        return self._score_from(raw)
+        return self._score_from(raw, t)
 
     def learn_one(self, x: float, t: int | None = None) -> None:
         raw = self._recall(x)  # scored just before: the inner detector has not learned yet
         if raw is None:
             raw = self._raw(x, t)
-        self._learn_raw(raw)
+        self._learn_raw(raw, t)
         self.inner_.learn_one(x, t)
 
-    def _learn_raw(self, raw: float) -> None:
+    def _learn_raw(self, raw: float, t: int | None) -> None:
         if self.cooldown:
-            score = self._score_from(raw)
+            score = self._score_from(raw, t)
             self.since_peak_ += 1
             if score > 0.0:
                 self.peak_, self.since_peak_ = score, 0
+        if self.lags_ and t is not None:
+            slot, slots = t // self.slot_ns_, self.slots_
+            if slots.get(slot, -1.0) < raw:
+                slots[slot] = raw
+            if len(slots) > self.keep_ + 8:
+                oldest = slot - self.keep_
+                for k in [k for k in slots if k < oldest]:
+                    del slots[k]
         bisect.insort(self.sorted_, raw)
         self.recent_.append(raw)
         if len(self.recent_) > self.window:
@@ -117,13 +150,26 @@ class Calibrated(Detector):
         raw = self.inner_.score_many(x, times)
         raw = np.where(np.isnan(raw), 0.0, np.minimum(raw, 1e300))
         out = np.empty(len(x))
-        for i, r in enumerate(raw.tolist()):
-            out[i] = self._score_from(r)
-            self._learn_raw(r)
+        tl = [None] * len(x) if times is None else np.asarray(times, dtype=np.int64).tolist()
+        for i, (r, t) in enumerate(zip(raw.tolist(), tl, strict=True)):
+            out[i] = self._score_from(r, t)
+            self._learn_raw(r, t)
         self.pending_ = None
         return out
 
-    def _score_from(self, raw: float) -> float:
+    def _recurs(self, raw: float, t: int) -> bool:
+        """Whether a raw score of ``ratio`` x ``raw`` came around this time of day on
+        one of the last days."""
+        bar, get, band = self.recur_ratio * raw, self.slots_.get, int(self.recur_band)
+        slot = t // self.slot_ns_
+        for lag in self.lags_:
+            base = slot - lag
+            for d in range(-band, band + 1):
+                if get(base + d, -1.0) >= bar:
+                    return True
+        return False
+
+    def _score_from(self, raw: float, t: int | None = None) -> float:
         n = len(self.sorted_)
         if n < self.warmup:
             return 0.0
@@ -133,4 +179,6 @@ class Calibrated(Detector):
             envelope = self.peak_ * max(0.0, 1.0 - self.since_peak_ / self.cooldown)
             if score <= envelope:
                 return 0.0
+        if self.lags_ and t is not None and score > 0.0 and self._recurs(raw, t):
+            return 0.0
         return score

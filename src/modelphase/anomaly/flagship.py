@@ -16,9 +16,11 @@ gives away). To that maximum is added the contextual novelty of the point
 stream never took this step), so that among points equally far from the normal, a
 step the stream never took before ranks above a familiar one (:class:`SumOf`). That
 raw score is calibrated into how rare it is among the stream's last 20,000 raw scores
-(:class:`Calibrated`, ``-log10`` of the tail probability), and a score is reported only
+(:class:`Calibrated`, ``-log10`` of the tail probability). A score is reported only
 when it rises above the last one decayed over 2,000 points, so that an incident reads as
-one alert.
+one alert, and not when the stream had a raw score at least three quarters as high
+within half an hour of the same time of day on one of the last three days: a job that
+spikes at 02:00 every night alerts once, not every night.
 
 Each part earned its place on NAB's development subset, measured over the whole corpus
 with one parameter set (BENCHMARKS.md has the steps).
@@ -67,7 +69,13 @@ class Modelphase(Calibrated):
         window: int = 20_000,
         warmup: int = 200,
         cooldown: int = 2000,
+        recur_days: int = 3,
+        recur_ratio: float = 0.75,
+        recur_minutes: float = 15.0,
+        recur_band: int = 2,
     ) -> None:
         if detector is None:
             detector = DEFAULT_DETECTOR_PARAMS
-        super().__init__(detector, window, warmup, cooldown)
+        super().__init__(
+            detector, window, warmup, cooldown, recur_days, recur_ratio, recur_minutes, recur_band
+        )
