@@ -37,7 +37,7 @@ class Detector(ABC):
     #: the name a spec or ``modelphase detect --detector`` uses
     name: ClassVar[str] = ""
     #: ``(x, value)``: what scoring the last point computed, for the learn_one after it
-    pending_: tuple[float, float] | None = None
+    pending_: tuple[float, Any] | None = None
 
     def __init__(self) -> None:
         self.reset()
@@ -58,11 +58,11 @@ class Detector(ABC):
     def score_one(self, x: float, t: int | None = None) -> float:
         """How anomalous the point is, from what was learned before it (0 = nothing)."""
 
-    def _remember(self, x: float, value: float) -> None:
+    def _remember(self, x: float, value: Any) -> None:
         """Keep what scoring ``x`` computed, for the :meth:`learn_one` that follows."""
         self.pending_ = (x, value)
 
-    def _recall(self, x: float) -> float | None:
+    def _recall(self, x: float) -> Any:
         """What scoring ``x`` computed, if ``x`` was the last point scored (NaN matches
         NaN); forgotten either way, so that it is used once."""
         pending = self.pending_

@@ -29,4 +29,5 @@ class MaxOf(Weighted):
 
     @staticmethod
     def combine(scores: NDArray[np.float64]) -> NDArray[np.float64]:
-        return scores.max(axis=0)
+        out: NDArray[np.float64] = scores.max(axis=0)
+        return out

@@ -34,4 +34,5 @@ class SumOf(Weighted):
 
     @staticmethod
     def combine(scores: NDArray[np.float64]) -> NDArray[np.float64]:
-        return scores.sum(axis=0)
+        out: NDArray[np.float64] = scores.sum(axis=0)
+        return out

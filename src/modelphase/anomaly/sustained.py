@@ -211,16 +211,16 @@ class Sustained(Detector):
         if x != x:
             return 0.0
         dev = self._deviations(x, t)
-        self._remember(x, dev)  # type: ignore[arg-type]
+        self._remember(x, dev)
         return self._score(*dev)
 
     def learn_one(self, x: float, t: int | None = None) -> None:
         if x != x:
             return
-        dev = self._recall(x)
+        dev: tuple[float, float, float] | None = self._recall(x)
         if dev is None:
             dev = self._deviations(x, t)
-        zl, zc, _ = dev  # type: ignore[misc]
+        zl, zc, _ = dev
         if not self.width_:
             self._settle(t)
         if self.width_:
@@ -297,4 +297,5 @@ def _least_windows(
     first = pos - (w - 1)
     lo = win.min(axis=1)[first]
     hi = win.max(axis=1)[first]
-    return np.maximum(0.0, np.maximum(lo, -hi))
+    out: NDArray[np.float64] = np.maximum(0.0, np.maximum(lo, -hi))
+    return out
