@@ -82,7 +82,7 @@ def test_simulate_rejects_bad_arguments(cli: RunCli, tmp_path: Path) -> None:
 
 
 def test_demo_runs_the_main_job(cli: RunCli, home: Path) -> None:
-    result = cli("demo", "--days", "4")
+    result = cli("demo", "--days", "4", "--no-serve")
     assert result.code == 0, result.stderr
     dataset_id = result.last_line
     assert (home / "demo" / "telemetry.png").stat().st_size > 10_000
@@ -113,8 +113,8 @@ def test_demo_trains_registers_and_promotes_a_model(cli: RunCli, home: Path) -> 
     from modelphase.forecast.trained import TrainedForecaster
     from modelphase.registry import Registry
 
-    assert cli("demo").code == 0
-    second = cli("demo", "--seed", "1")
+    assert cli("demo", "--no-serve").code == 0
+    second = cli("demo", "--seed", "1", "--no-serve")
     assert second.code == 0, second.stderr
     with Registry() as reg:
         latest = reg.get("demo-forecast", alias="production")
@@ -154,3 +154,28 @@ def test_help_names_the_environment_variables(cli: RunCli) -> None:
     shown = " ".join(cli("models", "--help").stdout.replace("│", " ").split())
     assert "[env MODELPHASE_REGISTRY_URL]" in shown
     assert "[env MODELPHASE_TOKEN]" in shown
+
+
+def test_demo_ends_by_serving_its_models_with_a_curl_line_that_works(
+    cli: RunCli, home: Path
+) -> None:
+    result = cli("demo", "--port", "0")
+    pid_file = home / "demo" / "serve.pid"
+    try:
+        assert result.code == 0, result.stderr
+        assert "9. serving demo-forecast v1 and demo-detector v1" in result.stderr
+        line = next(x for x in result.stdout.splitlines() if x.startswith("curl "))
+        reply = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=60)
+        answer = json.loads(reply.stdout)
+        assert answer["model"] == "demo-forecast"
+        assert answer["answered_by"] == "model"
+        assert len(answer["forecasts"][0]["mean"]) == 12
+        assert len(result.last_line) == 16  # the dataset id is still the last line
+    finally:
+        from modelphase.cli.demo import SERVERS
+
+        for proc in SERVERS:
+            proc.terminate()
+            proc.wait(30)
+        SERVERS.clear()
+        assert not pid_file.exists() or int(pid_file.read_text()) > 0

@@ -28,6 +28,7 @@ what came and how to fix it. Credentials never appear in a message.
     │       ├── PrometheusQueryError             the API's own error JSON (bad PromQL...)
     │       └── UnexpectedResultTypeError        a result type other than matrix
     ├── NoSeriesError(LookupError)               a query or file matched no series
+    ├── SeriesNotFoundError(LookupError)         a model asked about series it never saw
     ├── DatasetNotFoundError(LookupError)        no dataset with that id
     ├── AmbiguousDatasetIdError(LookupError)     a prefix that names several datasets
     ├── IntegrityError(ValueError)               stored content that fails its sha256
@@ -78,6 +79,7 @@ __all__ = [
     "RegistryError",
     "RegistryUnavailableError",
     "SchemaVersionError",
+    "SeriesNotFoundError",
     "SourceError",
     "SpecError",
     "TimestampParseError",
@@ -231,6 +233,14 @@ class UnexpectedResultTypeError(PrometheusError):
 
 class NoSeriesError(ModelphaseError, LookupError):
     """A query or a file matched no series."""
+
+
+class SeriesNotFoundError(ModelphaseError, LookupError):
+    """A model was asked about series it does not know; ``unique_ids`` names them."""
+
+    def __init__(self, message: str, *, unique_ids: Sequence[str] = ()) -> None:
+        self.unique_ids = list(unique_ids)
+        super().__init__(message)
 
 
 class DatasetNotFoundError(ModelphaseError, LookupError):

@@ -10,11 +10,13 @@ import typer
 from modelphase import __version__
 from modelphase.cli import (
     datasets,
+    decisions,
     demo,
     detect,
     forecast,
     ingest,
     models,
+    serve,
     simulate,
     spec,
     tokens,
@@ -43,11 +45,13 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(spec.app, name="spec")
+app.add_typer(decisions.app, name="decisions")
 app.command("simulate")(simulate.simulate_command)
 app.command("demo")(demo.demo_command)
 app.command("forecast")(forecast.forecast_command)
 app.command("train")(train.train_command)
 app.command("detect")(detect.detect_command)
+app.command("serve")(serve.serve_command)
 
 
 def _version(value: bool) -> None:

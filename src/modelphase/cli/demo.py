@@ -7,15 +7,25 @@ conformal intervals, gates), write its HTML report, register it with its lineage
 promote it to production when its gates pass and print the alias history. Then run the
 default anomaly detector over every series, print the grouped, explained alerts against
 the simulator's ground truth (precision, recall, detection delay) and register the
-detector. Each later stage of the lifecycle (serving) joins this same command.
+detector. Last, promote the detector too, create a viewer token, start ``modelphase
+serve`` on the models it registered (in the background, its pid in ``<home>/demo/
+serve.pid``), ask it for a forecast, and print the ``curl`` line that does the same.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import typer
 from rich.markup import escape
 
@@ -50,12 +60,19 @@ def demo_command(
     spec_path: Path | None = typer.Option(
         None, "--spec", help="The forecasting spec to train (default: examples/forecast.yaml)."
     ),
+    serve: bool = typer.Option(
+        True, "--serve/--no-serve", help="End by serving the registered models over HTTP."
+    ),
+    port: int = typer.Option(
+        8000, "--port", min=0, max=65535, help="The server's port (0 or busy: a free one)."
+    ),
 ) -> None:
     """Run the lifecycle on simulated telemetry: simulate, ingest, summarise, plot,
     train a forecaster from a spec (backtests, gates, report), register it and promote
     it when its gates pass; then detect anomalies with the default detector, print the
     grouped alerts with explanations against the injected incidents, and register the
-    detector.
+    detector; last, serve the registered models in the background and print a curl
+    line that asks for a forecast (stop the server with `kill $(cat <home>/demo/serve.pid)`).
 
     Prints the dataset id as its last line.
     """
@@ -133,6 +150,9 @@ def demo_command(
         out.print(events_table(spec.name, history))
     out.print(f"report: {report}")
     detector = detect_step(sim, panel, manifest.id)
+    if serve:
+        forecaster = spec.name if run.passed else None
+        serve_step(folder, port, forecaster, detector, panel.ids[0], min(12, spec.horizon))
     err.print(
         f"next: open the report, `modelphase forecast --model {spec.name}@production "
         f"--output next-hour.csv`, `modelphase models show {spec.name} --alias production`, "
@@ -141,6 +161,9 @@ def demo_command(
     )
     typer.echo(manifest.id)
 
+
+#: the servers this process started (they run on after the command returns)
+SERVERS: list[subprocess.Popen[bytes]] = []
 
 #: the name the demo registers its detector under
 DETECTOR_NAME = "demo-detector"
@@ -192,6 +215,130 @@ def detect_step(sim: Simulation, panel: Panel, dataset_id: str) -> ModelVersion:
         f"(flavor modelphase.anomaly; rebuild with Alerter(**params))"
     )
     return version
+
+
+def serve_step(
+    folder: Path, port: int, forecaster: str | None, detector: ModelVersion, series: str, h: int
+) -> None:
+    """Step 9: promote the detector, make a viewer token, start the server in the
+    background, ask it for a forecast (or, when the forecaster's gates failed, for what
+    it serves) and print the curl line that does the same."""
+    with Registry() as reg:
+        current = reg.live(detector.name).get("production")
+        reg.promote(
+            detector.name,
+            detector.version,
+            "production",
+            expect=current,
+            reason="demo: serve the default detector",
+        )
+        _, token = reg.create_token("demo-client", "viewer")
+    pid_file = folder / "serve.pid"
+    stop_demo_server(pid_file)
+    if port == 0 or not _port_free(port):
+        port = _free_port()
+    env = {**os.environ, "MODELPHASE_HOME": str(get_settings().home.resolve())}
+    log = folder / "serve.log"
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "modelphase", "serve", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    SERVERS.append(proc)  # it outlives this command on purpose: keep it referenced
+    pid_file.write_text(f"{proc.pid}\n")
+    base = f"http://127.0.0.1:{port}"
+    auth = f"-H 'Authorization: Bearer {token}'"
+    with err.status(f"starting the server at {base}"):
+        _wait_ready(proc, f"{base}/readyz", log)
+    if forecaster is None:
+        reply = _ask(f"{base}/v1/models", None, token)
+        served = ", ".join(
+            f"{m['name']} v{m['aliases']['production']['version']}" for m in reply["models"]
+        )
+        err.print(f"[bold]9. serving[/] {served} at {base} (pid {proc.pid}, log {log})")
+        out.print(f"curl -s {base}/v1/models {auth}", markup=False, highlight=False, soft_wrap=True)
+    else:
+        body = json.dumps({"series": [series], "h": h})
+        answer = _ask(f"{base}/v1/models/{forecaster}/forecast", body, token)
+        first = answer["forecasts"][0]
+        err.print(
+            f"[bold]9. serving[/] {forecaster} v{answer['version']} and {detector.name} "
+            f"v{detector.version} at {base} (pid {proc.pid}, log {log}); {escape(series)} "
+            f"in {h} steps: {first['mean'][0]:.4g} .. {first['mean'][-1]:.4g}, answered by "
+            f"the {answer['answered_by']}"
+        )
+        quoted = body.replace("'", "'\\''")
+        out.print(
+            f"curl -s -X POST {base}/v1/models/{forecaster}/forecast {auth} "
+            f"-H 'Content-Type: application/json' -d '{quoted}'",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    err.print(f"stop it with: kill $(cat {pid_file}); the API is described at {base}/docs")
+
+
+def stop_demo_server(pid_file: Path) -> None:
+    """Stop the server an earlier demo left running (SIGTERM: it drains and exits)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.1)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ValidationError(f"the server exited with code {proc.returncode}; see {log}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise ValidationError(f"the server was not ready within 60 s; see {log}")
+
+
+def _ask(url: str, body: str | None, token: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if body is None:
+        reply = httpx.get(url, headers=headers, timeout=10.0)
+    else:
+        reply = httpx.post(url, content=body, headers=headers, timeout=10.0)
+    reply.raise_for_status()
+    result: dict[str, Any] = reply.json()
+    return result
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _truth(sim: Simulation, alerts: list[Alert], score: IncidentScore) -> list[str]:

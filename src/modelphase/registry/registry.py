@@ -414,6 +414,11 @@ class Registry:
             raise AuthenticationError(
                 "this shared registry needs a token. Fix: pass --token or set MODELPHASE_TOKEN"
             )
+        return self.authenticate(token)
+
+    def authenticate(self, token: str) -> Principal:
+        """Who a token is (for a server checking its callers); an unknown, malformed or
+        revoked token is an :class:`AuthenticationError`. Needs no role."""
         auth.check_format(token)
         hashed = auth.hash_token(token)
         with self.db.read() as conn:

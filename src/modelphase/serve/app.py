@@ -1,0 +1,479 @@
+"""The prediction server: FastAPI over the registry's production, canary and shadow
+aliases, with a latency budget and a fallback per request, a decision log, and the
+models' SLIs on ``/metrics``.
+
+A request goes to the model's ``production`` version, or to its ``canary`` for the share
+of keys the canary plan gives it (sticky: the same key, the same version). The model is
+called within its latency budget; if it raises, overruns the budget, or its circuit
+breaker is open, the fallback answers instead (a seasonal naive forecast of the
+request's values, the last good forecast of a series, or a z-score of the points) and
+the answer says so. A ``shadow`` version gets the same request after the answer is
+sent, off the request path, and is only compared and logged. Every sampled request is
+written to the decision log by a background writer that never blocks a request.
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelphase import __version__
+from modelphase.decisions.records import DecisionRecord
+from modelphase.decisions.sink import DecisionLog
+from modelphase.exceptions import (
+    AccessError,
+    ModelphaseError,
+    RegistryUnavailableError,
+    SeriesNotFoundError,
+    ValidationError,
+)
+from modelphase.registry import Principal, Registry, Role
+from modelphase.serve.calls import Answer, Caller, NoFallbackError
+from modelphase.serve.limits import BodyLimit
+from modelphase.serve.metrics import ServeMetrics, circuit_family
+from modelphase.serve.predictors import ForecastPredictor, ScorePredictor
+from modelphase.serve.schemas import (
+    ErrorResponse,
+    ForecastRequest,
+    ForecastResponse,
+    ScoreRequest,
+    ScoreResponse,
+)
+from modelphase.serve.table import ModelTable, Reloader, Route, Served
+
+__all__ = ["ServeConfig", "create_app"]
+
+log = logging.getLogger("modelphase.serve")
+
+TOKEN_CACHE_S = 5.0
+
+_REFUSALS: dict[int, str] = {
+    400: "The body is not what the endpoint reads",
+    401: "No valid token (the WWW-Authenticate header says how to send one)",
+    403: "The token's role may not do this",
+    413: "The body is over the server's --max-body",
+    422: "The request does not validate: the detail names each field and why",
+    503: "The registry or the model cannot answer now; retry after Retry-After seconds",
+}
+
+
+def _documented(*statuses: int, notes: dict[int, str] | None = None) -> dict[int | str, Any]:
+    """The OpenAPI responses of the refusals a route can give (all in ErrorResponse)."""
+    texts = {**_REFUSALS, **(notes or {})}
+    return {s: {"model": ErrorResponse, "description": texts[s]} for s in statuses}
+
+
+#: what every route behind a token can refuse with
+_GUARDED = (400, 401, 403, 413, 422, 503)
+
+
+class ServeConfig:
+    """How the server runs (the command's options)."""
+
+    def __init__(
+        self,
+        *,
+        home: Path,
+        reload_interval: float = 2.0,
+        decision_sample: float = 1.0,
+        max_body: int = 2_000_000,
+        workers: int = 4,
+    ) -> None:
+        self.home = home
+        self.reload_interval = reload_interval
+        self.decision_sample = decision_sample
+        self.max_body = max_body
+        self.workers = workers
+
+
+class _State:
+    def __init__(self, registry: Registry, config: ServeConfig) -> None:
+        self.registry = registry
+        self.config = config
+        self.table = ModelTable(registry)
+        self.metrics = ServeMetrics()
+        self.log = DecisionLog(config.home / "decisions", sample=config.decision_sample)
+        self.executor = ThreadPoolExecutor(config.workers, thread_name_prefix="modelphase-call")
+        self.shadow_executor = ThreadPoolExecutor(
+            max(1, config.workers // 2), thread_name_prefix="modelphase-shadow"
+        )
+        self.caller = Caller(self.executor, self.metrics, self.shadow_executor)
+        self.reloader = Reloader(self.table, config.reload_interval, self._changed)
+        self.tokens: dict[str, tuple[Principal, float]] = {}
+        self.shadows: set[asyncio.Task[None]] = set()
+        self.metrics.add_gauges(self._gauges)
+
+    def _changed(self, changes: list[str]) -> None:
+        self.metrics.reloads.labels("changed").inc()
+
+    def _gauges(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        states = [
+            (s.name, str(s.version), alias, s.breaker.state)
+            for route in self.table.routes.values()
+            for alias, s in route.by_alias().items()
+        ]
+        yield circuit_family(states)
+        loaded = GaugeMetricFamily(
+            "modelphase_serve_models_loaded", "Versions loaded, by alias", labels=["alias"]
+        )
+        for alias in ("production", "canary", "shadow"):
+            loaded.add_metric([alias], sum(1 for s in states if s[2] == alias))
+        yield loaded
+        dropped = CounterMetricFamily(
+            "modelphase_serve_decision_log_dropped",
+            "Decisions dropped (queue full or not writable)",
+        )
+        dropped.add_metric([], self.log.dropped)
+        yield dropped
+        written = CounterMetricFamily(
+            "modelphase_serve_decision_log_written", "Decisions written to Parquet segments"
+        )
+        written.add_metric([], self.log.written)
+        yield written
+        queued = GaugeMetricFamily(
+            "modelphase_serve_decision_log_queue", "Decisions waiting to be written"
+        )
+        queued.add_metric([], self.log.queue_depth())
+        yield queued
+
+    def principal(self, token: str) -> Principal:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        hit = self.tokens.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        found = self.registry.authenticate(token)
+        if len(self.tokens) > 10_000:
+            self.tokens.clear()
+        self.tokens[key] = (found, now + TOKEN_CACHE_S)
+        return found
+
+
+def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
+    """The server's ASGI app over ``registry`` (which it does not close)."""
+    state = _State(registry, config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.get_running_loop().run_in_executor(None, state.table.refresh)
+        state.log.start()
+        state.reloader.start()
+        try:
+            yield
+        finally:
+            state.reloader.stop()
+            if state.shadows:
+                await asyncio.wait(list(state.shadows), timeout=5.0)
+            state.log.close()
+            state.executor.shutdown(wait=False, cancel_futures=True)
+            state.shadow_executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title="modelphase",
+        version=__version__,
+        summary="Forecasts and anomaly scores of the registry's production models",
+        lifespan=lifespan,
+    )
+    app.state.serve = state
+    _errors(app, state)
+
+    def too_large(size: str) -> Response:
+        state.metrics.rejected.labels("413").inc()
+        return _json(
+            {
+                "error": "body_too_large",
+                "detail": f"expected a body of at most {config.max_body} bytes, got {size}. "
+                "Fix: send fewer values per request",
+            },
+            status_code=413,
+        )
+
+    app.add_middleware(BodyLimit, max_body=config.max_body, refuse=too_large)
+
+    async def viewer(request: Request) -> Principal:
+        return await _authorize(request, state, Role.VIEWER)
+
+    async def deployer(request: Request) -> Principal:
+        return await _authorize(request, state, Role.DEPLOYER)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The models are loaded",
+        responses={503: {"description": "Still loading"}},
+    )
+    async def readyz() -> Response:
+        if not state.table.ready:
+            return _json({"status": "loading"}, status_code=503)
+        return _json({"status": "ready", "models": len(state.table.routes)})
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+    )
+    async def metrics() -> Response:
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get(
+        "/v1/models",
+        tags=["models"],
+        summary="What is served: versions, aliases, shares",
+        responses=_documented(*_GUARDED),
+    )
+    async def models(who: Annotated[Principal, Depends(viewer)]) -> dict[str, Any]:
+        return {
+            "models": [_describe(r) for r in state.table.routes.values()],
+            "load_errors": state.table.errors,
+        }
+
+    @app.post(
+        "/v1/reload",
+        tags=["models"],
+        summary="Refresh from the registry now",
+        responses=_documented(*_GUARDED),
+    )
+    async def reload(who: Annotated[Principal, Depends(deployer)]) -> dict[str, Any]:
+        changes = await asyncio.get_running_loop().run_in_executor(None, state.table.refresh)
+        state.metrics.reloads.labels("forced").inc()
+        return {"changes": changes}
+
+    @app.post(
+        "/v1/models/{name}/forecast",
+        tags=["predictions"],
+        response_model=ForecastResponse,
+        responses=_documented(*_GUARDED, 404, notes={404: "Unknown model or series"}),
+    )
+    async def forecast(
+        name: str,
+        body: ForecastRequest,
+        request: Request,
+        who: Annotated[Principal, Depends(viewer)],
+    ) -> Response:
+        route = _route(state, name)
+        served = _pick(route, body.key or (body.series[0] if body.series else None))
+        if not isinstance(served.predictor, ForecastPredictor):
+            raise ValidationError(f"{name} is an anomaly detector: POST to /v1/models/{name}/score")
+        levels = served.predictor.check(body.h, body.level)
+        answer = await state.caller.forecast(served, body, levels)
+        return await _respond(state, request, who, route, served, "forecast", body, answer)
+
+    @app.post(
+        "/v1/models/{name}/score",
+        tags=["predictions"],
+        response_model=ScoreResponse,
+        responses=_documented(*_GUARDED, 404, notes={404: "Unknown model"}),
+    )
+    async def score(
+        name: str, body: ScoreRequest, request: Request, who: Annotated[Principal, Depends(viewer)]
+    ) -> Response:
+        route = _route(state, name)
+        served = _pick(route, body.key)
+        if not isinstance(served.predictor, ScorePredictor):
+            raise ValidationError(f"{name} is a forecaster: POST to /v1/models/{name}/forecast")
+        answer = await state.caller.score(served, body)
+        return await _respond(state, request, who, route, served, "score", body, answer)
+
+    return app
+
+
+# ----------------------------------------------------------------------- helpers
+
+
+async def _authorize(request: Request, state: _State, needed: Role) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(
+            401,
+            "expected 'Authorization: Bearer <token>'. Fix: create one with "
+            "`modelphase tokens create --name NAME --role viewer`",
+            {"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        who = await asyncio.get_running_loop().run_in_executor(None, state.principal, token.strip())
+    except AccessError as exc:
+        raise HTTPException(401, str(exc), {"WWW-Authenticate": "Bearer"}) from None
+    if who.role < needed:
+        raise HTTPException(
+            403, f"this needs the {needed.label} role; {who.name} is {who.role.label}"
+        )
+    return who
+
+
+def _route(state: _State, name: str) -> Route:
+    route = state.table.routes.get(name)
+    if route is None:
+        known = ", ".join(sorted(state.table.routes)) or "none yet"
+        raise HTTPException(
+            404,
+            f"no served model {name!r} (served: {known}). Fix: give a version of it "
+            "the production alias with `modelphase models promote`",
+        )
+    return route
+
+
+def _pick(route: Route, key: str | None) -> Served:
+    from modelphase.serve.resilience import bucket
+
+    if route.canary is None or route.canary_share <= 0.0:
+        return route.production
+    where = bucket(key) if key is not None else uuid.uuid4().int / 2.0**128
+    return route.canary if where < route.canary_share else route.production
+
+
+def _alias(route: Route, served: Served) -> str:
+    return "canary" if route.canary is served and served is not route.production else "production"
+
+
+def _describe(route: Route) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": route.name, "canary_share": route.canary_share, "aliases": {}}
+    for alias, s in route.by_alias().items():
+        out["aliases"][alias] = {
+            "version": s.version,
+            "flavor": s.flavor,
+            "latency_budget_ms": round(s.budget_s * 1000, 3),
+            "circuit": s.breaker.state,
+            "loaded_at": datetime.fromtimestamp(s.loaded_at, UTC).isoformat(),
+        }
+    return out
+
+
+async def _respond(
+    state: _State,
+    request: Request,
+    who: Principal,
+    route: Route,
+    served: Served,
+    endpoint: str,
+    body: ForecastRequest | ScoreRequest,
+    answer: Answer,
+) -> Response:
+    alias = _alias(route, served)
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    version = str(served.version)
+    outcome = answer.answered_by
+    state.metrics.requests.labels(route.name, version, alias, endpoint, outcome).inc()
+    state.metrics.latency.labels(route.name, version, alias, endpoint).observe(answer.seconds)
+    state.metrics.answered(route.name, version)
+    payload = {
+        "request_id": request_id,
+        "model": route.name,
+        "version": served.version,
+        "alias": alias,
+        "answered_by": answer.answered_by,
+        "fallback_reason": answer.reason,
+        **answer.body,
+    }
+    if state.log.sampled(request_id):
+        state.log.offer(
+            _record(request_id, endpoint, route.name, served.version, alias, body, answer, who)
+        )
+    if route.shadow is not None and route.shadow is not served:
+        state.caller.shadow(state, route.shadow, endpoint, body, answer, request_id, who)
+    return _json(payload, headers={"x-request-id": request_id})
+
+
+def _record(
+    request_id: str,
+    endpoint: str,
+    model: str,
+    version: int,
+    alias: str,
+    body: ForecastRequest | ScoreRequest,
+    answer: Answer,
+    who: Principal | None,
+) -> DecisionRecord:
+    return DecisionRecord(
+        request_id=request_id,
+        time_us=answer.started_us,
+        endpoint=endpoint,
+        model=model,
+        version=version,
+        alias=alias,
+        answered_by=answer.answered_by,
+        fallback_reason=answer.reason,
+        inputs=body.model_dump_json(exclude_none=True),
+        prediction=orjson.dumps(answer.prediction).decode(),
+        interval=orjson.dumps(answer.interval).decode() if answer.interval else None,
+        decision=orjson.dumps(answer.decision).decode() if answer.decision is not None else None,
+        latency_ms=answer.seconds * 1000.0,
+        principal=who.name if who is not None else None,
+    )
+
+
+def _errors(app: FastAPI, state: _State) -> None:
+    def reply(
+        status: int, error: str, detail: Any, headers: dict[str, str] | None = None
+    ) -> Response:
+        state.metrics.rejected.labels(str(status)).inc()
+        return JSONResponse({"error": error, "detail": detail}, status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()
+        ]
+        return reply(422, "invalid_request", problems)
+
+    @app.exception_handler(StarletteHTTPException)  # ours, and the router's 404 and 405
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        names = {
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+        }
+        return reply(
+            exc.status_code,
+            names.get(exc.status_code, "http_error"),
+            exc.detail,
+            dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(SeriesNotFoundError)
+    async def unknown_series(request: Request, exc: SeriesNotFoundError) -> Response:
+        return reply(404, "unknown_series", str(exc))
+
+    @app.exception_handler(NoFallbackError)
+    async def no_fallback(request: Request, exc: NoFallbackError) -> Response:
+        return reply(503, "model_unavailable", str(exc), {"Retry-After": "1"})
+
+    @app.exception_handler(RegistryUnavailableError)
+    async def registry_down(request: Request, exc: RegistryUnavailableError) -> Response:
+        return reply(503, "registry_unavailable", str(exc), {"Retry-After": "5"})
+
+    @app.exception_handler(ModelphaseError)
+    async def refused(request: Request, exc: ModelphaseError) -> Response:
+        return reply(422, "invalid_request", str(exc))
+
+
+def _json(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response rendered by orjson (NaN never reaches it: values are checked)."""
+    return Response(orjson.dumps(content), status_code, headers, media_type="application/json")

@@ -1,0 +1,413 @@
+"""Calling a served model safely: within its latency budget, behind its circuit breaker,
+with a fallback answer when the model cannot give one, and the shadow off the path.
+
+Forecasts by series id are a lookup in the forecast indexed at load time, cheap enough
+to run on the event loop; refits on recent values and anomaly scoring run in a small
+thread pool and are awaited for at most the version's budget. A model that raises, or
+overruns its budget, counts a failure on its breaker and the fallback answers:
+
+- forecast from values: a seasonal naive forecast of the values (the model's season),
+  with intervals from their seasonal changes;
+- forecast by series id: the last good forecast the server gave for that series (with
+  none, a 503: the model's failure is not the caller's mistake);
+- scores: a z-score of each point against the points before it (half-life 288), held
+  to the z-score's default threshold.
+
+A model's own refusal of the request (a horizon or level it was not trained for, an
+unknown series) is the caller's mistake, a 4xx, not a model failure. A shadow runs on
+a pool of its own, so that it never queues ahead of an answer, and its failures are
+counted as such, never compared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelphase.anomaly import FixedThreshold, ZScore
+from modelphase.anomaly.alerts import DEFAULT_THRESHOLDS
+from modelphase.exceptions import SeriesNotFoundError, ValidationError
+from modelphase.serve.metrics import ServeMetrics
+from modelphase.serve.predictors import ForecastPredictor, ScorePredictor
+from modelphase.serve.resilience import finite_or_none, seasonal_naive
+from modelphase.serve.schemas import ForecastRequest, ScoreRequest
+from modelphase.serve.table import Served
+
+if TYPE_CHECKING:
+    from modelphase.registry import Principal
+
+__all__ = ["Answer", "Caller", "NoFallbackError"]
+
+log = logging.getLogger("modelphase.serve")
+
+#: shadow calls waiting or running at once; more are skipped (and counted)
+MAX_SHADOWS = 64
+#: series whose last good forecast is kept for the fallback
+MAX_LAST_GOOD = 10_000
+
+
+@dataclass
+class Answer:
+    """What answered a request and with what."""
+
+    answered_by: str  # "model" or "fallback"
+    reason: str | None  # why the fallback answered
+    body: dict[str, Any]  # the response's payload
+    seconds: float
+    started_us: int
+    prediction: Any = None  # for the decision log
+    interval: Any = None
+    decision: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class NoFallbackError(Exception):
+    """The model failed and nothing can answer for it (no earlier forecast of a series
+    asked for by id): the server's fault, not the caller's, so a 503."""
+
+    def __init__(self, message: str, *, unique_ids: list[str]) -> None:
+        self.unique_ids = unique_ids
+        super().__init__(message)
+
+
+class _ModelFailedError(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class Caller:
+    """Calls served versions on a thread pool and records what happened. Shadows run
+    on a pool of their own (``shadow_executor``), so that a slow shadow never holds up
+    the answers."""
+
+    def __init__(
+        self,
+        executor: ThreadPoolExecutor,
+        metrics: ServeMetrics,
+        shadow_executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.executor = executor
+        self.shadow_executor = shadow_executor or executor
+        self.metrics = metrics
+        self.last_good: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+
+    # ---------------------------------------------------------------- forecasts
+
+    async def forecast(
+        self, served: Served, body: ForecastRequest, levels: list[float], *, shadow: bool = False
+    ) -> Answer:
+        """The forecast of ``served`` (``shadow``: on the shadow pool, and not kept as
+        the last good forecast, which is the answers' alone)."""
+        start, started_us = time.perf_counter(), _now_us()
+        predictor = served.predictor
+        assert isinstance(predictor, ForecastPredictor)
+        pool = self.shadow_executor if shadow else self.executor
+        try:
+            if body.series is not None:
+                series = list(body.series)
+                out = self._inline(served, lambda: predictor.by_ids(series, body.h, levels))
+            else:
+                out = [
+                    await self._pooled(
+                        served, lambda: self._from_values(predictor, body, levels), pool
+                    )
+                ]
+            if not shadow:
+                for item in out:
+                    self._remember(served.name, item)
+            answered_by, reason = "model", None
+        except _ModelFailedError as failed:
+            answered_by, reason = "fallback", failed.reason
+            out = self._forecast_fallback(served, predictor, body, levels, failed.reason)
+        seconds = time.perf_counter() - start
+        return Answer(
+            answered_by,
+            reason,
+            {"forecasts": out},
+            seconds,
+            started_us,
+            prediction=[{"unique_id": f["unique_id"], "mean": f["mean"]} for f in out],
+            interval=[{"unique_id": f["unique_id"], "intervals": f["intervals"]} for f in out],
+        )
+
+    @staticmethod
+    def _from_values(
+        predictor: ForecastPredictor, body: ForecastRequest, levels: list[float]
+    ) -> dict[str, Any]:
+        assert body.values is not None
+        return predictor.from_values(
+            body.values,
+            _end_ns(body.end, predictor.step),
+            body.h,
+            levels,
+            body.unique_id or "request",
+        )
+
+    def _remember(self, model: str, item: dict[str, Any]) -> None:
+        key = (model, str(item["unique_id"]))
+        self.last_good[key] = item
+        self.last_good.move_to_end(key)
+        while len(self.last_good) > MAX_LAST_GOOD:
+            self.last_good.popitem(last=False)
+
+    def _forecast_fallback(
+        self,
+        served: Served,
+        predictor: ForecastPredictor,
+        body: ForecastRequest,
+        levels: list[float],
+        reason: str,
+    ) -> list[dict[str, Any]]:
+        if body.values is not None:
+            end = _end_ns(body.end, predictor.step)
+            mean, bands = seasonal_naive(body.values, body.h, predictor.season, levels)
+            ds = end + predictor.step * np.arange(1, body.h + 1, dtype=np.int64)
+            out = [
+                {
+                    "unique_id": body.unique_id or "request",
+                    "ds": [datetime.fromtimestamp(t / 1e9, UTC).isoformat() for t in ds.tolist()],
+                    "mean": finite_or_none(mean),
+                    "intervals": {
+                        f"{lv:g}": {"lo": finite_or_none(lo), "hi": finite_or_none(hi)}
+                        for lv, (lo, hi) in bands.items()
+                    },
+                }
+            ]
+        else:
+            ids = body.series or []
+            out = [self._last_good(served, uid, body.h, levels, reason) for uid in ids]
+        self.metrics.fallbacks.labels(served.name, str(served.version), reason).inc()
+        return out
+
+    def _last_good(
+        self, served: Served, uid: str, h: int, levels: list[float], reason: str
+    ) -> dict[str, Any]:
+        good = self.last_good.get((served.name, uid))
+        if good is None or len(good["mean"]) < h:
+            raise NoFallbackError(
+                f"{served.name} v{served.version} failed ({reason}) and there is no "
+                f"earlier forecast of {uid!r} to fall back on. Fix: retry later, or send "
+                "the series' recent values, which a fallback can always forecast",
+                unique_ids=[uid],
+            )
+        return _head(good, h, levels)
+
+    # ------------------------------------------------------------------ scores
+
+    async def score(self, served: Served, body: ScoreRequest, *, shadow: bool = False) -> Answer:
+        start, started_us = time.perf_counter(), _now_us()
+        predictor = served.predictor
+        assert isinstance(predictor, ScorePredictor)
+        times = None if body.timestamps is None else [_ns(t) for t in body.timestamps]
+        try:
+            scores, flags, threshold = await self._pooled(
+                served,
+                lambda: predictor.score(body.values, times),
+                self.shadow_executor if shadow else self.executor,
+            )
+            answered_by, reason = "model", None
+        except _ModelFailedError as failed:
+            answered_by, reason = "fallback", failed.reason
+            self.metrics.fallbacks.labels(served.name, str(served.version), reason).inc()
+            scores, flags, threshold = _zscore_fallback(body.values)
+        seconds = time.perf_counter() - start
+        body_out = {"scores": scores, "anomalies": flags, "threshold": threshold}
+        return Answer(
+            answered_by,
+            reason,
+            body_out,
+            seconds,
+            started_us,
+            prediction=scores,
+            decision={"anomalies": flags, "threshold": threshold},
+        )
+
+    # ---------------------------------------------------------------- guarding
+
+    def _inline(self, served: Served, call: Callable[[], Any]) -> Any:
+        if not served.breaker.allow():
+            self._failed(served, "circuit_open", counted=False)
+        start = time.thread_time()
+        try:
+            out = call()
+        except (ValidationError, SeriesNotFoundError):
+            served.breaker.record_success()
+            raise
+        except Exception as exc:
+            log.warning("%s v%s raised: %s", served.name, served.version, exc)
+            self._failed(served, "error")
+        self._succeeded(served, time.thread_time() - start)
+        return out
+
+    async def _pooled(
+        self, served: Served, call: Callable[[], Any], pool: ThreadPoolExecutor
+    ) -> Any:
+        if not served.breaker.allow():
+            self._failed(served, "circuit_open", counted=False)
+
+        def timed() -> tuple[Any, float]:
+            start = time.thread_time()
+            return call(), time.thread_time() - start
+
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(pool, timed)
+        try:
+            out, cpu = await asyncio.wait_for(future, served.budget_s)
+        except TimeoutError:
+            self._failed(served, "timeout")
+        except (ValidationError, SeriesNotFoundError):
+            served.breaker.record_success()
+            raise
+        except Exception as exc:
+            log.warning("%s v%s raised: %s", served.name, served.version, exc)
+            self._failed(served, "error")
+        self._succeeded(served, cpu)
+        return out
+
+    def _failed(self, served: Served, reason: str, *, counted: bool = True) -> None:
+        if counted:
+            served.breaker.record_failure()
+            self.metrics.errors.labels(served.name, str(served.version), reason).inc()
+        raise _ModelFailedError(reason)
+
+    def _succeeded(self, served: Served, cpu: float) -> None:
+        served.breaker.record_success()
+        version = str(served.version)
+        self.metrics.predictions.labels(served.name, version).inc()
+        self.metrics.cpu.labels(served.name, version).inc(cpu)
+
+    # ----------------------------------------------------------------- shadow
+
+    def shadow(
+        self,
+        state: Any,
+        served: Served,
+        endpoint: str,
+        body: ForecastRequest | ScoreRequest,
+        answer: Answer,
+        request_id: str,
+        who: Principal | None,
+    ) -> None:
+        """Score ``body`` with the shadow version after the answer, off the path."""
+        version = str(served.version)
+        if len(state.shadows) >= MAX_SHADOWS:
+            self.metrics.shadow.labels(served.name, version, "skipped").inc()
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._shadow(state, served, endpoint, body, answer, request_id, who)
+        )
+        state.shadows.add(task)
+        task.add_done_callback(state.shadows.discard)
+
+    async def _shadow(
+        self,
+        state: Any,
+        served: Served,
+        endpoint: str,
+        body: ForecastRequest | ScoreRequest,
+        answer: Answer,
+        request_id: str,
+        who: Principal | None,
+    ) -> None:
+        from modelphase.serve.app import _record
+
+        version = str(served.version)
+        try:
+            if endpoint == "forecast" and isinstance(body, ForecastRequest):
+                predictor = served.predictor
+                assert isinstance(predictor, ForecastPredictor)
+                levels = predictor.check(body.h, body.level)
+                mine = await self.forecast(served, body, levels, shadow=True)
+                value = _forecast_agreement(answer.body["forecasts"], mine.body["forecasts"])
+            elif isinstance(body, ScoreRequest):
+                mine = await self.score(served, body, shadow=True)
+                a, b = answer.body["anomalies"], mine.body["anomalies"]
+                value = sum(x == y for x, y in zip(a, b, strict=True)) / max(len(a), 1)
+            else:
+                return
+        except Exception as exc:  # a shadow never affects anything but its own metrics
+            self.metrics.shadow.labels(served.name, version, "error").inc()
+            log.info("shadow %s v%s failed: %s", served.name, version, exc)
+            return
+        if mine.answered_by != "model":  # the shadow failed: its fallback is no comparison
+            self.metrics.shadow.labels(served.name, version, "error").inc()
+        else:
+            self.metrics.shadow.labels(
+                served.name, version, "agree" if value >= 0.5 else "disagree"
+            ).inc()
+            self.metrics.agreement(served.name, version, value)
+        if state.log.sampled(request_id):
+            state.log.offer(
+                _record(
+                    request_id, endpoint, served.name, served.version, "shadow", body, mine, who
+                )
+            )
+
+
+# ----------------------------------------------------------------------- helpers
+
+
+def _forecast_agreement(answer: list[dict[str, Any]], shadow: list[dict[str, Any]]) -> float:
+    """Share of steps where the shadow's mean lies in the answer's widest interval."""
+    inside = total = 0
+    for a, b in zip(answer, shadow, strict=False):
+        if not a["intervals"]:
+            continue
+        band = a["intervals"][max(a["intervals"], key=float)]
+        for lo, hi, m in zip(band["lo"], band["hi"], b["mean"], strict=False):
+            if lo is None or hi is None or m is None:
+                continue
+            total += 1
+            inside += lo <= m <= hi
+    return inside / total if total else 1.0
+
+
+def _head(item: dict[str, Any], h: int, levels: list[float]) -> dict[str, Any]:
+    return {
+        "unique_id": item["unique_id"],
+        "ds": item["ds"][:h],
+        "mean": item["mean"][:h],
+        "intervals": {
+            k: {"lo": v["lo"][:h], "hi": v["hi"][:h]}
+            for k, v in item["intervals"].items()
+            if float(k) in levels
+        },
+    }
+
+
+def _zscore_fallback(values: list[float | None]) -> tuple[list[float | None], list[bool], float]:
+    y = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    threshold = DEFAULT_THRESHOLDS.get("zscore", 5.0)
+    scores = ZScore().score_many(y)
+    decider = FixedThreshold(threshold)
+    flags = [
+        bool(decider.decide(s).is_anomaly) and bool(np.isfinite(x))
+        for s, x in zip(scores, y, strict=True)
+    ]
+    return finite_or_none(np.where(np.isnan(y), np.nan, scores)), flags, threshold
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _ns(when: datetime) -> int:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1_000_000) * 1000
+
+
+def _end_ns(end: datetime | None, step: int) -> int:
+    if end is not None:
+        return _ns(end)
+    now = time.time_ns()
+    return now - now % step

@@ -1,0 +1,204 @@
+"""What a served model answers: forecasts of known series, forecasts from recent values,
+anomaly scores of points. One adapter per registry flavor.
+
+A forecaster registered by ``modelphase train`` (flavor ``modelphase.forecast``) answers
+two kinds of request. By series ids it returns the forecast it made at the end of
+training, indexed once at load time so that a request is a few array slices (the fast
+path an autoscaler polls). From recent values it refits each series' chosen model on
+them and forecasts from their end, with the intervals calibrated in training. A
+detector (flavor ``modelphase.anomaly``: the parameters of an
+:class:`~modelphase.anomaly.Alerter`) scores the points of a request with a fresh
+detector, in order, each from the points before it, and holds each score to its
+decider: a request carries the history it wants the verdict to rest on, so that every
+replica gives the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from modelphase.anomaly import Alerter
+from modelphase.anomaly.alerts import _build_decider
+from modelphase.exceptions import SeriesNotFoundError, ValidationError
+from modelphase.forecast.trained import TrainedForecaster
+from modelphase.frame import Panel
+from modelphase.registry import ModelVersion
+from modelphase.serve.resilience import finite_or_none
+
+__all__ = ["FORECAST", "SCORE", "ForecastPredictor", "ScorePredictor", "SeriesForecast", "load"]
+
+FORECAST, SCORE = "modelphase.forecast", "modelphase.anomaly"
+
+
+@dataclass(frozen=True)
+class SeriesForecast:
+    """One series' forecast: times (ISO 8601), means and ``{level: (lo, hi)}``."""
+
+    unique_id: str
+    ds: list[str]
+    mean: NDArray[np.float64]
+    bands: dict[float, tuple[NDArray[np.float64], NDArray[np.float64]]]
+
+    def head(self, h: int, levels: Sequence[float]) -> dict[str, Any]:
+        """The first ``h`` steps as JSON, with the bands of ``levels``."""
+        return {
+            "unique_id": self.unique_id,
+            "ds": self.ds[:h],
+            "mean": finite_or_none(self.mean[:h]),
+            "intervals": {
+                f"{lv:g}": {
+                    "lo": finite_or_none(self.bands[lv][0][:h]),
+                    "hi": finite_or_none(self.bands[lv][1][:h]),
+                }
+                for lv in levels
+            },
+        }
+
+
+def _iso(ns: NDArray[np.int64]) -> list[str]:
+    return [t.isoformat() for t in pd.to_datetime(ns, utc=True)]
+
+
+class ForecastPredictor:
+    """A trained forecaster, indexed for serving."""
+
+    kind = "forecast"
+
+    def __init__(self, model: TrainedForecaster) -> None:
+        self.model = model
+        self.step = model.step
+        self.horizon = model.horizon
+        self.levels = [float(lv) for lv in model.levels]
+        self.season = model.season
+        self.series = _index(model.forecast_, self.levels)
+
+    def check(self, h: int, levels: Sequence[float] | None) -> list[float]:
+        """The levels to answer (the trained ones by default); a bad ``h`` or level is
+        a :class:`ValidationError` naming what the model supports."""
+        if not 1 <= h <= self.horizon:
+            raise ValidationError(
+                f"expected a horizon between 1 and {self.horizon} (what the model was "
+                f"trained and calibrated for), got {h}",
+                hint="ask for fewer steps",
+            )
+        if levels is None:
+            return list(self.levels)
+        unknown = sorted({float(lv) for lv in levels} - set(self.levels))
+        if unknown:
+            raise ValidationError(
+                f"expected interval levels among {[f'{lv:g}' for lv in self.levels]} (those "
+                f"calibrated in training), got {[f'{lv:g}' for lv in unknown]}",
+                hint="ask for a trained level, or none for all of them",
+            )
+        return sorted({float(lv) for lv in levels})
+
+    def by_ids(self, ids: Sequence[str], h: int, levels: Sequence[float]) -> list[dict[str, Any]]:
+        unknown = [u for u in ids if u not in self.series]
+        if unknown:
+            raise SeriesNotFoundError(
+                f"{len(unknown)} series are not in the model ({', '.join(unknown[:3])}"
+                f"{'...' if len(unknown) > 3 else ''}); it knows {len(self.series)}. Fix: "
+                "send their recent values instead, or ask for a known series",
+                unique_ids=unknown[:20],
+            )
+        return [self.series[u].head(h, levels) for u in ids]
+
+    def from_values(
+        self,
+        values: Sequence[float | None],
+        end_ns: int,
+        h: int,
+        levels: Sequence[float],
+        unique_id: str,
+    ) -> dict[str, Any]:
+        """Refit the series' chosen model on ``values`` (the last at ``end_ns``) and
+        forecast ``h`` steps from there."""
+        y = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        ds = end_ns - self.step * np.arange(len(y) - 1, -1, -1, dtype=np.int64)
+        panel = Panel.from_series([(unique_id, ds, y)], step=self.step)
+        out, _ = self.model.forecast(panel, h, level=list(levels))
+        return _one(out, unique_id, levels).head(h, levels)
+
+    def default_season(self) -> int:
+        return int(self.season)
+
+
+def _one(frame: pd.DataFrame, uid: str, levels: Sequence[float]) -> SeriesForecast:
+    ds = frame["ds"].to_numpy()
+    return SeriesForecast(
+        uid,
+        _iso(pd.to_datetime(ds, utc=True).asi8 if not np.issubdtype(ds.dtype, np.integer) else ds),
+        frame["yhat"].to_numpy(np.float64),
+        {
+            lv: (
+                frame[f"yhat-lo-{lv:g}"].to_numpy(np.float64),
+                frame[f"yhat-hi-{lv:g}"].to_numpy(np.float64),
+            )
+            for lv in levels
+        },
+    )
+
+
+def _index(forecast: pd.DataFrame, levels: Sequence[float]) -> dict[str, SeriesForecast]:
+    return {
+        str(uid): _one(part, str(uid), levels)
+        for uid, part in forecast.groupby("unique_id", sort=False)
+    }
+
+
+class ScorePredictor:
+    """A registered alerting pipeline: its detector and decider."""
+
+    kind = "score"
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.alerter = Alerter(**params)
+        self.params = self.alerter.get_params()
+        self.detector_name = str(self.params["detector"]["name"])
+
+    def score(
+        self, values: Sequence[float | None], times_ns: Sequence[int] | None
+    ) -> tuple[list[float | None], list[bool], float]:
+        """Each point's score (from the points before it), whether the decider flags
+        it, and the threshold."""
+        detector = self.alerter._detector()
+        decider = _build_decider(self.alerter.decider, detector.name)
+        y = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        t = None if times_ns is None else np.asarray(times_ns, dtype=np.int64)
+        scores = detector.score_many(y, t)
+        flags: list[bool] = []
+        threshold = math.nan
+        for s in scores.tolist():
+            d = decider.decide(s)
+            decider.learn(s)
+            flags.append(bool(d.is_anomaly) and not math.isnan(y[len(flags)]))
+            threshold = d.threshold
+        return finite_or_none(np.where(np.isnan(y), np.nan, scores)), flags, threshold
+
+
+Predictor = ForecastPredictor | ScorePredictor
+
+
+def load(version: ModelVersion, artifact: bytes) -> Predictor:
+    """The predictor of a registered version (its artifact verified by the registry)."""
+    if version.flavor == FORECAST:
+        return ForecastPredictor(TrainedForecaster.from_bytes(artifact))
+    if version.flavor == SCORE:
+        try:
+            params = json.loads(artifact)
+        except ValueError as exc:
+            raise ValidationError(f"{version.name} v{version.version}: not JSON: {exc}") from exc
+        return ScorePredictor(params)
+    raise ValidationError(
+        f"{version.name} v{version.version} is a {version.flavor!r} model; the server "
+        f"serves {FORECAST!r} and {SCORE!r} models",
+        hint="register it with `modelphase train`, or serve it elsewhere",
+    )
