@@ -7,9 +7,10 @@ model behind MLflow's scoring server.
 The model is a forecaster trained by modelphase on the first ``--series`` series of M4
 Hourly (``../shared/data/m4``), registered and promoted in a temporary home. Both
 servers run as one process on this machine, on loopback; the load generator is ``hey``
-(Debian's package: ``apt-get install hey``), which runs ``--connections`` workers at a
-fixed total rate (each worker is rate-limited, so the rate holds while answers are
-faster than one interval) or, for saturation, as fast as answers come. Its latency
+(Debian's package: ``apt-get install hey``). At a fixed rate it runs one worker per 100
+requests per second, each rate-limited (hey's workers tick together, so the load comes
+in bursts of that many requests every 10 ms; the rate holds while answers are faster
+than that); at saturation, ``--connections`` workers (20) send as fast as answers come. Its latency
 percentiles are client-side, including the loopback round trip. The load generator
 shares the two cores with the server, which the figures include.
 
@@ -219,7 +220,10 @@ def run_load(
     out = []
     hey(url, body, headers, 2.0, args.connections, None)  # warm up
     for rate in [*args.rates, None]:
-        sent, errors, rps, p50, p99 = hey(url, body, headers, args.duration, args.connections, rate)
+        # hey's rate-limited workers tick together, so c workers send bursts of c
+        # requests: at fixed rates, one worker per 100 req/s (bursts every 10 ms)
+        connections = args.connections if rate is None else max(1, rate // 100)
+        sent, errors, rps, p50, p99 = hey(url, body, headers, args.duration, connections, rate)
         out.append(Result(system, target, rate, sent, errors, rps, p50, p99))
         console.print(
             f"  {system} {target} {'saturation' if rate is None else f'{rate}/s'}: "
@@ -234,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per load level")
     parser.add_argument("--rates", default="200,500,1000", help="fixed rates, req/s")
-    parser.add_argument("--connections", type=int, default=20, help="hey workers")
+    parser.add_argument("--connections", type=int, default=20, help="hey workers at saturation")
     parser.add_argument("--series", type=int, default=50, help="M4 Hourly series in the model")
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")

@@ -15,21 +15,26 @@ written to the decision log by a background writer that never blocks a request.
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
+import random
+import secrets
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route as PlainRoute
 
 from modelphase import __version__
 from modelphase.decisions.records import DecisionRecord
@@ -152,12 +157,17 @@ class _State:
         queued.add_metric([], self.log.queue_depth())
         yield queued
 
-    def principal(self, token: str) -> Principal:
-        key = hashlib.sha256(token.encode()).hexdigest()
-        hit = self.tokens.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[1] > now:
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token checked less than :data:`TOKEN_CACHE_S` ago."""
+        hit = self.tokens.get(hashlib.sha256(token.encode()).hexdigest())
+        if hit is not None and hit[1] > time.monotonic():
             return hit[0]
+        return None
+
+    def principal(self, token: str) -> Principal:
+        """Check a token against the registry (blocking: run it off the event loop)."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
         found = self.registry.authenticate(token)
         if len(self.tokens) > 10_000:
             self.tokens.clear()
@@ -259,18 +269,15 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
         state.metrics.reloads.labels("forced").inc()
         return {"changes": changes}
 
-    @app.post(
-        "/v1/models/{name}/forecast",
-        tags=["predictions"],
-        response_model=ForecastResponse,
-        responses=_documented(*_GUARDED, 404, notes={404: "Unknown model or series"}),
-    )
-    async def forecast(
-        name: str,
-        body: ForecastRequest,
-        request: Request,
-        who: Annotated[Principal, Depends(viewer)],
-    ) -> Response:
+    # The prediction routes are served by plain Starlette routes placed first in the
+    # router: they read and validate their body themselves (pydantic's JSON validator
+    # straight from the bytes, auth from a cache on the event loop), since FastAPI's
+    # parameter machinery cost more than the prediction. The FastAPI routes below run
+    # the same functions and exist for /openapi.json and /docs (see _openapi for the
+    # bodies); errors have the same shape either way.
+    async def forecast_for(name: str, request: Request) -> Response:
+        who = await _authorize(request, state, Role.VIEWER)
+        body = _parse(ForecastRequest, await request.body())
         route = _route(state, name)
         served = _pick(route, body.key or (body.series[0] if body.series else None))
         if not isinstance(served.predictor, ForecastPredictor):
@@ -279,15 +286,9 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
         answer = await state.caller.forecast(served, body, levels)
         return await _respond(state, request, who, route, served, "forecast", body, answer)
 
-    @app.post(
-        "/v1/models/{name}/score",
-        tags=["predictions"],
-        response_model=ScoreResponse,
-        responses=_documented(*_GUARDED, 404, notes={404: "Unknown model"}),
-    )
-    async def score(
-        name: str, body: ScoreRequest, request: Request, who: Annotated[Principal, Depends(viewer)]
-    ) -> Response:
+    async def score_for(name: str, request: Request) -> Response:
+        who = await _authorize(request, state, Role.VIEWER)
+        body = _parse(ScoreRequest, await request.body())
         route = _route(state, name)
         served = _pick(route, body.key)
         if not isinstance(served.predictor, ScorePredictor):
@@ -295,10 +296,78 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
         answer = await state.caller.score(served, body)
         return await _respond(state, request, who, route, served, "score", body, answer)
 
+    @app.post(
+        "/v1/models/{name}/forecast",
+        tags=["predictions"],
+        response_model=ForecastResponse,
+        responses=_documented(*_GUARDED, 404, notes={404: "Unknown model or series"}),
+        openapi_extra=_body_doc(ForecastRequest),
+    )
+    async def forecast(name: str, request: Request) -> Response:
+        return await forecast_for(name, request)
+
+    @app.post(
+        "/v1/models/{name}/score",
+        tags=["predictions"],
+        response_model=ScoreResponse,
+        responses=_documented(*_GUARDED, 404, notes={404: "Unknown model"}),
+        openapi_extra=_body_doc(ScoreRequest),
+    )
+    async def score(name: str, request: Request) -> Response:
+        return await score_for(name, request)
+
+    for path, handler in (("forecast", forecast_for), ("score", score_for)):
+        app.router.routes.insert(
+            0, PlainRoute(f"/v1/models/{{name}}/{path}", _plain(handler), methods=["POST"])
+        )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
 # ----------------------------------------------------------------------- helpers
+
+_Body = TypeVar("_Body", bound=BaseModel)
+
+
+def _parse(model: type[_Body], raw: bytes) -> _Body:
+    """The request body validated from its bytes; problems as FastAPI's 422 (field paths
+    under ``body``)."""
+    try:
+        return model.model_validate_json(raw)
+    except PydanticValidationError as exc:
+        problems: list[dict[str, Any]] = []
+        for problem in exc.errors(include_url=False):
+            problems.append({**problem, "loc": ("body", *problem["loc"])})
+        raise RequestValidationError(problems) from None
+
+
+def _plain(
+    handler: Callable[[str, Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await handler(request.path_params["name"], request)
+
+    return endpoint
+
+
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's OpenAPI document, plus the bodies the prediction routes validate."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = FastAPI.openapi(app)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ForecastRequest, ScoreRequest):
+        doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in doc.pop("$defs", {}).items():
+            components.setdefault(name, sub)
+        components[model.__name__] = doc
+    app.openapi_schema = schema
+    return schema
 
 
 async def _authorize(request: Request, state: _State, needed: Role) -> Principal:
@@ -311,8 +380,11 @@ async def _authorize(request: Request, state: _State, needed: Role) -> Principal
             "`modelphase tokens create --name NAME --role viewer`",
             {"WWW-Authenticate": "Bearer"},
         )
+    token = token.strip()
     try:
-        who = await asyncio.get_running_loop().run_in_executor(None, state.principal, token.strip())
+        who = state.cached(token)
+        if who is None:  # a check against the registry: off the event loop
+            who = await asyncio.get_running_loop().run_in_executor(None, state.principal, token)
     except AccessError as exc:
         raise HTTPException(401, str(exc), {"WWW-Authenticate": "Bearer"}) from None
     if who.role < needed:
@@ -320,6 +392,15 @@ async def _authorize(request: Request, state: _State, needed: Role) -> Principal
             403, f"this needs the {needed.label} role; {who.name} is {who.role.label}"
         )
     return who
+
+
+#: request ids: a random prefix per process, then a counter (unique without a syscall)
+_ID_PREFIX = secrets.token_hex(6)
+_IDS = itertools.count(1)
+
+
+def _next_id() -> str:
+    return f"{_ID_PREFIX}{next(_IDS):010x}"
 
 
 def _route(state: _State, name: str) -> Route:
@@ -339,7 +420,7 @@ def _pick(route: Route, key: str | None) -> Served:
 
     if route.canary is None or route.canary_share <= 0.0:
         return route.production
-    where = bucket(key) if key is not None else uuid.uuid4().int / 2.0**128
+    where = bucket(key) if key is not None else random.random()
     return route.canary if where < route.canary_share else route.production
 
 
@@ -371,7 +452,7 @@ async def _respond(
     answer: Answer,
 ) -> Response:
     alias = _alias(route, served)
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    request_id = request.headers.get("x-request-id") or _next_id()
     version = str(served.version)
     outcome = answer.answered_by
     state.metrics.requests.labels(route.name, version, alias, endpoint, outcome).inc()

@@ -40,24 +40,37 @@ FORECAST, SCORE = "modelphase.forecast", "modelphase.anomaly"
 
 @dataclass(frozen=True)
 class SeriesForecast:
-    """One series' forecast: times (ISO 8601), means and ``{level: (lo, hi)}``."""
+    """One series' forecast: times (ISO 8601), means and ``{level: (lo, hi)}``, kept as
+    JSON-ready lists (null for a non-finite number) so that answering is slicing."""
 
     unique_id: str
     ds: list[str]
-    mean: NDArray[np.float64]
-    bands: dict[float, tuple[NDArray[np.float64], NDArray[np.float64]]]
+    mean: list[float | None]
+    bands: dict[float, tuple[list[float | None], list[float | None]]]
+
+    @classmethod
+    def of(
+        cls,
+        unique_id: str,
+        ds: list[str],
+        mean: NDArray[np.float64],
+        bands: dict[float, tuple[NDArray[np.float64], NDArray[np.float64]]],
+    ) -> SeriesForecast:
+        return cls(
+            unique_id,
+            ds,
+            finite_or_none(mean),
+            {lv: (finite_or_none(lo), finite_or_none(hi)) for lv, (lo, hi) in bands.items()},
+        )
 
     def head(self, h: int, levels: Sequence[float]) -> dict[str, Any]:
         """The first ``h`` steps as JSON, with the bands of ``levels``."""
         return {
             "unique_id": self.unique_id,
             "ds": self.ds[:h],
-            "mean": finite_or_none(self.mean[:h]),
+            "mean": self.mean[:h],
             "intervals": {
-                f"{lv:g}": {
-                    "lo": finite_or_none(self.bands[lv][0][:h]),
-                    "hi": finite_or_none(self.bands[lv][1][:h]),
-                }
+                f"{lv:g}": {"lo": self.bands[lv][0][:h], "hi": self.bands[lv][1][:h]}
                 for lv in levels
             },
         }
@@ -133,7 +146,7 @@ class ForecastPredictor:
 
 def _one(frame: pd.DataFrame, uid: str, levels: Sequence[float]) -> SeriesForecast:
     ds = frame["ds"].to_numpy()
-    return SeriesForecast(
+    return SeriesForecast.of(
         uid,
         _iso(pd.to_datetime(ds, utc=True).asi8 if not np.issubdtype(ds.dtype, np.integer) else ds),
         frame["yhat"].to_numpy(np.float64),
