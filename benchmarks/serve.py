@@ -284,10 +284,14 @@ def main(argv: list[str] | None = None) -> int:
             results += run_load(
                 "modelphase", f"{base}/healthz", None, {}, args, "trivial (/healthz)"
             )
+            answered, dropped = _log_counts(httpx.get(f"{base}/metrics").text)
         finally:
             stop(proc)
         logged = _decisions(home)
-        console.print(f"decision log: {logged:,} decisions written")
+        console.print(
+            f"decision log: {logged:,} decisions written for {answered:,.0f} answered forecast "
+            f"requests, {dropped:,.0f} dropped"
+        )
         if not args.skip_mlflow:
             with console.status("saving the model for MLflow"):
                 model_path = prepare_mlflow(work, artifact)
@@ -335,6 +339,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
     return 0
+
+
+def _log_counts(metrics: str) -> tuple[float, float]:
+    """(answered prediction requests, dropped decisions) from the server's /metrics."""
+    answered = dropped = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("modelphase_serve_requests_total{"):
+            answered += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("modelphase_serve_decision_log_dropped_total "):
+            dropped = float(line.rsplit(" ", 1)[1])
+    return answered, dropped
 
 
 def _decisions(home: Path) -> int:
