@@ -24,35 +24,34 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route as PlainRoute
 
 from modelphase import __version__
-from modelphase.decisions.records import DecisionRecord
 from modelphase.decisions.sink import DecisionLog
 from modelphase.exceptions import (
     AccessError,
-    ModelphaseError,
-    RegistryUnavailableError,
-    SeriesNotFoundError,
     ValidationError,
 )
 from modelphase.registry import Principal, Registry, Role
-from modelphase.serve.calls import Answer, Caller, NoFallbackError
+from modelphase.serve.calls import Answer, Caller, decision_record
+from modelphase.serve.http import (
+    GUARDED,
+    body_doc,
+    documented,
+    install_errors,
+    json_response,
+    openapi_with_bodies,
+    parse_body,
+)
 from modelphase.serve.limits import BodyLimit
 from modelphase.serve.metrics import ServeMetrics, circuit_family
 from modelphase.serve.predictors import ForecastPredictor, ScorePredictor
 from modelphase.serve.schemas import (
-    ErrorResponse,
     ForecastRequest,
     ForecastResponse,
     ScoreRequest,
@@ -65,25 +64,6 @@ __all__ = ["ServeConfig", "create_app"]
 log = logging.getLogger("modelphase.serve")
 
 TOKEN_CACHE_S = 5.0
-
-_REFUSALS: dict[int, str] = {
-    400: "The body is not what the endpoint reads",
-    401: "No valid token (the WWW-Authenticate header says how to send one)",
-    403: "The token's role may not do this",
-    413: "The body is over the server's --max-body",
-    422: "The request does not validate: the detail names each field and why",
-    503: "The registry or the model cannot answer now; retry after Retry-After seconds",
-}
-
-
-def _documented(*statuses: int, notes: dict[int, str] | None = None) -> dict[int | str, Any]:
-    """The OpenAPI responses of the refusals a route can give (all in ErrorResponse)."""
-    texts = {**_REFUSALS, **(notes or {})}
-    return {s: {"model": ErrorResponse, "description": texts[s]} for s in statuses}
-
-
-#: what every route behind a token can refuse with
-_GUARDED = (400, 401, 403, 413, 422, 503)
 
 
 class ServeConfig:
@@ -201,11 +181,11 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.serve = state
-    _errors(app, state)
+    install_errors(app, state.metrics.rejected)
 
     def too_large(size: str) -> Response:
         state.metrics.rejected.labels("413").inc()
-        return _json(
+        return json_response(
             {
                 "error": "body_too_large",
                 "detail": f"expected a body of at most {config.max_body} bytes, got {size}. "
@@ -234,8 +214,8 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
     )
     async def readyz() -> Response:
         if not state.table.ready:
-            return _json({"status": "loading"}, status_code=503)
-        return _json({"status": "ready", "models": len(state.table.routes)})
+            return json_response({"status": "loading"}, status_code=503)
+        return json_response({"status": "ready", "models": len(state.table.routes)})
 
     @app.get(
         "/metrics",
@@ -250,7 +230,7 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
         "/v1/models",
         tags=["models"],
         summary="What is served: versions, aliases, shares",
-        responses=_documented(*_GUARDED),
+        responses=documented(*GUARDED),
     )
     async def models(who: Annotated[Principal, Depends(viewer)]) -> dict[str, Any]:
         return {
@@ -262,7 +242,7 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
         "/v1/reload",
         tags=["models"],
         summary="Refresh from the registry now",
-        responses=_documented(*_GUARDED),
+        responses=documented(*GUARDED),
     )
     async def reload(who: Annotated[Principal, Depends(deployer)]) -> dict[str, Any]:
         changes = await asyncio.get_running_loop().run_in_executor(None, state.table.refresh)
@@ -277,7 +257,7 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
     # bodies); errors have the same shape either way.
     async def forecast_for(name: str, request: Request) -> Response:
         who = await _authorize(request, state, Role.VIEWER)
-        body = _parse(ForecastRequest, await request.body())
+        body = parse_body(ForecastRequest, await request.body())
         route = _route(state, name)
         served = _pick(route, body.key or (body.series[0] if body.series else None))
         if not isinstance(served.predictor, ForecastPredictor):
@@ -288,7 +268,7 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
 
     async def score_for(name: str, request: Request) -> Response:
         who = await _authorize(request, state, Role.VIEWER)
-        body = _parse(ScoreRequest, await request.body())
+        body = parse_body(ScoreRequest, await request.body())
         route = _route(state, name)
         served = _pick(route, body.key)
         if not isinstance(served.predictor, ScorePredictor):
@@ -300,8 +280,8 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
         "/v1/models/{name}/forecast",
         tags=["predictions"],
         response_model=ForecastResponse,
-        responses=_documented(*_GUARDED, 404, notes={404: "Unknown model or series"}),
-        openapi_extra=_body_doc(ForecastRequest),
+        responses=documented(*GUARDED, 404, notes={404: "Unknown model or series"}),
+        openapi_extra=body_doc(ForecastRequest),
     )
     async def forecast(name: str, request: Request) -> Response:
         return await forecast_for(name, request)
@@ -310,8 +290,8 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
         "/v1/models/{name}/score",
         tags=["predictions"],
         response_model=ScoreResponse,
-        responses=_documented(*_GUARDED, 404, notes={404: "Unknown model"}),
-        openapi_extra=_body_doc(ScoreRequest),
+        responses=documented(*GUARDED, 404, notes={404: "Unknown model"}),
+        openapi_extra=body_doc(ScoreRequest),
     )
     async def score(name: str, request: Request) -> Response:
         return await score_for(name, request)
@@ -320,25 +300,11 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
         app.router.routes.insert(
             0, PlainRoute(f"/v1/models/{{name}}/{path}", _plain(handler), methods=["POST"])
         )
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_with_bodies(app)  # type: ignore[method-assign]
     return app
 
 
 # ----------------------------------------------------------------------- helpers
-
-_Body = TypeVar("_Body", bound=BaseModel)
-
-
-def _parse(model: type[_Body], raw: bytes) -> _Body:
-    """The request body validated from its bytes; problems as FastAPI's 422 (field paths
-    under ``body``)."""
-    try:
-        return model.model_validate_json(raw)
-    except PydanticValidationError as exc:
-        problems: list[dict[str, Any]] = []
-        for problem in exc.errors(include_url=False):
-            problems.append({**problem, "loc": ("body", *problem["loc"])})
-        raise RequestValidationError(problems) from None
 
 
 def _plain(
@@ -348,26 +314,6 @@ def _plain(
         return await handler(request.path_params["name"], request)
 
     return endpoint
-
-
-def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's OpenAPI document, plus the bodies the prediction routes validate."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = FastAPI.openapi(app)
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (ForecastRequest, ScoreRequest):
-        doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, sub in doc.pop("$defs", {}).items():
-            components.setdefault(name, sub)
-        components[model.__name__] = doc
-    app.openapi_schema = schema
-    return schema
 
 
 async def _authorize(request: Request, state: _State, needed: Role) -> Principal:
@@ -469,92 +415,10 @@ async def _respond(
     }
     if state.log.sampled(request_id):
         state.log.offer(
-            _record(request_id, endpoint, route.name, served.version, alias, body, answer, who)
+            decision_record(
+                request_id, endpoint, route.name, served.version, alias, body, answer, who
+            )
         )
     if route.shadow is not None and route.shadow is not served:
         state.caller.shadow(state, route.shadow, endpoint, body, answer, request_id, who)
-    return _json(payload, headers={"x-request-id": request_id})
-
-
-def _record(
-    request_id: str,
-    endpoint: str,
-    model: str,
-    version: int,
-    alias: str,
-    body: ForecastRequest | ScoreRequest,
-    answer: Answer,
-    who: Principal | None,
-) -> DecisionRecord:
-    return DecisionRecord(
-        request_id=request_id,
-        time_us=answer.started_us,
-        endpoint=endpoint,
-        model=model,
-        version=version,
-        alias=alias,
-        answered_by=answer.answered_by,
-        fallback_reason=answer.reason,
-        inputs=body.model_dump_json(exclude_none=True),
-        prediction=orjson.dumps(answer.prediction).decode(),
-        interval=orjson.dumps(answer.interval).decode() if answer.interval else None,
-        decision=orjson.dumps(answer.decision).decode() if answer.decision is not None else None,
-        latency_ms=answer.seconds * 1000.0,
-        principal=who.name if who is not None else None,
-    )
-
-
-def _errors(app: FastAPI, state: _State) -> None:
-    def reply(
-        status: int, error: str, detail: Any, headers: dict[str, str] | None = None
-    ) -> Response:
-        state.metrics.rejected.labels(str(status)).inc()
-        return JSONResponse({"error": error, "detail": detail}, status, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        problems = [
-            {
-                "loc": [str(p) for p in e.get("loc", ())],
-                "msg": str(e.get("msg", "")),
-                "type": str(e.get("type", "")),
-            }
-            for e in exc.errors()
-        ]
-        return reply(422, "invalid_request", problems)
-
-    @app.exception_handler(StarletteHTTPException)  # ours, and the router's 404 and 405
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        names = {
-            401: "unauthenticated",
-            403: "forbidden",
-            404: "not_found",
-            405: "method_not_allowed",
-        }
-        return reply(
-            exc.status_code,
-            names.get(exc.status_code, "http_error"),
-            exc.detail,
-            dict(exc.headers or {}),
-        )
-
-    @app.exception_handler(SeriesNotFoundError)
-    async def unknown_series(request: Request, exc: SeriesNotFoundError) -> Response:
-        return reply(404, "unknown_series", str(exc))
-
-    @app.exception_handler(NoFallbackError)
-    async def no_fallback(request: Request, exc: NoFallbackError) -> Response:
-        return reply(503, "model_unavailable", str(exc), {"Retry-After": "1"})
-
-    @app.exception_handler(RegistryUnavailableError)
-    async def registry_down(request: Request, exc: RegistryUnavailableError) -> Response:
-        return reply(503, "registry_unavailable", str(exc), {"Retry-After": "5"})
-
-    @app.exception_handler(ModelphaseError)
-    async def refused(request: Request, exc: ModelphaseError) -> Response:
-        return reply(422, "invalid_request", str(exc))
-
-
-def _json(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response rendered by orjson (NaN never reaches it: values are checked)."""
-    return Response(orjson.dumps(content), status_code, headers, media_type="application/json")
+    return json_response(payload, headers={"x-request-id": request_id})

@@ -32,9 +32,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 
 from modelphase.anomaly import FixedThreshold, ZScore
 from modelphase.anomaly.alerts import DEFAULT_THRESHOLDS
+from modelphase.decisions.records import DecisionRecord
 from modelphase.exceptions import SeriesNotFoundError, ValidationError
 from modelphase.serve.metrics import ServeMetrics
 from modelphase.serve.predictors import ForecastPredictor, ScorePredictor
@@ -318,8 +320,6 @@ class Caller:
         request_id: str,
         who: Principal | None,
     ) -> None:
-        from modelphase.serve.app import _record
-
         version = str(served.version)
         try:
             if endpoint == "forecast" and isinstance(body, ForecastRequest):
@@ -347,7 +347,7 @@ class Caller:
             self.metrics.agreement(served.name, version, value)
         if state.log.sampled(request_id):
             state.log.offer(
-                _record(
+                decision_record(
                     request_id, endpoint, served.name, served.version, "shadow", body, mine, who
                 )
             )
@@ -411,3 +411,32 @@ def _end_ns(end: datetime | None, step: int) -> int:
         return _ns(end)
     now = time.time_ns()
     return now - now % step
+
+
+def decision_record(
+    request_id: str,
+    endpoint: str,
+    model: str,
+    version: int,
+    alias: str,
+    body: ForecastRequest | ScoreRequest,
+    answer: Answer,
+    who: Principal | None,
+) -> DecisionRecord:
+    """The decision log's row of one answer."""
+    return DecisionRecord(
+        request_id=request_id,
+        time_us=answer.started_us,
+        endpoint=endpoint,
+        model=model,
+        version=version,
+        alias=alias,
+        answered_by=answer.answered_by,
+        fallback_reason=answer.reason,
+        inputs=body.model_dump_json(exclude_none=True),
+        prediction=orjson.dumps(answer.prediction).decode(),
+        interval=orjson.dumps(answer.interval).decode() if answer.interval else None,
+        decision=orjson.dumps(answer.decision).decode() if answer.decision is not None else None,
+        latency_ms=answer.seconds * 1000.0,
+        principal=who.name if who is not None else None,
+    )

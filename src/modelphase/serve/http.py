@@ -1,0 +1,143 @@
+"""The HTTP plumbing of the server: refusals as JSON and in the OpenAPI document,
+request bodies validated from their bytes, responses rendered by orjson."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import Counter
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelphase.exceptions import ModelphaseError, RegistryUnavailableError, SeriesNotFoundError
+from modelphase.serve.calls import NoFallbackError
+from modelphase.serve.schemas import ErrorResponse, ForecastRequest, ScoreRequest
+
+__all__ = [
+    "GUARDED",
+    "body_doc",
+    "documented",
+    "install_errors",
+    "json_response",
+    "openapi_with_bodies",
+    "parse_body",
+]
+
+_REFUSALS: dict[int, str] = {
+    400: "The body is not what the endpoint reads",
+    401: "No valid token (the WWW-Authenticate header says how to send one)",
+    403: "The token's role may not do this",
+    413: "The body is over the server's --max-body",
+    422: "The request does not validate: the detail names each field and why",
+    503: "The registry or the model cannot answer now; retry after Retry-After seconds",
+}
+
+
+def documented(*statuses: int, notes: dict[int, str] | None = None) -> dict[int | str, Any]:
+    """The OpenAPI responses of the refusals a route can give (all in ErrorResponse)."""
+    texts = {**_REFUSALS, **(notes or {})}
+    return {s: {"model": ErrorResponse, "description": texts[s]} for s in statuses}
+
+
+#: what every route behind a token can refuse with
+GUARDED = (400, 401, 403, 413, 422, 503)
+
+
+_Body = TypeVar("_Body", bound=BaseModel)
+
+
+def parse_body(model: type[_Body], raw: bytes) -> _Body:
+    """The request body validated from its bytes; problems as FastAPI's 422 (field paths
+    under ``body``)."""
+    try:
+        return model.model_validate_json(raw)
+    except PydanticValidationError as exc:
+        problems: list[dict[str, Any]] = []
+        for problem in exc.errors(include_url=False):
+            problems.append({**problem, "loc": ("body", *problem["loc"])})
+        raise RequestValidationError(problems) from None
+
+
+def body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def openapi_with_bodies(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's OpenAPI document, plus the bodies the prediction routes validate."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = FastAPI.openapi(app)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ForecastRequest, ScoreRequest):
+        doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in doc.pop("$defs", {}).items():
+            components.setdefault(name, sub)
+        components[model.__name__] = doc
+    app.openapi_schema = schema
+    return schema
+
+
+def install_errors(app: FastAPI, rejected: Counter) -> None:
+    """Every refusal as JSON ``{"error", "detail"}``, counted by status."""
+
+    def reply(
+        status: int, error: str, detail: Any, headers: dict[str, str] | None = None
+    ) -> Response:
+        rejected.labels(str(status)).inc()
+        return JSONResponse({"error": error, "detail": detail}, status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()
+        ]
+        return reply(422, "invalid_request", problems)
+
+    @app.exception_handler(StarletteHTTPException)  # ours, and the router's 404 and 405
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        names = {
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+        }
+        return reply(
+            exc.status_code,
+            names.get(exc.status_code, "http_error"),
+            exc.detail,
+            dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(SeriesNotFoundError)
+    async def unknown_series(request: Request, exc: SeriesNotFoundError) -> Response:
+        return reply(404, "unknown_series", str(exc))
+
+    @app.exception_handler(NoFallbackError)
+    async def no_fallback(request: Request, exc: NoFallbackError) -> Response:
+        return reply(503, "model_unavailable", str(exc), {"Retry-After": "1"})
+
+    @app.exception_handler(RegistryUnavailableError)
+    async def registry_down(request: Request, exc: RegistryUnavailableError) -> Response:
+        return reply(503, "registry_unavailable", str(exc), {"Retry-After": "5"})
+
+    @app.exception_handler(ModelphaseError)
+    async def refused(request: Request, exc: ModelphaseError) -> Response:
+        return reply(422, "invalid_request", str(exc))
+
+
+def json_response(
+    content: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON response rendered by orjson (NaN never reaches it: values are checked)."""
+    return Response(orjson.dumps(content), status_code, headers, media_type="application/json")
