@@ -275,16 +275,17 @@ class Alerter:
         self.history = history
         self.min_deviation = min_deviation
 
-    def _detector(self) -> Detector:
+    def pipeline(self) -> tuple[Detector, Decider]:
+        """A fresh detector and decider of this alerter, for one stream."""
         spec = self.detector
         if spec is None:
             spec = {"name": DEFAULT_DETECTOR, "params": {}}
-        return fresh(dict(spec) if isinstance(spec, Mapping) else spec)
+        detector = fresh(dict(spec) if isinstance(spec, Mapping) else spec)
+        return detector, _build_decider(self.decider, detector.name)
 
     def get_params(self) -> dict[str, Any]:
         """The parameters as plain JSON (detector and decider as ``{"name", "params"}``)."""
-        detector = self._detector()
-        decider = _build_decider(self.decider, detector.name)
+        detector, decider = self.pipeline()
         return {
             "detector": describe(detector),
             "decider": {"name": type(decider).__name__, "params": decider.get_params()},
@@ -317,8 +318,7 @@ class Alerter:
                 hint="pass group_by=('service',)",
             )
         labels = _labels(panel)
-        detector = self._detector()
-        decider = _build_decider(self.decider, detector.name)
+        detector, decider = self.pipeline()
         self._tracker("", {})  # checks the durations before any work
         found: list[Episode] = []
         for i, uid in enumerate(panel.ids):

@@ -26,7 +26,6 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from modelphase.anomaly import Alerter
-from modelphase.anomaly.alerts import _build_decider
 from modelphase.exceptions import SeriesNotFoundError, ValidationError
 from modelphase.forecast.trained import TrainedForecaster
 from modelphase.frame import Panel
@@ -182,8 +181,7 @@ class ScorePredictor:
     ) -> tuple[list[float | None], list[bool], float]:
         """Each point's score (from the points before it), whether the decider flags
         it, and the threshold."""
-        detector = self.alerter._detector()
-        decider = _build_decider(self.alerter.decider, detector.name)
+        detector, decider = self.alerter.pipeline()
         y = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
         t = None if times_ns is None else np.asarray(times_ns, dtype=np.int64)
         scores = detector.score_many(y, t)
