@@ -109,19 +109,21 @@ class Calibrated(Detector):
 
     def score_one(self, x: float, t: int | None = None) -> float:
         raw = self._raw(x, t)
-        self._remember(x, raw)
-        return self._score_from(raw, t)
+        score = self._score_from(raw, t)
+        self._remember(x, (raw, score))
+        return score
 
     def learn_one(self, x: float, t: int | None = None) -> None:
-        raw = self._recall(x)  # scored just before: the inner detector has not learned yet
-        if raw is None:
+        pending: tuple[float, float] | None = self._recall(x)  # scored just before
+        if pending is None:
             raw = self._raw(x, t)
-        self._learn_raw(raw, t)
+            pending = (raw, self._score_from(raw, t))
+        self._learn_raw(pending[0], pending[1], t)  # the inner detector learns after
         self.inner_.learn_one(x, t)
 
-    def _learn_raw(self, raw: float, t: int | None) -> None:
+    def _learn_raw(self, raw: float, score: float, t: int | None) -> None:
+        """Take a raw score, and the score it was reported as, into the state."""
         if self.cooldown:
-            score = self._score_from(raw, t)
             self.since_peak_ += 1
             if score > 0.0:
                 self.peak_, self.since_peak_ = score, 0
@@ -152,8 +154,8 @@ class Calibrated(Detector):
         out = np.empty(len(x))
         tl = [None] * len(x) if times is None else np.asarray(times, dtype=np.int64).tolist()
         for i, (r, t) in enumerate(zip(raw.tolist(), tl, strict=True)):
-            out[i] = self._score_from(r, t)
-            self._learn_raw(r, t)
+            out[i] = score = self._score_from(r, t)
+            self._learn_raw(r, score, t)
         self.pending_ = None
         return out
 
