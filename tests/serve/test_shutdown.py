@@ -10,7 +10,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,14 +22,9 @@ import httpx
 from modelphase.decisions import read_decisions
 from serve.harness import FORECASTER, Setup
 from support.cli import RunCli
+from support.net import free_port
 
 N = 400  #: requests the clients try to send; SIGTERM comes after half are answered
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_sigterm_writes_every_decision_before_exit(
@@ -40,7 +34,7 @@ def test_sigterm_writes_every_decision_before_exit(
     cli: RunCli,
 ) -> None:
     setup = prepare_home(tmp_path / "home")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPHASE_")}
     env["MODELPHASE_HOME"] = str(setup.home)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -16,12 +15,7 @@ import httpx
 import trustme
 
 from serve.harness import FORECASTER, Setup
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from support.net import free_port
 
 
 def test_the_server_speaks_https_with_the_given_certificate(
@@ -35,7 +29,7 @@ def test_the_server_speaks_https_with_the_given_certificate(
     cert.private_key_pem.write_to_path(str(key_file))
     trusting = ssl.create_default_context()
     ca.configure_trust(trusting)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MODELPHASE_HOME": str(setup.home)}
     proc = subprocess.Popen(
         [

@@ -45,7 +45,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -56,6 +55,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, LiteralString
 
 import pytest
+
+from support.net import free_port
 
 if TYPE_CHECKING:
     import psycopg
@@ -135,12 +136,6 @@ def _check_name(name: str) -> str:
 
 def _child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -267,7 +262,7 @@ class PostgresServer:
                 os.chown(self.run_dir, *self._ids)
             self._initdb()
             for attempt in range(_N_PORT_ATTEMPTS):  # another process may take the port
-                self.port = _free_port()
+                self.port = free_port(HOST)
                 self._launch()
                 try:
                     self._wait_ready()

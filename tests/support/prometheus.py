@@ -43,7 +43,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -57,6 +56,7 @@ import pytest
 from numpy.typing import ArrayLike, NDArray
 
 from modelphase.frame import NS_PER_SECOND, series_id
+from support.net import free_port
 
 __all__ = [
     "STEP_NS",
@@ -374,7 +374,7 @@ class PrometheusServer:
         config.write_text("global:\n  scrape_interval: 1h\n  evaluation_interval: 1h\n")
         n_series = _count_series(self.openmetrics)
         for attempt in range(3):  # another process may take the free port first
-            self.port = _free_port()
+            self.port = free_port()
             self.url = f"http://127.0.0.1:{self.port}"
             self._launch(prometheus, config)
             try:
@@ -509,12 +509,6 @@ def _count_series(openmetrics: str) -> int:
         if line and not line.startswith("#")
     }
     return len(heads)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_history_server(

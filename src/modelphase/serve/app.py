@@ -29,6 +29,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.routing import Route as PlainRoute
 
 from modelphase import __version__
@@ -51,6 +52,7 @@ from modelphase.serve.http import (
 from modelphase.serve.limits import BodyLimit
 from modelphase.serve.metrics import ServeMetrics, circuit_family
 from modelphase.serve.predictors import ForecastPredictor, ScorePredictor
+from modelphase.serve.resilience import bucket
 from modelphase.serve.schemas import (
     ForecastRequest,
     ForecastResponse,
@@ -96,18 +98,15 @@ class _State:
         self.shadow_executor = ThreadPoolExecutor(
             max(1, config.workers // 2), thread_name_prefix="modelphase-shadow"
         )
-        self.caller = Caller(self.executor, self.metrics, self.shadow_executor)
+        self.caller = Caller(self.executor, self.metrics, self.log, self.shadow_executor)
         self.reloader = Reloader(self.table, config.reload_interval, self._changed)
         self.tokens: dict[str, tuple[Principal, float]] = {}
-        self.shadows: set[asyncio.Task[None]] = set()
         self.metrics.add_gauges(self._gauges)
 
     def _changed(self, changes: list[str]) -> None:
         self.metrics.reloads.labels("changed").inc()
 
     def _gauges(self) -> Iterator[Any]:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
         states = [
             (s.name, str(s.version), alias, s.breaker.state)
             for route in self.table.routes.values()
@@ -168,8 +167,8 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
             yield
         finally:
             state.reloader.stop()
-            if state.shadows:
-                await asyncio.wait(list(state.shadows), timeout=5.0)
+            if state.caller.shadows:
+                await asyncio.wait(list(state.caller.shadows), timeout=5.0)
             state.log.close()
             state.executor.shutdown(wait=False, cancel_futures=True)
             state.shadow_executor.shutdown(wait=False, cancel_futures=True)
@@ -362,8 +361,6 @@ def _route(state: _State, name: str) -> Route:
 
 
 def _pick(route: Route, key: str | None) -> Served:
-    from modelphase.serve.resilience import bucket
-
     if route.canary is None or route.canary_share <= 0.0:
         return route.production
     where = bucket(key) if key is not None else random.random()
@@ -420,5 +417,5 @@ async def _respond(
             )
         )
     if route.shadow is not None and route.shadow is not served:
-        state.caller.shadow(state, route.shadow, endpoint, body, answer, request_id, who)
+        state.caller.shadow(route.shadow, endpoint, body, answer, request_id, who)
     return json_response(payload, headers={"x-request-id": request_id})

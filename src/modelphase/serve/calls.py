@@ -37,6 +37,7 @@ import orjson
 from modelphase.anomaly import FixedThreshold, ZScore
 from modelphase.anomaly.alerts import DEFAULT_THRESHOLDS
 from modelphase.decisions.records import DecisionRecord
+from modelphase.decisions.sink import DecisionLog
 from modelphase.exceptions import SeriesNotFoundError, ValidationError
 from modelphase.serve.metrics import ServeMetrics
 from modelphase.serve.predictors import ForecastPredictor, ScorePredictor
@@ -95,11 +96,14 @@ class Caller:
         self,
         executor: ThreadPoolExecutor,
         metrics: ServeMetrics,
+        log: DecisionLog,
         shadow_executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.executor = executor
         self.shadow_executor = shadow_executor or executor
         self.metrics = metrics
+        self.log = log
+        self.shadows: set[asyncio.Task[None]] = set()  # shadow calls not yet done
         self.last_good: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     # ---------------------------------------------------------------- forecasts
@@ -291,7 +295,6 @@ class Caller:
 
     def shadow(
         self,
-        state: Any,
         served: Served,
         endpoint: str,
         body: ForecastRequest | ScoreRequest,
@@ -301,18 +304,17 @@ class Caller:
     ) -> None:
         """Score ``body`` with the shadow version after the answer, off the path."""
         version = str(served.version)
-        if len(state.shadows) >= MAX_SHADOWS:
+        if len(self.shadows) >= MAX_SHADOWS:
             self.metrics.shadow.labels(served.name, version, "skipped").inc()
             return
         task = asyncio.get_running_loop().create_task(
-            self._shadow(state, served, endpoint, body, answer, request_id, who)
+            self._shadow(served, endpoint, body, answer, request_id, who)
         )
-        state.shadows.add(task)
-        task.add_done_callback(state.shadows.discard)
+        self.shadows.add(task)
+        task.add_done_callback(self.shadows.discard)
 
     async def _shadow(
         self,
-        state: Any,
         served: Served,
         endpoint: str,
         body: ForecastRequest | ScoreRequest,
@@ -345,8 +347,8 @@ class Caller:
                 served.name, version, "agree" if value >= 0.5 else "disagree"
             ).inc()
             self.metrics.agreement(served.name, version, value)
-        if state.log.sampled(request_id):
-            state.log.offer(
+        if self.log.sampled(request_id):
+            self.log.offer(
                 decision_record(
                     request_id, endpoint, served.name, served.version, "shadow", body, mine, who
                 )
