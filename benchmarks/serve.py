@@ -148,14 +148,9 @@ def hey(
     codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
     sent = sum(int(v) for v in codes.values())
     errors = sum(int(v) for k, v in codes.items() if k != "200")
-    errors += (
-        sum(
-            int(n)
-            for n in re.findall(r"\]\s+(\d+)\s*$", out.split("Error distribution:")[-1], re.M)
-        )
-        if "Error distribution" in out
-        else 0
-    )
+    if "Error distribution:" in out:  # lines "  [count]\tthe error" (no response at all)
+        failed = out.split("Error distribution:", 1)[1]
+        errors += sum(int(n) for n in re.findall(r"^\s*\[(\d+)\]\s", failed, re.M))
     return sent, errors, rps, p50, p99
 
 
