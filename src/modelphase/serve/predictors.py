@@ -75,8 +75,9 @@ class SeriesForecast:
         }
 
 
-def _iso(ns: NDArray[np.int64]) -> list[str]:
-    return [t.isoformat() for t in pd.to_datetime(ns, utc=True)]
+def _iso(times: Any) -> list[str]:
+    """ISO 8601 of times given as epoch nanoseconds or as datetimes."""
+    return [t.isoformat() for t in pd.to_datetime(times, utc=True)]
 
 
 class ForecastPredictor:
@@ -144,10 +145,9 @@ class ForecastPredictor:
 
 
 def _one(frame: pd.DataFrame, uid: str, levels: Sequence[float]) -> SeriesForecast:
-    ds = frame["ds"].to_numpy()
     return SeriesForecast.of(
         uid,
-        _iso(pd.to_datetime(ds, utc=True).asi8 if not np.issubdtype(ds.dtype, np.integer) else ds),
+        _iso(frame["ds"].to_numpy()),
         frame["yhat"].to_numpy(np.float64),
         {
             lv: (
