@@ -40,7 +40,7 @@ from modelphase.decisions.records import DecisionRecord
 from modelphase.decisions.sink import DecisionLog
 from modelphase.exceptions import SeriesNotFoundError, ValidationError
 from modelphase.serve.metrics import ServeMetrics
-from modelphase.serve.predictors import ForecastPredictor, ScorePredictor
+from modelphase.serve.predictors import ForecastPredictor, ScorePredictor, iso_times
 from modelphase.serve.resilience import finite_or_none, seasonal_naive
 from modelphase.serve.schemas import ForecastRequest, ScoreRequest
 from modelphase.serve.table import Served
@@ -180,7 +180,7 @@ class Caller:
             out = [
                 {
                     "unique_id": body.unique_id or "request",
-                    "ds": [datetime.fromtimestamp(t / 1e9, UTC).isoformat() for t in ds.tolist()],
+                    "ds": iso_times(ds),
                     "mean": finite_or_none(mean),
                     "intervals": {
                         f"{lv:g}": {"lo": finite_or_none(lo), "hi": finite_or_none(hi)}

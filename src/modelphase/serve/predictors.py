@@ -32,7 +32,15 @@ from modelphase.frame import Panel
 from modelphase.registry import ModelVersion
 from modelphase.serve.resilience import finite_or_none
 
-__all__ = ["FORECAST", "SCORE", "ForecastPredictor", "ScorePredictor", "SeriesForecast", "load"]
+__all__ = [
+    "FORECAST",
+    "SCORE",
+    "ForecastPredictor",
+    "ScorePredictor",
+    "SeriesForecast",
+    "iso_times",
+    "load",
+]
 
 FORECAST, SCORE = "modelphase.forecast", "modelphase.anomaly"
 
@@ -75,7 +83,7 @@ class SeriesForecast:
         }
 
 
-def _iso(times: Any) -> list[str]:
+def iso_times(times: Any) -> list[str]:
     """ISO 8601 of times given as epoch nanoseconds or as datetimes."""
     return [t.isoformat() for t in pd.to_datetime(times, utc=True)]
 
@@ -147,7 +155,7 @@ class ForecastPredictor:
 def _one(frame: pd.DataFrame, uid: str, levels: Sequence[float]) -> SeriesForecast:
     return SeriesForecast.of(
         uid,
-        _iso(frame["ds"].to_numpy()),
+        iso_times(frame["ds"].to_numpy()),
         frame["yhat"].to_numpy(np.float64),
         {
             lv: (
