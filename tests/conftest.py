@@ -20,6 +20,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("MODELPHASE_HOME", str(folder))
     for name in ("URL", "TOKEN", "USERNAME", "PASSWORD", "CA_CERT", "INSECURE", "TIMEOUT"):
         monkeypatch.delenv(f"MODELPHASE_PROMETHEUS_{name}", raising=False)
+    for name in ("REGISTRY_URL", "ARTIFACTS_URL", "TOKEN", "TOKEN_FILE"):
+        monkeypatch.delenv(f"MODELPHASE_{name}", raising=False)
     get_settings.cache_clear()
     yield folder
     get_settings.cache_clear()
@@ -55,9 +57,21 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def registry_url(request: pytest.FixtureRequest, home: Path) -> str:
-    """An empty registry database: SQLite in the home folder, or a fresh PostgreSQL one."""
+def registry_url(
+    request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """An empty registry database: SQLite in the home folder, or a fresh PostgreSQL one.
+
+    A shared (PostgreSQL) registry has no implicit admin: its first admin token
+    (``bootstrap-admin``) is made here and set as MODELPHASE_TOKEN, as its operator would
+    after ``modelphase tokens bootstrap``."""
     if request.param == "sqlite":
         return f"sqlite:///{home / 'registry.db'}"
+    from modelphase.registry import Registry
+
     server = request.getfixturevalue("postgres_server")
-    return str(server.create_database())
+    url = str(server.create_database())
+    _, secret = Registry.bootstrap_admin(url, "bootstrap-admin")
+    monkeypatch.setenv("MODELPHASE_TOKEN", secret)
+    get_settings.cache_clear()
+    return url

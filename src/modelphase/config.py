@@ -14,6 +14,8 @@ variable                           meaning
 ``MODELPHASE_REGISTRY_URL``        registry database (default SQLite in the home folder)
 ``MODELPHASE_ARTIFACTS_URL``       artifact store: a folder or an fsspec URL
 ``MODELPHASE_TOKEN``               API token for the registry and the server
+``MODELPHASE_TOKEN_FILE``          a file whose first line is the token (wins over
+                                   ``MODELPHASE_TOKEN``; keeps it out of ``ps``)
 =================================  =====================================================
 
 >>> s = load_settings({"MODELPHASE_HOME": "/srv/mp", "MODELPHASE_PROMETHEUS_TOKEN": "t0p"})
@@ -33,7 +35,7 @@ from pathlib import Path
 
 from modelphase.exceptions import ConfigError
 
-__all__ = ["PrometheusSettings", "Settings", "get_settings", "load_settings"]
+__all__ = ["PrometheusSettings", "Settings", "get_settings", "load_settings", "read_token_file"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -108,8 +110,34 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         prometheus=prom,
         registry_url=env.get("MODELPHASE_REGISTRY_URL") or None,
         artifacts_url=env.get("MODELPHASE_ARTIFACTS_URL") or None,
-        token=env.get("MODELPHASE_TOKEN") or None,
+        token=_token(env),
     )
+
+
+def read_token_file(path: str | Path, what: str = "MODELPHASE_TOKEN_FILE") -> str:
+    """The token in ``path``: its first line, stripped."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = fh.read(4096).strip().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{what}: expected a readable file holding a token, got {str(path)!r} "
+            f"({getattr(exc, 'strerror', None) or exc}). Fix: point it at the file an admin "
+            "gave you"
+        ) from None
+    if not first or not first[0].strip():
+        raise ConfigError(
+            f"{what}: expected a token on the first line of {str(path)!r}, got an empty "
+            "file. Fix: write the token (mp_...) into it"
+        )
+    return first[0].strip()
+
+
+def _token(env: Mapping[str, str]) -> str | None:
+    path = env.get("MODELPHASE_TOKEN_FILE")
+    if path:
+        return read_token_file(path)
+    return env.get("MODELPHASE_TOKEN") or None
 
 
 @functools.cache

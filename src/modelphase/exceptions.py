@@ -19,7 +19,9 @@ what came and how to fix it. Credentials never appear in a message.
     │   ├── NonFiniteValueError                  NaN or +-Inf where a number is needed
     │   ├── DuplicateTimestampError              two samples at one time in a series
     │   ├── NonMonotonicTimestampError           timestamps going backwards
-    │   └── MixedStepError                       samples off the regular grid
+    │   ├── MixedStepError                       samples off the regular grid
+    │   └── ArtifactFormatError                  an artifact that is not data-only format 2
+    │       └── UnsafeArtifactError              a pickle, or a class outside the allow-list
     ├── SourceError(OSError)                     a source could not be read
     │   └── PrometheusError                      the Prometheus HTTP API failed
     │       ├── PrometheusConnectionError        refused, DNS, TLS
@@ -32,16 +34,29 @@ what came and how to fix it. Credentials never appear in a message.
     ├── DatasetNotFoundError(LookupError)        no dataset with that id
     ├── AmbiguousDatasetIdError(LookupError)     a prefix that names several datasets
     ├── IntegrityError(ValueError)               stored content that fails its sha256
+    ├── PayloadTooLargeError(ValueError)         a body over a server's size limit
     ├── SpecError(ValueError)                    a model spec that does not validate
+    ├── QueryTimeoutError(TimeoutError)          a decision-log query ran past its time limit
+    ├── LimitExceededError(ValueError)           a size, horizon or count over its limit
+    ├── OutputPathError(OSError)                 an output path that cannot be written
+    ├── ThrottledError                           a caller over its token's limits (429)
+    ├── OverloadedError                          server work that could not start (503)
     ├── RegistryError                            the model registry refused or failed
     │   ├── ModelNotFoundError(LookupError)      no model, version or alias by that name
     │   ├── AliasConflictError                   a stale --expect: someone moved the alias
     │   ├── GateFailedError                      promoting a version whose gates failed
     │   ├── RegistryUnavailableError(ConnectionError)   the database cannot be reached
+    │   │   ├── RegistryBusyError                another writer held its lock too long
+    │   │   └── RegistryStorageError             its disk is full, read-only or damaged
     │   └── SchemaVersionError                   the database is newer than this code
     └── AccessError(PermissionError)             who you are, or what you may do
         ├── AuthenticationError                  an unknown or revoked token
         └── PermissionDeniedError                a role too low for the action
+
+Warnings are named classes too::
+
+    ModelphaseWarning(UserWarning)
+    └── DamagedSegmentWarning                    unreadable decision-log segments were skipped
 
 Prometheus's own ``warnings`` and ``infos`` are not exceptions: they come back with the
 data (``RangeResult.warnings``) and are kept in the dataset's manifest.
@@ -55,35 +70,47 @@ __all__ = [
     "AccessError",
     "AliasConflictError",
     "AmbiguousDatasetIdError",
+    "ArtifactFormatError",
     "AuthenticationError",
     "ConfigError",
+    "DamagedSegmentWarning",
     "DatasetNotFoundError",
     "DuplicateTimestampError",
     "EmptyInputError",
     "GateFailedError",
     "IntegrityError",
+    "LimitExceededError",
     "MissingColumnsError",
     "MixedStepError",
     "MixedTimezoneError",
     "ModelNotFoundError",
     "ModelphaseError",
+    "ModelphaseWarning",
     "NoSeriesError",
     "NonFiniteValueError",
     "NonMonotonicTimestampError",
+    "OutputPathError",
+    "OverloadedError",
+    "PayloadTooLargeError",
     "PermissionDeniedError",
     "PrometheusConnectionError",
     "PrometheusError",
     "PrometheusQueryError",
     "PrometheusResponseError",
     "PrometheusTimeoutError",
+    "QueryTimeoutError",
+    "RegistryBusyError",
     "RegistryError",
+    "RegistryStorageError",
     "RegistryUnavailableError",
     "SchemaVersionError",
     "SeriesNotFoundError",
     "SourceError",
     "SpecError",
+    "ThrottledError",
     "TimestampParseError",
     "UnexpectedResultTypeError",
+    "UnsafeArtifactError",
     "ValidationError",
     "ValueParseError",
 ]
@@ -168,6 +195,21 @@ class NonMonotonicTimestampError(ValidationError):
 
 class MixedStepError(ValidationError):
     """Samples do not lie on one regular grid: steps differ, or offsets are off-grid."""
+
+
+class ArtifactFormatError(ValidationError):
+    """Model artifact bytes that are not a data-only modelphase artifact (format 2), or
+    that break its layout or limits; refused before anything in them is used. ``kind``
+    is what :func:`modelphase.forecast.artifact_kind` calls the bytes."""
+
+    def __init__(self, message: str, *, kind: str = "", hint: str = "") -> None:
+        self.kind = kind
+        super().__init__(message, hint=hint)
+
+
+class UnsafeArtifactError(ArtifactFormatError):
+    """An artifact that could run code if it were loaded (a pickle, an object array)
+    or that names a class outside the allow-list: never loaded."""
 
 
 class SourceError(ModelphaseError, OSError):
@@ -269,11 +311,71 @@ class IntegrityError(ModelphaseError, ValueError):
         super().__init__(message)
 
 
+class PayloadTooLargeError(ModelphaseError, ValueError):
+    """A request body (an artifact, metadata) over the size limit of the server that
+    refused it; ``limit`` is that limit in bytes, ``size`` the body's (None: streamed)."""
+
+    def __init__(self, message: str, *, limit: int, size: int | None = None) -> None:
+        self.limit = limit
+        self.size = size
+        super().__init__(message)
+
+
 class SpecError(ModelphaseError, ValueError):
     """A model spec with problems; ``errors`` lists each one with its field path."""
 
     def __init__(self, message: str, *, errors: Sequence[str] = ()) -> None:
         self.errors = list(errors) or [message]
+        super().__init__(message)
+
+
+class LimitExceededError(ModelphaseError, ValueError):
+    """A size, horizon, count or time a caller controls is over its limit
+    (:mod:`modelphase.limits`); ``what`` names it, ``limit`` and ``value`` say by how much."""
+
+    def __init__(self, message: str, *, what: str, limit: float, value: float) -> None:
+        self.what = what
+        self.limit = limit
+        self.value = value
+        super().__init__(message)
+
+
+class OutputPathError(ModelphaseError, OSError):
+    """An output path that cannot be written as asked: its folder does not exist, or it
+    names a folder where a file is expected (or a file where a folder is); ``path``."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class ThrottledError(ModelphaseError):
+    """A caller over one of its token's limits (``reason``: rate, concurrency, heavy);
+    ``retry_after`` is how many seconds to wait (the server answers 429)."""
+
+    def __init__(self, message: str, *, reason: str, retry_after: int) -> None:
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class OverloadedError(ModelphaseError):
+    """Work the server had no room to start: its ``pool`` was full or no thread came
+    free in time (``reason``); ``retry_after`` in seconds (the server answers 503)."""
+
+    def __init__(self, message: str, *, pool: str, reason: str, retry_after: int) -> None:
+        self.pool = pool
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class QueryTimeoutError(ModelphaseError, TimeoutError):
+    """A decision-log query ran past its time limit and was stopped; ``seconds`` is
+    the limit."""
+
+    def __init__(self, message: str, *, seconds: float) -> None:
+        self.seconds = seconds
         super().__init__(message)
 
 
@@ -314,6 +416,15 @@ class RegistryUnavailableError(RegistryError, ConnectionError):
     """The registry database cannot be reached (the URL is given without password)."""
 
 
+class RegistryBusyError(RegistryUnavailableError):
+    """Another writer held the registry database's write lock past the busy timeout."""
+
+
+class RegistryStorageError(RegistryUnavailableError):
+    """The registry database cannot be read or written where it lives: its disk is full
+    or read-only, an I/O error, or the file is damaged."""
+
+
 class SchemaVersionError(RegistryError):
     """The database's schema is newer than this version of modelphase knows."""
 
@@ -332,6 +443,19 @@ class PermissionDeniedError(AccessError):
     def __init__(self, message: str, *, needed: str, actual: str) -> None:
         self.needed = needed
         self.actual = actual
+        super().__init__(message)
+
+
+class ModelphaseWarning(UserWarning):
+    """The root of every warning issued by modelphase."""
+
+
+class DamagedSegmentWarning(ModelphaseWarning):
+    """Decision-log segments that cannot be read were skipped; ``segments`` lists them,
+    relative to the log's folder."""
+
+    def __init__(self, message: str, *, segments: Sequence[str] = ()) -> None:
+        self.segments = list(segments)
         super().__init__(message)
 
 

@@ -16,7 +16,11 @@
 ('checkout-latency', 60, 1, [80.0, 95.0])
 
 Every field is checked when the file is read; an error names the field's path, what
-was expected and what came (:class:`~modelphase.exceptions.SpecError`).
+was expected and what came (:class:`~modelphase.exceptions.SpecError`). Numbers must be
+numbers (``horizon: "5"`` and ``horizon: true`` are refused), and the YAML itself is
+read within limits (:mod:`modelphase.limits`): at most ``MAX_SPEC_BYTES``, ``MAX_YAML_DEPTH``
+levels of nesting, ``MAX_YAML_ALIASES`` aliases and ``MAX_YAML_NODES`` nodes once every
+alias is expanded, so that an alias bomb ("billion laughs") is refused before it is built.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
@@ -33,6 +37,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from modelphase.exceptions import SpecError, ValidationError
 from modelphase.features import FeatureSet
 from modelphase.frame import parse_duration
+from modelphase.limits import (
+    MAX_CANDIDATES,
+    MAX_H,
+    MAX_LEVELS,
+    MAX_QUERY_CHARS,
+    MAX_SPEC_BYTES,
+    MAX_WINDOWS,
+    MAX_YAML_ALIASES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
+)
 
 __all__ = [
     "BacktestSpec",
@@ -45,16 +60,22 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
+#: the most features (lags, rolling statistics, calendar columns) one spec may ask for
+MAX_FEATURES = 100
+
+#: a finite number (an integer is fine; text, booleans, NaN and infinities are not)
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a number is a number (not "5", not true), text is text, a flag is a flag
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class PrometheusTarget(_Strict):
     """A PromQL range query that produces the training data."""
 
-    query: str = Field(min_length=1)
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     start: str = "now-14d"
     end: str = "now"
     step: str = "60s"
@@ -92,21 +113,22 @@ class CandidateSpec(_Strict):
 class BacktestSpec(_Strict):
     """Rolling-origin cross-validation: ``windows`` cutoffs ``step`` points apart."""
 
-    windows: int = Field(default=3, ge=1, le=100)
-    step: int | None = Field(default=None, ge=1)
-    gap: int = Field(default=0, ge=0)
+    windows: int = Field(default=3, ge=1, le=MAX_WINDOWS)
+    step: int | None = Field(default=None, ge=1, le=MAX_H)
+    gap: int = Field(default=0, ge=0, le=MAX_H)
     refit: bool = True
     #: a series keeps its own best candidate only when it beats the panel's best by
     #: more than this share of its error (0: always its own best)
-    selection_margin: float = Field(default=0.0, ge=0.0, lt=1.0)
+    selection_margin: float = Field(default=0.0, ge=0.0, lt=1.0, allow_inf_nan=False)
 
 
 class GateSpec(_Strict):
     name: str | None = None
     metric: str = Field(min_length=1)
-    max: float | None = None
-    min: float | None = None
-    between: tuple[float, float] | None = None
+    max: Number | None = None
+    min: Number | None = None
+    # a YAML list is fine here (strict mode wants a tuple); its items are still numbers
+    between: tuple[Number, Number] | None = Field(default=None, strict=False)
 
     @model_validator(mode="after")
     def _one_bound(self) -> GateSpec:
@@ -125,10 +147,10 @@ class ModelSpec(_Strict):
     kind: Literal["forecast", "anomaly"]
     target: TargetSpec
     frequency: str
-    horizon: int = Field(ge=1, le=100_000)
-    levels: list[float] = Field(default_factory=lambda: [80.0, 95.0])
+    horizon: int = Field(ge=1, le=MAX_H)
+    levels: list[Number] = Field(default_factory=lambda: [80.0, 95.0], max_length=MAX_LEVELS)
     features: dict[str, Any] = Field(default_factory=dict)
-    candidates: list[CandidateSpec] = Field(min_length=1)
+    candidates: list[CandidateSpec] = Field(min_length=1, max_length=MAX_CANDIDATES)
     fallback: CandidateSpec | None = None
     backtest: BacktestSpec = Field(default_factory=BacktestSpec)
     gates: list[GateSpec] = Field(default_factory=list)
@@ -152,9 +174,11 @@ class ModelSpec(_Strict):
     @classmethod
     def _features(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:
-            FeatureSet.parse(value)
+            names = FeatureSet.parse(value).names
         except ValidationError as exc:
             raise ValueError(str(exc).split(". Fix:")[0]) from None
+        if len(names) > MAX_FEATURES:
+            raise ValueError(f"expected at most {MAX_FEATURES} features, got {len(names)}")
         return value
 
     @property
@@ -207,12 +231,10 @@ class ModelSpec(_Strict):
 def parse_spec(text: str, *, source: str = "the spec") -> ModelSpec:
     """A :class:`ModelSpec` from YAML text; raise :class:`SpecError` listing every
     problem with its path."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(
-            f"{source} is not valid YAML: {exc}".replace("\n", " "), errors=[str(exc)]
-        ) from exc
+    size = len(text.encode("utf-8"))
+    if size > MAX_SPEC_BYTES:
+        raise _too_big(source, size)
+    data = _load_yaml(text, source)
     if not isinstance(data, Mapping):
         raise SpecError(
             f"{source}: expected a YAML mapping (name:, kind:, target: ...), got "
@@ -229,12 +251,119 @@ def parse_spec(text: str, *, source: str = "the spec") -> ModelSpec:
 
 
 def load_spec(path: Path) -> ModelSpec:
-    """Read and check a spec file."""
+    """Read and check a spec file (at most ``MAX_SPEC_BYTES`` of it is read)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as fh:
+            raw = fh.read(MAX_SPEC_BYTES + 1)
+        if len(raw) > MAX_SPEC_BYTES:
+            size = Path(path).stat().st_size
+            raise _too_big(str(path), size if size > MAX_SPEC_BYTES else len(raw))
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read the spec {path}: {exc}", errors=[str(exc)]) from exc
     return parse_spec(text, source=str(path))
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting aliases and nesting while it composes the nodes,
+    so that a hostile file fails before any Python object is built from it."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.n_aliases = 0
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.n_aliases += 1
+            if self.n_aliases > MAX_YAML_ALIASES:
+                raise _RefusedError(f"more than {MAX_YAML_ALIASES} aliases (*name)")
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise _RefusedError(f"nesting deeper than {MAX_YAML_DEPTH} levels")
+            node: yaml.Node | None = super().compose_node(parent, index)
+            return node
+        finally:
+            self.depth -= 1
+
+
+class _RefusedError(Exception):
+    """A YAML document over one of the limits (internal: becomes a SpecError)."""
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    loader = _LimitedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded(node)
+        return loader.construct_document(node)
+    except _RefusedError as exc:
+        raise SpecError(
+            f"{source}: refused: {exc}. Fix: write the values out instead of chaining "
+            f"aliases or nesting deeply; a spec has at most {MAX_YAML_ALIASES} aliases, "
+            f"{MAX_YAML_NODES:,} values with aliases expanded and {MAX_YAML_DEPTH} levels",
+            errors=[f"(top level): refused: {exc}"],
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(
+            f"{source} is not valid YAML: {exc}".replace("\n", " "), errors=[str(exc)]
+        ) from exc
+    finally:
+        loader.dispose()
+
+
+def _check_expanded(root: yaml.Node) -> None:
+    """Refuse a node graph that expands (every alias replaced by its anchor's node) to
+    more than ``MAX_YAML_NODES`` nodes, or that contains itself (a recursive alias).
+
+    Sizes are computed once per distinct node, so a bomb costs its file size here."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    # iterative post-order walk: deep nesting was refused while composing, but an
+    # alias graph may still be long
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            visiting.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            if total > MAX_YAML_NODES:
+                raise _RefusedError(
+                    f"more than {MAX_YAML_NODES:,} values once aliases are expanded"
+                )
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if key in visiting:
+            raise _RefusedError("a recursive alias (a value that contains itself)")
+        visiting.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in visiting:
+                raise _RefusedError("a recursive alias (a value that contains itself)")
+            if id(child) not in sizes:
+                stack.append((child, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _too_big(source: str, size: int) -> SpecError:
+    return SpecError(
+        f"{source}: expected a spec of at most {MAX_SPEC_BYTES:,} bytes, got {size:,}. "
+        "Fix: a spec describes a model; keep data and long lists out of it",
+        errors=[f"(top level): {size:,} bytes, over the {MAX_SPEC_BYTES:,}-byte limit"],
+    )
 
 
 def _duration(value: str) -> int:
@@ -254,4 +383,23 @@ def _describe(err: Mapping[str, Any]) -> str:
     message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     got = err.get("input")
     shown = repr(got) if not isinstance(got, Mapping | list) else type(got).__name__
+    expected = _TYPES.get(str(kind))
+    if expected is not None and isinstance(got, bool | str | int | float):
+        if isinstance(got, str):
+            return f"{path}: expected {expected}, got the text {got!r}; write it without quotes"
+        if isinstance(got, bool):
+            return f"{path}: expected {expected}, got the boolean {str(got).lower()}"
+        if kind == "string_type":
+            return f"{path}: expected {expected}, got the number {got!r}; quote it"
+        return f"{path}: expected {expected}, got {got!r}"
     return f"{path}: {message} (got {shown})"
+
+
+#: what strict validation wanted, by pydantic's error type
+_TYPES = {
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "text",
+}

@@ -60,7 +60,7 @@ from modelphase.forecast.select import (
 )
 from modelphase.forecast.trained import TrainedForecaster, combine
 from modelphase.frame import Panel, format_duration
-from modelphase.registry import ModelVersion, Registry
+from modelphase.registry import ModelRegistry, ModelVersion
 from modelphase.spec import ModelSpec
 
 __all__ = ["BASELINE", "TrainingRun", "gate_metrics", "register_run", "train"]
@@ -241,7 +241,7 @@ def train(
 
 def register_run(
     run: TrainingRun,
-    registry: Registry,
+    registry: ModelRegistry,
     *,
     code_version: str = "",
     git_commit: str | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,10 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelphase.decisions import COLUMNS, DecisionLog, check_sql, query, read_decisions
-from modelphase.exceptions import ValidationError
+from modelphase.exceptions import DamagedSegmentWarning, ValidationError
 from support.decisions import NOON_US, MakeRecord
 
 NOON = datetime.fromtimestamp(NOON_US / 1e6, UTC)
+#: the reader's module (the package's ``query`` is its function of the same name)
+reader = importlib.import_module("modelphase.decisions.query")
 
 
 @pytest.fixture
@@ -23,7 +27,7 @@ def logged(root: Path, record: MakeRecord) -> Path:
     spread over two day folders (the last two are on the next day)."""
     minute = 60_000_000
     day = 86_400_000_000
-    with DecisionLog(root, batch_size=4) as log:
+    with DecisionLog(root, batch_size=4, clock=lambda: NOON_US / 1e6) as log:
         for i in range(10):
             fallback = i in (3, 7)
             log.offer(
@@ -145,3 +149,66 @@ def test_sql_may_read_no_other_file(logged: Path, tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="reads only the view") as caught:
         query(logged, f"SELECT * FROM read_csv('{secret}')")
     assert "t0p" not in str(caught.value)
+
+
+def a_segment(root: Path) -> Path:
+    return sorted(root.rglob("*.parquet"))[1]
+
+
+def test_a_truncated_segment_is_skipped_and_reported(logged: Path) -> None:
+    segment = a_segment(logged)
+    lost = pq.read_metadata(segment).num_rows
+    os.truncate(segment, segment.stat().st_size // 2)  # a copy or a full disk cut it
+    name = str(segment.relative_to(logged))
+    with pytest.warns(DamagedSegmentWarning, match=r"skipped 1 damaged segment.*truncated") as w:
+        frame = read_decisions(logged)
+    assert len(frame) == 10 - lost
+    assert frame.attrs["damaged_segments"] == [name]
+    assert w[0].message.segments == [name]  # type: ignore[union-attr]
+    with pytest.warns(DamagedSegmentWarning):
+        counted = query(logged, "SELECT count(*) AS n FROM decisions")
+    assert counted["n"].tolist() == [10 - lost]
+    assert counted.attrs["damaged_segments"] == [name]
+
+
+def test_a_segment_whose_footer_does_not_parse_is_skipped(logged: Path) -> None:
+    segment = a_segment(logged)
+    lost = pq.read_metadata(segment).num_rows
+    raw = bytearray(segment.read_bytes())
+    footer = int.from_bytes(raw[-8:-4], "little")
+    raw[-8 - footer : -8] = b"\xff" * footer  # its ends look whole: only parsing tells
+    segment.write_bytes(bytes(raw))
+    with pytest.warns(DamagedSegmentWarning, match="footer does not parse"):
+        assert len(read_decisions(logged)) == 10 - lost
+
+
+def test_a_segment_removed_while_a_query_lists_it_is_skipped_silently(
+    logged: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listing, damage = reader.list_segments, reader._damage
+    victims = sorted(logged.rglob("*.parquet"))[:2]
+    lost = sum(pq.read_metadata(v).num_rows for v in victims)
+
+    def listed_then_pruned(*args: object, **kwargs: object) -> object:
+        found = listing(*args, **kwargs)  # type: ignore[arg-type]
+        victims[0].unlink()  # retention removes it after the listing
+        return found
+
+    def checked_then_pruned(path: Path) -> str | None:
+        reason = damage(path)
+        if path == victims[1]:
+            path.unlink()  # ... or after the check, before DuckDB opens it
+        return reason
+
+    monkeypatch.setattr(reader, "list_segments", listed_then_pruned)
+    monkeypatch.setattr(reader, "_damage", checked_then_pruned)
+    frame = read_decisions(logged)  # warnings are errors here: none is issued
+    assert len(frame) == 10 - lost
+    assert frame.attrs["damaged_segments"] == []
+
+
+def test_extreme_times_are_refused_or_read(logged: Path) -> None:
+    far = datetime(9999, 12, 31, tzinfo=UTC)
+    assert read_decisions(logged, until=far, since=datetime(1, 1, 2, tzinfo=UTC)).shape[0] == 10
+    with pytest.raises(ValidationError, match="time-zone aware"):
+        read_decisions(logged, until="2024-05-01")  # type: ignore[arg-type]

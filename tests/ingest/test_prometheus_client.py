@@ -176,7 +176,7 @@ def test_concurrency_is_bounded() -> None:
             if in_flight >= 2:
                 overlapped.set()
         try:
-            overlapped.wait(1.0)  # the first request waits for a second one to overlap
+            overlapped.wait(60.0)  # the first request waits for a second one to overlap
             time.sleep(0.03)  # so that a third, if sent, would be seen in flight
             return _grid_reply(request)
         finally:
@@ -237,7 +237,8 @@ def test_server_errors_are_retried_then_raised(
 
 
 def test_timeouts_are_retried_then_raised() -> None:
-    with ScriptedServer([Reply(delay=0.6)]) as srv, pytest.raises(PrometheusTimeoutError) as info:
+    # the server would answer after 30 s (its stop wakes it): far past any scheduling delay
+    with ScriptedServer([Reply(delay=30.0)]) as srv, pytest.raises(PrometheusTimeoutError) as info:
         _query(srv.url, timeout=0.2, retry=RetryPolicy(retries=1, backoff=0.01))
     assert len(srv.requests) == 2
     assert "(2 attempts)" in str(info.value)
@@ -246,7 +247,7 @@ def test_timeouts_are_retried_then_raised() -> None:
 
 
 def test_a_timeout_then_an_answer_succeeds() -> None:
-    with ScriptedServer([Reply(delay=0.6), GOOD]) as srv:
+    with ScriptedServer([Reply(delay=30.0), GOOD]) as srv:
         result = _query(srv.url, timeout=0.2)
     assert len(srv.requests) == 2
     assert result.panel.n_points == 3

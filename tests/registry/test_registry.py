@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from modelphase.config import get_settings
 from modelphase.exceptions import (
+    AccessError,
     AliasConflictError,
     AuthenticationError,
     GateFailedError,
@@ -20,7 +22,8 @@ from modelphase.exceptions import (
     SchemaVersionError,
     ValidationError,
 )
-from modelphase.registry import LOCAL_ADMIN, UNSET, Registry, Role
+from modelphase.registry import LOCAL_ADMIN, UNSET, Principal, Registry, Role
+from modelphase.registry.registry import TOKEN_CHECK_SECONDS
 
 T0 = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
 
@@ -225,7 +228,7 @@ def test_roles_gate_every_write(reg: Registry, registry_url: str, tmp_path: Path
         with pytest.raises(PermissionDeniedError):
             deployer.tokens()
     with as_role(Role.ADMIN) as admin:
-        assert len(admin.tokens()) == 4
+        assert {t.name for t in admin.tokens()} >= {r.label for r in Role}
 
 
 def test_tokens_are_hashed_revocable_and_never_shown(
@@ -236,33 +239,113 @@ def test_tokens_are_hashed_revocable_and_never_shown(
     rows = dump(registry_url)["tokens"]
     assert all(secret not in str(row) for row in rows), "only the hash is stored"
     reg.revoke_token(info.id)
-    with pytest.raises(AuthenticationError, match="revoked") as revoked:
+    with pytest.raises(AuthenticationError, match="unknown or revoked") as revoked:
         Registry(registry_url, artifacts=tmp_path / "a", token=secret)
-    with pytest.raises(AuthenticationError, match="not known") as unknown:
+    with pytest.raises(AuthenticationError, match="unknown or revoked") as unknown:
         Registry(registry_url, artifacts=tmp_path / "a", token="mp_" + "x" * 43)
     with pytest.raises(AuthenticationError, match="not a modelphase token"):
         Registry(registry_url, artifacts=tmp_path / "a", token="hunter2")
+    assert str(revoked.value) == str(unknown.value), "a caller can't tell revoked from unknown"
     for exc in (revoked.value, unknown.value):
         assert secret not in str(exc)
-    assert reg.tokens()[0].revoked_at is not None
+        assert info.id not in str(exc)
+    assert next(t for t in reg.tokens() if t.id == info.id).revoked_at is not None
     with pytest.raises(ModelNotFoundError, match="no token"):
         reg.revoke_token("nope")
 
 
-def test_a_shared_registry_needs_a_token_once_one_exists(registry_url: str, tmp_path: Path) -> None:
+def test_a_shared_registry_never_grants_admin_without_a_token(
+    registry_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if registry_url.startswith("sqlite"):
         with Registry(registry_url, artifacts=tmp_path / "a") as local:
             local.create_token("root", Role.ADMIN)
         with Registry(registry_url, artifacts=tmp_path / "a") as local:
             assert local.principal == LOCAL_ADMIN, "embedded use keeps its local admin"
         return
-    with Registry(registry_url, artifacts=tmp_path / "a") as bootstrap:
-        assert bootstrap.principal.name == "bootstrap-admin"
-        _, secret = bootstrap.create_token("root", Role.ADMIN)
-    with pytest.raises(AuthenticationError, match="needs a token"):
+    monkeypatch.delenv("MODELPHASE_TOKEN")
+    get_settings.cache_clear()
+    with pytest.raises(AuthenticationError, match=r"needs a token.*tokens bootstrap"):
         Registry(registry_url, artifacts=tmp_path / "a")
-    with Registry(registry_url, artifacts=tmp_path / "a", token=secret) as admin:
+
+
+@pytest.mark.postgres
+def test_bootstrap_makes_the_first_admin_once_and_only_explicitly(
+    postgres_server: object, tmp_path: Path, home: Path
+) -> None:
+    url = str(postgres_server.create_database())  # type: ignore[attr-defined]
+    with pytest.raises(AuthenticationError, match="needs a token"):
+        Registry(url, artifacts=tmp_path / "a")  # a fresh registry: no implicit admin
+    info, secret = Registry.bootstrap_admin(url, "root")
+    assert (info.role, info.created_by) == ("admin", "bootstrap")
+    with pytest.raises(AccessError, match="already has an admin"):
+        Registry.bootstrap_admin(url, "again")
+    with Registry(url, artifacts=tmp_path / "a", token=secret) as admin:
         assert admin.principal.role is Role.ADMIN
+        assert [t.name for t in admin.tokens()] == ["root"]
+        # with the last admin revoked (were it allowed) bootstrap would open again: refused
+        with pytest.raises(AccessError, match="last live admin"):
+            admin.revoke_token(info.id)
+    with pytest.raises(AuthenticationError, match="needs a token"):
+        Registry(url, artifacts=tmp_path / "a")
+
+
+def test_the_last_admin_token_cannot_be_revoked(reg: Registry) -> None:
+    alice, _ = reg.create_token("alice", Role.ADMIN)
+    bob, _ = reg.create_token("bob", Role.ADMIN)
+    keep = reg.principal.token_id or bob.id  # a shared registry's session is an admin token
+    for t in reg.tokens():
+        if t.role == "admin" and t.id != keep:
+            reg.revoke_token(t.id)  # while another admin is left: fine
+    with pytest.raises(AccessError, match="last live admin"):
+        reg.revoke_token(keep)
+    assert next(t for t in reg.tokens() if t.id == keep).revoked_at is None
+    assert next(t for t in reg.tokens() if t.id == alice.id).revoked_at is not None
+    viewer, _ = reg.create_token("v", Role.VIEWER)
+    assert reg.revoke_token(viewer.id).revoked_at is not None  # other roles: no such rule
+
+
+def test_revocation_reaches_a_session_already_open(
+    reg: Registry, registry_url: str, tmp_path: Path
+) -> None:
+    info, secret = reg.create_token("ci", Role.TRAINER)
+    ticks = [0.0]
+    with Registry(
+        registry_url, artifacts=tmp_path / "artifacts", token=secret, monotonic=lambda: ticks[0]
+    ) as session:
+        assert session.register("m", b"1").created_by_token == info.id
+        reg.revoke_token(info.id)
+        ticks[0] = TOKEN_CHECK_SECONDS - 0.01
+        session.register("m", b"2")  # within the stated cache time: still trusted
+        ticks[0] = TOKEN_CHECK_SECONDS
+        with pytest.raises(AuthenticationError, match="unknown or revoked"):
+            session.register("m", b"3")
+    assert [v.version for v in reg.versions("m")] == [1, 2]
+
+
+def test_versions_and_alias_moves_record_the_token(
+    reg: Registry, registry_url: str, tmp_path: Path
+) -> None:
+    trainer, t_secret = reg.create_token("ci-train", Role.TRAINER)
+    deployer, d_secret = reg.create_token("ci-deploy", Role.DEPLOYER)
+    with Registry(registry_url, artifacts=tmp_path / "artifacts", token=t_secret) as t:
+        v = t.register("m", b"1")
+    with Registry(registry_url, artifacts=tmp_path / "artifacts", token=d_secret) as d:
+        event = d.promote("m", 1, "production")
+    assert (v.created_by, v.created_by_token) == ("ci-train", trainer.id)
+    assert reg.get("m").created_by_token == trainer.id
+    assert (event.actor, event.actor_token) == ("ci-deploy", deployer.id)
+    assert reg.history("m")[-1].actor_token == deployer.id
+
+
+def test_a_view_acts_as_the_principal_it_was_given(reg: Registry) -> None:
+    reg.register("m", b"1")
+    viewer = reg.acting(Principal("dash", Role.VIEWER, "t1"))
+    assert viewer.get("m").version == 1
+    with pytest.raises(PermissionDeniedError, match="trainer"):
+        viewer.register("m", b"2")
+    viewer.close()
+    assert reg.get("m").version == 1, "closing a view leaves the registry open"
 
 
 def test_artifacts_are_verified_before_use(reg: Registry) -> None:

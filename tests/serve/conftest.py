@@ -43,7 +43,7 @@ def prepare_home(runs: Runs) -> Callable[[Path], Setup]:
 
 @pytest.fixture(name="wait_for")
 def wait_for_fixture() -> Callable[..., Any]:
-    """``wait_for(check, what=..., timeout=10)``: poll until ``check()`` is truthy."""
+    """``wait_for(check, what=..., timeout=60)``: poll until ``check()`` is truthy."""
     return wait_for
 
 

@@ -2,13 +2,15 @@
 the fallback, its circuit opens after repeated failures and a probe closes it again.
 
 Faults are injected into the running server: the served version's predictor is
-replaced by a subclass that raises or sleeps, and its breaker by one with a short reset.
+replaced by a subclass that raises or is held (never answers until the test ends), and
+its breaker by one on a clock the test moves, so that nothing depends on how fast the
+machine is: the breaker half-opens when the test says, and a held model overruns any
+budget.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -17,7 +19,7 @@ import pytest
 from modelphase.serve.predictors import ForecastPredictor, ScorePredictor
 from modelphase.serve.resilience import CircuitBreaker
 from modelphase.serve.table import Served
-from serve.harness import DETECTOR, FORECASTER, Live
+from serve.harness import DETECTOR, FORECASTER, FakeClock, HeldForecaster, Live
 
 SERIES = ['load{host="h0"}', 'load{host="h1"}']
 FORECAST = f"/v1/models/{FORECASTER}/forecast"
@@ -39,18 +41,6 @@ class Failing(ForecastPredictor):
         raise RuntimeError("injected failure")
 
 
-class Slow(ForecastPredictor):
-    """A forecaster that takes ``delay`` seconds to refit."""
-
-    def __init__(self, inner: ForecastPredictor, delay: float) -> None:
-        self.__dict__.update(inner.__dict__)
-        self.delay = delay
-
-    def from_values(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        time.sleep(self.delay)
-        return super().from_values(*args, **kwargs)
-
-
 class FailingScorer(ScorePredictor):
     def __init__(self, inner: ScorePredictor) -> None:
         self.__dict__.update(inner.__dict__)
@@ -65,12 +55,20 @@ def client(live: Live) -> Iterator[httpx.Client]:
         yield c
 
 
+RESET_S = 30.0
+
+
 @pytest.fixture
-def served(live: Live) -> Served:
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def served(live: Live, clock: FakeClock) -> Served:
     """The forecaster's production version in the running server, with a breaker that
-    opens after 3 failures and probes after 0.3 s."""
+    opens after 3 failures and probes once ``clock`` has moved 30 s on."""
     version: Served = live.state.table.routes[FORECASTER].production
-    version.breaker = CircuitBreaker(failures=3, reset=0.3)
+    version.breaker = CircuitBreaker(failures=3, reset=RESET_S, clock=clock)
     return version
 
 
@@ -81,7 +79,7 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
 
 
 def test_errors_fall_back_open_the_circuit_and_a_probe_closes_it(
-    live: Live, client: httpx.Client, served: Served, wait_for: Callable[..., Any]
+    live: Live, client: httpx.Client, served: Served, clock: FakeClock
 ) -> None:
     good = _answer(client.post(FORECAST, json={"series": SERIES[:1], "h": 6}))
     healthy = served.predictor
@@ -121,15 +119,20 @@ def test_errors_fall_back_open_the_circuit_and_a_probe_closes_it(
         listed = {m["name"]: m for m in c.get("/v1/models").json()["models"]}
     assert listed[FORECASTER]["aliases"]["production"]["circuit"] == "open"
 
-    # after the reset one probe goes through; it fails, and the circuit opens again
-    wait_for(lambda: served.breaker.state == "half_open", what="the breaker to half-open")
+    # just before the reset it is still open; after it, one probe goes through; it
+    # fails, and the circuit opens again
+    clock.advance(RESET_S - 0.001)
+    assert served.breaker.state == "open"
+    clock.advance(0.001)
+    assert served.breaker.state == "half_open"
     probe = _answer(client.post(FORECAST, json=VALUES))
     assert probe["fallback_reason"] == "error"
     assert served.breaker.state == "open"
 
     # the model recovers: the next probe succeeds and closes the circuit
     served.predictor = healthy
-    wait_for(lambda: served.breaker.state == "half_open", what="the breaker to half-open")
+    clock.advance(RESET_S)
+    assert served.breaker.state == "half_open"
     closed = _answer(client.post(FORECAST, json=VALUES))
     assert (closed["answered_by"], closed["fallback_reason"]) == ("model", None)
     assert served.breaker.state == "closed"
@@ -141,17 +144,23 @@ def test_a_model_over_its_budget_is_answered_by_the_fallback(
 ) -> None:
     healthy = served.predictor
     assert isinstance(healthy, ForecastPredictor)
-    served.predictor = Slow(healthy, delay=0.5)
+    held = HeldForecaster(healthy, uid="request")  # never answers while the test runs
+    served.predictor = held
     served.budget_s = 0.05
-    answer = _answer(client.post(FORECAST, json=VALUES))
-    assert (answer["answered_by"], answer["fallback_reason"]) == ("fallback", "timeout")
-    assert answer["forecasts"][0]["mean"] == DAILY[-24:][:6]
-    fc = {"model": FORECASTER, "version": "1"}
-    assert live.metric("modelphase_serve_inference_errors_total", **fc, reason="timeout") == 1.0
-    assert live.metric("modelphase_serve_fallbacks_total", **fc, reason="timeout") == 1.0
-    # by id is a lookup on the event loop: never slow, never a timeout
-    by_id = _answer(client.post(FORECAST, json={"series": SERIES, "h": 2}))
-    assert by_id["answered_by"] == "model"
+    try:
+        answer = _answer(client.post(FORECAST, json=VALUES))
+        assert (answer["answered_by"], answer["fallback_reason"]) == ("fallback", "timeout")
+        assert answer["forecasts"][0]["mean"] == DAILY[-24:][:6]
+        fc = {"model": FORECASTER, "version": "1"}
+        assert live.metric("modelphase_serve_inference_errors_total", **fc, reason="timeout") == 1
+        assert live.metric("modelphase_serve_fallbacks_total", **fc, reason="timeout") == 1.0
+        # the overrunning call keeps its thread until it returns, and says so
+        assert live.metric("modelphase_serve_pool_running", pool="light") == 1.0
+        # by id is a lookup on the event loop: never slow, never a timeout
+        by_id = _answer(client.post(FORECAST, json={"series": SERIES, "h": 2}))
+        assert by_id["answered_by"] == "model"
+    finally:
+        held.release.set()
 
 
 def test_a_failing_detector_is_answered_by_a_zscore(live: Live, client: httpx.Client) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelphase.decisions import read_decisions
 from modelphase.forecast.trained import TrainedForecaster
 from modelphase.frame import Panel
 from serve.harness import DETECTOR, FORECASTER, Live
@@ -73,6 +74,32 @@ def test_forecast_by_ids_is_the_registered_models_forecast(
         for level in ("80", "95"):
             assert item["intervals"][level]["lo"] == rows[f"yhat-lo-{level}"].tolist()
             assert item["intervals"][level]["hi"] == rows[f"yhat-hi-{level}"].tolist()
+
+
+def test_request_ids_are_the_servers_own(live: Live, client: httpx.Client) -> None:
+    """A caller's x-request-id decides nothing: every answer gets an id of the server's,
+    unique, and the caller's own (when sane) is only echoed back beside it."""
+    body = {"series": SERIES[:1], "h": 2}
+    same = [client.post(FORECAST, json=body, headers={"x-request-id": "dup-1"}) for _ in "ab"]
+    ids = [r.json()["request_id"] for r in same]
+    assert len(set(ids)) == 2
+    assert "dup-1" not in ids
+    for response, request_id in zip(same, ids, strict=True):
+        assert response.headers["x-request-id"] == request_id
+        assert response.headers["x-client-request-id"] == "dup-1"
+    insane: str | bytes
+    for insane in ("x" * 129, "two words", "caf\u00e9".encode(), "tab\there"):
+        odd = client.post(FORECAST, json=body, headers={"x-request-id": insane})
+        assert odd.status_code == 200
+        assert "x-client-request-id" not in odd.headers
+        ids.append(odd.json()["request_id"])
+    plain = client.post(FORECAST, json=body)
+    assert "x-client-request-id" not in plain.headers
+    ids.append(plain.json()["request_id"])
+    live.stop()  # flushes the decision log
+    assert live.setup is not None
+    logged = read_decisions(live.setup.home / "decisions", model=FORECASTER)
+    assert sorted(logged["request_id"]) == sorted(ids)
 
 
 def test_levels_pick_the_intervals(client: httpx.Client) -> None:

@@ -40,7 +40,19 @@ def test_sigterm_writes_every_decision_before_exit(
     env["MODELPHASE_HOME"] = str(setup.home)
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "modelphase", "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "modelphase",
+            "serve",
+            "--port",
+            str(port),
+            # eight clients as fast as they go: far past one token's default rate
+            "--token-rate",
+            "1000000",
+            "--token-burst",
+            "1000000",
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

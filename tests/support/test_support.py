@@ -90,7 +90,13 @@ def test_delay_lets_clients_time_out_and_stop_wakes_sleeping_handlers() -> None:
         with httpx.Client(base_url=srv.url, timeout=0.2) as client:
             with pytest.raises(httpx.ReadTimeout):
                 client.get("/slow")
-            stopper = threading.Timer(0.3, srv.stop)
+
+            def stop_once_asked() -> None:  # a condition, not a delay: the request is in
+                while len(srv.requests) < 2:
+                    time.sleep(0.01)
+                srv.stop()
+
+            stopper = threading.Thread(target=stop_once_asked, daemon=True)
             stopper.start()
             started = time.monotonic()
             # The stop wakes the sleeping handler, which closes the connection unanswered.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pandas as pd
@@ -22,6 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from modelphase.cli._checks import check_output_file
 from modelphase.files import atomic_path
 from modelphase.ingest import Manifest
 
@@ -30,8 +34,20 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 
-#: the temporary path beside an output file that replaces it on success
-atomic_output = atomic_path
+@contextmanager
+def atomic_output(path: Path, option: str = "--output") -> Iterator[Path]:
+    """The temporary path beside an output file that replaces it on success
+    (:func:`~modelphase.files.atomic_path`), for a file the caller named: refused when
+    it names a folder or its folder does not exist (no folder is created for it); an
+    ``OSError`` while writing names the file."""
+    check_output_file(path, option)
+    try:
+        with atomic_path(path) as tmp:
+            yield tmp
+    except OSError as exc:
+        if exc.errno is not None and exc.filename is None:  # the OS's, not ours (SourceError)
+            exc.filename = str(path)
+        raise
 
 
 def rfc3339(stamps: pd.Series) -> pd.Series:
@@ -44,6 +60,71 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """One clear line on stderr, then exit non-zero."""
     err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     sys.exit(code)
+
+
+#: what an OSError means and how to fix it, by errno; writes that fail this way leave
+#: nothing partial behind (temporary files and folders are removed)
+_OS_ERRORS: dict[int, tuple[str, str, bool]] = {
+    errno.ENOSPC: (
+        "no space left on the device",
+        "free space there, or write elsewhere (--output, --home or MODELPHASE_HOME)",
+        True,
+    ),
+    errno.EDQUOT: (
+        "the disk quota is used up",
+        "free space in the quota, or write elsewhere (--output, --home or MODELPHASE_HOME)",
+        True,
+    ),
+    errno.EROFS: (
+        "the file system is read-only",
+        "write elsewhere (--output, --home or MODELPHASE_HOME), or remount it read-write",
+        True,
+    ),
+    errno.EIO: ("an I/O error on the device", "check the disk (dmesg), then retry", True),
+    errno.EACCES: (
+        "permission denied",
+        "check the owner and mode of the path and of its folder, or choose another path",
+        False,
+    ),
+    errno.EPERM: (
+        "operation not permitted",
+        "check the owner and mode of the path and of its folder, or choose another path",
+        False,
+    ),
+    errno.ENOENT: ("no such file or folder", "check the path", False),
+    errno.EISDIR: ("that is a folder, not a file", "name a file", False),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the path", False),
+}
+#: temporary names: ``.tmp-...`` (datasets, artifacts) and ``.NAME.HEX.tmp`` (atomic writes)
+_TEMP = re.compile(r"\.tmp-.*|\.(?P<name>.+)\.[0-9a-f]{12}\.tmp")
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OSError that reached the command line: where, what it means and
+    the fix, e.g. ``/srv/mp/datasets: no space left on the device (ENOSPC)...``."""
+    code = exc.errno if isinstance(exc.errno, int) else -1
+    what, fix, write = _OS_ERRORS.get(
+        code, (exc.strerror or str(exc), "check the path and its disk, then retry", False)
+    )
+    name = errno.errorcode.get(code)
+    where = _shown(exc.filename)
+    if not where and write:
+        fix = fix.replace("free space there", "free space on the disk of the home folder or output")
+    kept = "; nothing partial was kept" if write else ""
+    return f"{where + ': ' if where else ''}{what}{f' ({name})' if name else ''}{kept}. Fix: {fix}"
+
+
+def _shown(filename: object) -> str:
+    """A path for a person: a temporary file or folder is shown as what it was for."""
+    if filename is None:
+        return ""
+    path = Path(str(filename))
+    for i, part in enumerate(path.parts):
+        found = _TEMP.fullmatch(part)
+        if found:
+            base = Path(*path.parts[:i])
+            return str(base / found["name"]) if found["name"] else str(base)
+    return str(path)
 
 
 def print_json(data: Any) -> None:

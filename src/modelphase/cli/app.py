@@ -14,15 +14,18 @@ from modelphase.cli import (
     demo,
     detect,
     forecast,
+    gc,
     ingest,
     models,
+    registry,
     serve,
     simulate,
     spec,
     tokens,
     train,
 )
-from modelphase.cli._render import fail
+from modelphase.cli._checks import check_output_folder
+from modelphase.cli._render import fail, os_error_line
 from modelphase.config import get_settings
 from modelphase.exceptions import ModelphaseError
 
@@ -44,6 +47,7 @@ app.add_typer(ingest.app, name="ingest")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(registry.app, name="registry")
 app.add_typer(spec.app, name="spec")
 app.add_typer(decisions.app, name="decisions")
 app.command("simulate")(simulate.simulate_command)
@@ -52,6 +56,7 @@ app.command("forecast")(forecast.forecast_command)
 app.command("train")(train.train_command)
 app.command("detect")(detect.detect_command)
 app.command("serve")(serve.serve_command)
+app.command("gc")(gc.gc_command)
 
 
 def _version(value: bool) -> None:
@@ -73,14 +78,18 @@ def _root(
     ),
 ) -> None:
     if home is not None:
+        check_output_folder(home, "--home")
         os.environ["MODELPHASE_HOME"] = str(home)
     get_settings.cache_clear()
 
 
 def main() -> None:
     """Entry point. Usage errors exit 2 (Click's convention); modelphase's own errors
-    (bad input, unreachable sources, missing datasets) print one line and exit 1."""
+    (bad input, unreachable sources, missing datasets, limits) and the operating
+    system's (a full or read-only disk, a denied permission) print one line and exit 1."""
     try:
         app()
     except ModelphaseError as exc:
         fail(str(exc).replace("\n", " "), code=1)
+    except OSError as exc:
+        fail(os_error_line(exc), code=1)

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from modelphase.cli._checks import check_output_file
 from modelphase.cli._render import (
     atomic_output,
     describe_source,
@@ -118,6 +119,7 @@ def export_command(
     'openmetrics' writes text that `promtool tsdb create-blocks-from openmetrics`
     backfills into Prometheus.
     """
+    check_output_file(output)
     panel = DatasetStore().load(dataset_id)
     with atomic_output(output) as tmp:
         _export(panel, fmt, tmp)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +13,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.cli._render import err, print_json, rfc3339
+from modelphase.cli._render import err, fail, print_json, progress, rfc3339
 from modelphase.config import get_settings
-from modelphase.decisions import query, read_decisions
-from modelphase.exceptions import ValidationError
-from modelphase.frame import parse_time
+from modelphase.decisions import QueryLimits, query, read_decisions
+from modelphase.exceptions import DamagedSegmentWarning, ModelphaseError, ValidationError
+from modelphase.frame import parse_duration, parse_time
 
 app = typer.Typer(
     help="Read the decision log: what the server answered, with which model version, "
@@ -34,6 +36,14 @@ WIDE_WIDTH = 160
 HEADERS = {"time_us": "time (UTC)", "answered_by": "answered", "latency_ms": "ms"}
 #: how much of a JSON text column the table shows
 CELL = 60
+#: rows one query prints at most (--limit)
+MAX_LIMIT = 1_000_000
+#: the times --since and --until accept: the Unix epoch up to where nanoseconds end
+EARLIEST, LATEST = "1970-01-01T00:00:00Z", "2262-01-01T00:00:00Z"
+#: the longest --timeout
+MAX_TIMEOUT = "1d"
+#: what a query stopped by Ctrl-C exits with (128 + SIGINT, as shells do)
+INTERRUPTED = 130
 
 
 @app.command("query")
@@ -54,7 +64,15 @@ def query_command(
         help="One SELECT over the view 'decisions' (the record's columns and 'date'), "
         "instead of the filters.",
     ),
-    limit: int = typer.Option(100, "--limit", min=1, help="Rows at most (newest first)."),
+    limit: int = typer.Option(
+        100, "--limit", help=f"Rows at most (newest first), 1 to {MAX_LIMIT:,}."
+    ),
+    timeout: str = typer.Option(
+        "60s",
+        "--timeout",
+        help=f"Stop the query after this long (30s, 5m; at most {MAX_TIMEOUT}). Ctrl-C "
+        "stops it too.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON records instead of a table."),
     home: Path | None = typer.Option(
         None, "--home", help="Home folder (default: $MODELPHASE_HOME or ./.modelphase)."
@@ -67,26 +85,43 @@ def query_command(
     """
     root = (home or get_settings().home) / "decisions"
     filters = model or version is not None or alias or since or until or fallback_only
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(
+            f"--limit: expected a number of rows from 1 to {MAX_LIMIT:,}, got {limit:,}",
+            hint="filter or aggregate instead of printing more rows",
+        )
+    limits = QueryLimits(timeout_seconds=_timeout(timeout))
     if sql is not None:
         if filters:
             raise ValidationError(
                 "expected either --sql or the filters, got both",
                 hint="put the filters in the WHERE clause of the SQL",
             )
-        frame = query(root, sql)
+        frame = _reading(root, lambda: query(root, sql, limits=limits))
         total = len(frame)
         frame = frame.head(limit)
     else:
         now = pd.Timestamp(datetime.now(UTC)).value
-        frame = read_decisions(
+        start, end = _time(since, "--since", now), _time(until, "--until", now)
+        if start is not None and end is not None and start >= end:
+            raise ValidationError(
+                f"expected --since before --until, got --since {since!r} "
+                f"({start.isoformat()}) and --until {until!r} ({end.isoformat()})",
+                hint="--since is where the range starts (inclusive), --until where it ends",
+            )
+        frame = _reading(
             root,
-            model=model,
-            version=version,
-            alias=alias,
-            since=_time(since, now),
-            until=_time(until, now),
-            fallback_only=fallback_only,
-            limit=limit,
+            lambda: read_decisions(
+                root,
+                model=model,
+                version=version,
+                alias=alias,
+                since=start,
+                until=end,
+                fallback_only=fallback_only,
+                limit=limit,
+                limits=limits,
+            ),
         )
         total = len(frame)
     if total > len(frame):
@@ -105,10 +140,57 @@ def query_command(
     err.print(_table(frame, columns, title))
 
 
-def _time(text: str | None, now: int) -> pd.Timestamp | None:
+def _reading(root: Path, read: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """``read()``, with a spinner on a terminal, one line on stderr per damaged segment
+    warning, and Ctrl-C as one line and exit code 130."""
+    try:
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            progress(f"querying {escape(str(root))} (Ctrl-C stops it)"),
+        ):
+            warnings.simplefilter("always", DamagedSegmentWarning)
+            frame = read()
+    except KeyboardInterrupt:
+        fail("interrupted: the query was stopped (Ctrl-C); nothing was changed", INTERRUPTED)
+    for warning in caught:
+        if issubclass(warning.category, DamagedSegmentWarning):
+            message = str(warning.message).replace("\n", " ")
+            err.print(f"[yellow]warning:[/] {escape(message)}", markup=True, highlight=False)
+        else:  # not ours: on to the filters it would have met
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return frame
+
+
+def _time(text: str | None, option: str, now: int) -> datetime | None:
+    """``text`` (RFC 3339, Unix seconds, now-<duration>) as a UTC time, within
+    ``EARLIEST`` and ``LATEST``."""
     if text is None:
         return None
-    return pd.Timestamp(parse_time(text, now=now), tz="UTC")
+    try:
+        ns: int | None = parse_time(text, now=now)
+    except ModelphaseError:
+        raise
+    except (ValueError, OverflowError):  # a year past pandas' nanoseconds, 1e400 seconds
+        ns = None
+    if ns is None or not parse_time(EARLIEST) <= ns <= parse_time(LATEST):
+        raise ValidationError(
+            f"{option}: expected a time from {EARLIEST} to {LATEST}, got {text!r}",
+            hint="use a time such as now-7d or 2024-05-01T00:00:00Z",
+        )
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+
+
+def _timeout(text: str) -> float:
+    """``--timeout`` in seconds, from 1 ms to ``MAX_TIMEOUT``."""
+    ns = parse_duration(text)
+    if ns > parse_duration(MAX_TIMEOUT) or ns < 1_000_000:
+        raise ValidationError(
+            f"--timeout: expected a duration from 1ms to {MAX_TIMEOUT}, got {text!r}",
+            hint="use a duration such as 30s or 5m",
+        )
+    return ns / 1e9
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -32,18 +32,19 @@ from rich.markup import escape
 from modelphase import __version__
 from modelphase.anomaly import Alert, Alerter
 from modelphase.backtest import IncidentScore, Window, score_alerts, service_days
+from modelphase.cli._checks import check_output_folder
 from modelphase.cli._render import err, manifest_table, out, progress
 from modelphase.cli.datasets import series_table
 from modelphase.cli.detect import alert_reasons, alerts_table
 from modelphase.cli.models import events_table, git_commit
+from modelphase.cli.simulate import check_size, write_simulation
 from modelphase.cli.simulate import events_table as sim_events_table
-from modelphase.cli.simulate import write_simulation
 from modelphase.cli.train import write_report
 from modelphase.config import get_settings
 from modelphase.exceptions import ValidationError
 from modelphase.frame import Panel
 from modelphase.ingest import DatasetStore, ingest_file
-from modelphase.registry import ModelVersion, Registry
+from modelphase.registry import ModelVersion, open_registry
 from modelphase.report import Span, plot_panel
 from modelphase.simulate import Simulation, simulate
 from modelphase.spec import load_spec
@@ -76,6 +77,9 @@ def demo_command(
 
     Prints the dataset id as its last line.
     """
+    check_size(services, days, 60 * 10**9)
+    if output is not None:
+        check_output_folder(output)
     settings = get_settings()
     folder = output or settings.home / "demo"
     with err.status("simulating telemetry"):
@@ -116,7 +120,7 @@ def demo_command(
             progress=lambda stage, done, total: update(done, total),
         )
     report = settings.home / "reports" / f"{spec.name}-{manifest.id}.html"
-    with Registry() as reg:
+    with open_registry() as reg:
         version = register_run(run, reg, git_commit=git_commit(), tags={"origin": "demo"})
         write_report(run, version.version, report)
         verdict = "passed" if run.passed else "FAILED"
@@ -197,7 +201,7 @@ def detect_step(sim: Simulation, panel: Panel, dataset_id: str) -> ModelVersion:
         if delay is None:
             out.print(f"  missed {event.event_id} {event.kind}: {escape(event.description)}")
     out.print(f"detection: {_score_line(score)}")
-    with Registry() as reg:
+    with open_registry() as reg:
         version = reg.register(
             DETECTOR_NAME,
             json.dumps(params, sort_keys=True).encode(),
@@ -223,7 +227,7 @@ def serve_step(
     """Step 9: promote the detector, make a viewer token, start the server in the
     background, ask it for a forecast (or, when the forecaster's gates failed, for what
     it serves) and print the curl line that does the same."""
-    with Registry() as reg:
+    with open_registry() as reg:
         current = reg.live(detector.name).get("production")
         reg.promote(
             detector.name,

@@ -37,11 +37,13 @@ from modelphase.anomaly import (
     detect_alerts,
     score_stream,
 )
+from modelphase.cli._checks import check_input_file, check_output_file, check_output_folder
 from modelphase.cli._render import err, fail, print_json, progress, stages
 from modelphase.exceptions import NoSeriesError, SourceError
 from modelphase.files import atomic_path
 from modelphase.frame import format_time, label_table, parse_duration, parse_series_id, series_id
 from modelphase.ingest import DatasetStore, Stream, read_stream
+from modelphase.limits import MAX_FILES, MAX_INPUT_BYTES, check_at_most
 
 #: The output's columns.
 HEADER = ("timestamp", "value", "anomaly_score")
@@ -146,10 +148,14 @@ def detect_command(
     where = _check_usage(input_path, output, nab_dir, output_dir)
     model = build_detector(detector)  # an unknown name exits 1, listing the known ones
     if input_path is not None:
+        check_output_file(where, "--output")
+        check_input_file(input_path, "--input")
         pairs = [(input_path, where)]
     else:
         assert nab_dir is not None
+        check_output_folder(where, "--output-dir")
         pairs = nab_pairs(nab_dir, where)
+        _check_corpus([source for source, _ in pairs], nab_dir)
     for source, target in pairs:
         if source.resolve() == target.resolve():
             raise typer.BadParameter(f"the output {target} is the input: it would be overwritten")
@@ -379,6 +385,15 @@ def nab_pairs(nab_dir: Path, output_dir: Path) -> list[tuple[Path, Path]]:
     return [(p, output_dir / p.relative_to(data)) for p in sources]
 
 
+def _check_corpus(sources: list[Path], nab_dir: Path) -> None:
+    """Every stream is read before any is scored: refuse more files, or more bytes in
+    all, than the limits allow."""
+    fix = "score the corpus in parts (one category folder at a time)"
+    check_at_most(f"--nab-dir {nab_dir}", len(sources), MAX_FILES, fix, " files")
+    total = sum(p.stat().st_size for p in sources)
+    check_at_most(f"--nab-dir {nab_dir}", total, MAX_INPUT_BYTES, fix, " bytes of CSV")
+
+
 def write_scores(path: Path, stream: Stream, scores: NDArray[np.float64]) -> int:
     """Write ``timestamp,value,anomaly_score`` atomically; return how many scores were
     not finite (and were written clipped: inf as :data:`SCORE_MAX`, NaN as 0)."""
@@ -387,10 +402,15 @@ def write_scores(path: Path, stream: Stream, scores: NDArray[np.float64]) -> int
     if n_clipped:
         scores = np.nan_to_num(scores, nan=0.0, posinf=SCORE_MAX, neginf=-SCORE_MAX)
     cells = zip(stream.timestamp_text, stream.value_text, map(repr, scores.tolist()), strict=True)
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(HEADER)
-        writer.writerows(cells)
+    try:
+        with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(HEADER)
+            writer.writerows(cells)
+    except OSError as exc:
+        if exc.errno is not None and exc.filename is None:  # a failed write names its file
+            exc.filename = str(path)
+        raise
     return n_clipped
 
 

@@ -11,7 +11,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.cli._registry import open_registry, registry_options
+from modelphase.cli._checks import check_grid, check_input_file, check_output_file
+from modelphase.cli._registry import (
+    REGISTRY,
+    TOKEN,
+    TOKEN_FILE,
+    open_registry,
+    registry_options,
+)
 from modelphase.cli._render import atomic_output, err, print_json, rfc3339
 from modelphase.exceptions import ValidationError
 from modelphase.forecast import AutoForecast
@@ -19,6 +26,7 @@ from modelphase.forecast.catalog import MODEL_NAMES, build_model
 from modelphase.forecast.trained import TrainedForecaster
 from modelphase.frame import Panel, format_duration, parse_duration
 from modelphase.ingest import DatasetStore, prepare, read_csv, read_parquet
+from modelphase.limits import MAX_FORECAST_POINTS, MAX_H, MAX_LEVELS, check_at_most
 
 
 def forecast_command(
@@ -26,7 +34,8 @@ def forecast_command(
         None,
         "--h",
         min=1,
-        help="Horizon: how many steps ahead (default for a registered model: its horizon).",
+        help="Horizon: how many steps ahead, at most 100,000 (default for a registered "
+        "model: its horizon).",
     ),
     freq: str | None = typer.Option(
         None, "--freq", help="The data's step: 30s, 5m, 1h, 1d... (needed with data)."
@@ -36,7 +45,9 @@ def forecast_command(
         None, "--input", "-i", help="Long CSV or Parquet: unique_id, ds, y."
     ),
     dataset: str | None = typer.Option(None, "--dataset", help="Or a dataset id (prefix)."),
-    level: list[float] = typer.Option([], "--level", help="Interval level (repeatable)."),
+    level: list[float] = typer.Option(
+        [], "--level", help="Interval level (repeatable, at most 10 of them)."
+    ),
     model: str | None = typer.Option(
         None,
         "--model",
@@ -44,10 +55,9 @@ def forecast_command(
         "NAME@ALIAS or NAME@VERSION (e.g. checkout@production); default: automatic "
         "selection per series by a backtest.",
     ),
-    registry: str | None = typer.Option(
-        None, "--registry", help="Registry database URL \\[env MODELPHASE_REGISTRY_URL]."
-    ),
-    token: str | None = typer.Option(None, "--token", help="API token \\[env MODELPHASE_TOKEN]."),
+    registry: str | None = REGISTRY,
+    token: str | None = TOKEN,
+    token_file: Path | None = TOKEN_FILE,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Forecast every series h steps ahead; write unique_id, ds, yhat[, yhat_lo_80, ...].
@@ -63,8 +73,12 @@ def forecast_command(
     for lv in level:
         if not 0 < lv < 100:
             raise ValidationError(f"--level: expected a percentage between 0 and 100, got {lv:g}")
+    check_at_most("--level", len(level), MAX_LEVELS, "ask for fewer interval levels", " levels")
+    if h is not None:
+        check_at_most("--h", h, MAX_H, "forecast fewer steps ahead, or use a coarser --freq")
+    check_output_file(output)
     if model is not None and "@" in model:
-        registry_options(registry, token)
+        registry_options(registry, token, token_file)
         _registered(model, h, freq, input_path, dataset, output, level, as_json)
         return
     if h is None or freq is None:
@@ -74,6 +88,7 @@ def forecast_command(
         )
     step = parse_duration(freq)
     panel = _load(input_path, dataset, step)
+    _check_size(panel, h)
     models = [build_model(model, {}, step=step)] if model else None
     with err.status(f"forecasting {panel.n_series} series, h={h}"):
         runner = AutoForecast(models, ensemble=models is None)
@@ -147,6 +162,7 @@ def _registered(
     else:
         step = parse_duration(freq) if freq is not None else model.step
         panel = _load(input_path, dataset, step)
+        _check_size(panel, h or int(model.horizon))
         with err.status(f"forecasting {panel.n_series} series with {name}@{which}"):
             result, fallbacks = model.forecast(panel, h, level=levels)
         source = "refitted on the data"
@@ -183,8 +199,10 @@ def _load(input_path: Path | None, dataset: str | None, step: int) -> Panel:
             )
         return panel
     assert input_path is not None
+    check_input_file(input_path, "--input")
     suffix = input_path.suffix.lower()
     raw = read_parquet(input_path) if suffix in (".parquet", ".pq") else read_csv(input_path)
+    check_grid(raw, None, nonfinite="error", what=f"--input {input_path}")
     panel = prepare(raw)  # on the step the data has; --freq must name it
     if panel.step != step:
         own = format_duration(panel.step or 0)
@@ -193,3 +211,14 @@ def _load(input_path: Path | None, dataset: str | None, step: int) -> Panel:
             f"{own}. Fix: pass --freq {own}"
         )
     return panel
+
+
+def _check_size(panel: Panel, h: int) -> None:
+    """Refuse a forecast of more than ``MAX_FORECAST_POINTS`` series x steps."""
+    check_at_most(
+        f"--h {h} for {panel.n_series:,} series",
+        panel.n_series * h,
+        MAX_FORECAST_POINTS,
+        "forecast fewer steps ahead, or fewer series at once (split the input)",
+        " forecast points",
+    )

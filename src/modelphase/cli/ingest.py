@@ -10,23 +10,38 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from modelphase.cli._checks import check_grid, check_input_file, check_range
 from modelphase.cli._render import err, manifest_table, print_json, progress
 from modelphase.config import get_settings
-from modelphase.frame import NS_PER_SECOND, parse_duration, parse_time
+from modelphase.frame import NS_PER_SECOND, Panel, parse_duration, parse_time
 from modelphase.ingest import (
     DatasetStore,
     Manifest,
     PrometheusClient,
     RetryPolicy,
-    ingest_file,
+    ingest_panel,
     ingest_prometheus,
+    prepare,
+    read_csv,
+    read_exposition,
+    read_parquet,
+)
+from modelphase.limits import (
+    MAX_BACKOFF_SECONDS,
+    MAX_CONCURRENCY,
+    MAX_QUERY_CHARS,
+    MAX_RETRIES,
+    MAX_TIMEOUT_SECONDS,
+    check_at_most,
 )
 
 app = typer.Typer(
     help="Snapshot telemetry into an immutable dataset; prints the dataset id last.\n\n"
     "Samples are checked (order, duplicates, numbers, time zones) and put on a regular "
     "grid at the step (inferred from files, given for Prometheus); gaps become missing "
-    "points. The same data always gets the same id.",
+    "points. The same data always gets the same id.\n\n"
+    "Limits: a file of at most 512 MiB; at most 20 million points once on the grid; at "
+    "most 1 million points per series from Prometheus.",
     no_args_is_help=True,
 )
 
@@ -135,6 +150,17 @@ def prometheus_command(
 
     Ranges longer than 11,000 points per series are split into several requests.
     """
+    check_at_most("--query", len(query), MAX_QUERY_CHARS, "shorten the query", " characters")
+    check_at_most("--retries", retries, MAX_RETRIES, "retry fewer times")
+    check_at_most("--backoff", backoff, MAX_BACKOFF_SECONDS, "wait less between retries", " s")
+    check_at_most("--concurrency", concurrency, MAX_CONCURRENCY, "send fewer requests at once")
+    if timeout is not None:
+        check_at_most("--timeout", timeout, MAX_TIMEOUT_SECONDS, "wait less per request", " s")
+    now = datetime.now(UTC)
+    now_ns = int(now.timestamp()) * NS_PER_SECOND
+    start_ns, end_ns = parse_time(start, now=now_ns), parse_time(end, now=now_ns)
+    step_ns = parse_duration(step)
+    check_range(start_ns, end_ns, step_ns, "--start/--end/--step")
     settings = get_settings().prometheus
     settings = replace(
         settings,
@@ -149,16 +175,14 @@ def prometheus_command(
     client = PrometheusClient.from_settings(
         settings, retry=RetryPolicy(retries=retries, backoff=backoff), concurrency=concurrency
     )
-    now = datetime.now(UTC)
-    now_ns = int(now.timestamp()) * NS_PER_SECOND
     with client, progress("querying Prometheus") as update:
         manifest, messages = ingest_prometheus(
             client,
             query,
             DatasetStore(),
-            start=parse_time(start, now=now_ns),
-            end=parse_time(end, now=now_ns),
-            step=parse_duration(step),
+            start=start_ns,
+            end=end_ns,
+            step=step_ns,
             now=now,
             nonfinite=nonfinite.value,
             progress=update,
@@ -178,19 +202,25 @@ def _file(
     mixed_offsets: bool,
     as_json: bool,
 ) -> None:
+    step_ns = parse_duration(step) if step else None
+    tolerance_ns = _tolerance(tolerance)
+    check_input_file(path, kind)
     with err.status(f"ingesting {path.name}"):
-        manifest = ingest_file(
-            path,
-            DatasetStore(),
-            now=datetime.now(UTC),
-            kind=kind,
-            step=parse_duration(step) if step else None,
-            tolerance=_tolerance(tolerance),
-            nonfinite=nonfinite.value,
-            unit=ts_unit.value,
-            mixed_offsets=mixed_offsets,
-        )
+        # what ingest_file does, with the grid's size checked before it is built
+        raw = _read(kind, path, ts_unit.value, mixed_offsets)
+        check_grid(raw, step_ns, nonfinite=nonfinite.value, what=str(path))
+        panel = prepare(raw, step=step_ns, tolerance=tolerance_ns, nonfinite=nonfinite.value)
+        source = {"kind": kind, "path": str(path.resolve())}
+        manifest = ingest_panel(panel, DatasetStore(), source, now=datetime.now(UTC))
     _report(manifest, as_json)
+
+
+def _read(kind: str, path: Path, unit: str, mixed_offsets: bool) -> Panel:
+    if kind == "parquet":
+        return read_parquet(path, unit=unit, mixed_offsets=mixed_offsets)
+    if kind == "openmetrics":
+        return read_exposition(path)
+    return read_csv(path, unit=unit, mixed_offsets=mixed_offsets)
 
 
 def _tolerance(text: str) -> int:

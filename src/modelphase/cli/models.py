@@ -15,16 +15,19 @@ from rich.table import Table
 from modelphase import __version__
 from modelphase.cli._registry import open_registry, registry_options
 from modelphase.cli._render import err, out, print_json
-from modelphase.exceptions import DatasetNotFoundError, ValidationError
+from modelphase.exceptions import DatasetNotFoundError, IntegrityError, ValidationError
+from modelphase.forecast import artifact_kind
 from modelphase.frame import NS_PER_SECOND, parse_time
 from modelphase.ingest import DatasetStore
-from modelphase.registry import UNSET, AliasEvent, ModelVersion, Unset
+from modelphase.registry import UNSET, AliasEvent, ModelRegistry, ModelVersion, Unset
 
 app = typer.Typer(
     help="The model registry: versions with lineage, aliases with an audited history.\n\n"
     "The registry is SQLite in the home folder unless MODELPHASE_REGISTRY_URL (or "
-    "--registry) names a PostgreSQL database. Without a token, an embedded registry acts "
-    "as its local admin; a shared one needs MODELPHASE_TOKEN (or --token).",
+    "--registry) names another: a shared registry's HTTP API (http(s)://HOST:PORT, "
+    "`modelphase registry serve`), used with a token from MODELPHASE_TOKEN_FILE (or "
+    "--token-file), or, with its credentials, a database. Without a token, an embedded "
+    "registry acts as its local admin.",
     no_args_is_help=True,
 )
 
@@ -121,21 +124,25 @@ def show_command(
         chosen = reg.get(name, version, alias=alias)
         every = reg.versions(name)
         held = reg.live(name)
+        kind = _artifact_kind(reg, chosen)
     if as_json:
-        print_json({"version": chosen.to_dict(), "aliases": held})
+        print_json({"version": chosen.to_dict(), "aliases": held, "artifact_kind": kind})
         return
     grid = Table.grid(padding=(0, 2))
     for key, value in _fields(chosen):
         grid.add_row(f"[bold]{key}[/]", escape(value))
+        if key == "artifact":
+            grid.add_row("[bold]format[/]", escape(kind))
     out.print(grid)
     table = Table(title=f"versions of {escape(name)}", title_justify="left")
-    for col in ("version", "aliases", "gates", "dataset", "created", "by"):
-        table.add_column(col)
+    for col in ("version", "aliases", "gates", "dataset", "created", "by", "token"):
+        table.add_column(col, no_wrap=col == "token")
     for v in every:
         tags = ", ".join(a for a, n in held.items() if n == v.version) or ""
         table.add_row(
-            str(v.version), tags, _gates(v), v.dataset_id or "-", v.created_at[:19], v.created_by
-        )
+            str(v.version), tags, _gates(v), v.dataset_id or "-", v.created_at[:19],
+            escape(v.created_by), v.created_by_token or "-",
+        )  # fmt: skip
     out.print(table)
 
 
@@ -321,8 +328,8 @@ def verify_command(
 
 def events_table(name: str, events: list[AliasEvent]) -> Table:
     table = Table(title=f"alias history of {escape(name)}", title_justify="left")
-    for col in ("at", "alias", "action", "from", "to", "by", "reason"):
-        table.add_column(col, overflow="fold")
+    for col in ("at", "alias", "action", "from", "to", "by", "token", "reason"):
+        table.add_column(col, overflow="fold", no_wrap=col == "token")
     for e in events:
         table.add_row(
             e.at[:19].replace("T", " "),
@@ -331,6 +338,7 @@ def events_table(name: str, events: list[AliasEvent]) -> Table:
             _num(e.from_version),
             _num(e.to_version),
             escape(e.actor),
+            e.actor_token or "-",
             escape(e.reason),
         )
     return table
@@ -359,12 +367,22 @@ def _report_event(event: AliasEvent, as_json: bool) -> None:
     )
 
 
+def _artifact_kind(reg: ModelRegistry, v: ModelVersion) -> str:
+    """What the artifact is, read as data (nothing in it runs): a pickle shows as
+    refused, since nothing loads one."""
+    try:
+        return artifact_kind(reg.load_artifact(v.name, v.version))
+    except IntegrityError as exc:
+        return "damaged (sha256 mismatch)" if exc.actual else "damaged (missing)"
+
+
 def _fields(v: ModelVersion) -> list[tuple[str, str]]:
     return [
         ("name", v.name),
         ("version", str(v.version)),
         ("flavor", f"{v.flavor} {v.model_class}".strip()),
         ("created", f"{v.created_at} by {v.created_by}"),
+        ("token", v.created_by_token or "- (no token: the local or database admin)"),
         ("dataset", v.dataset_id or "-"),
         ("artifact", f"sha256 {v.artifact_digest} ({v.artifact_size:,} bytes)"),
         ("code", f"{v.code_version} {v.git_commit or ''}".strip()),

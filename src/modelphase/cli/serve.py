@@ -7,23 +7,24 @@ from pathlib import Path
 
 import typer
 
+from modelphase.cli._registry import REGISTRY, TOKEN_FILE
 from modelphase.cli._render import err
-from modelphase.config import get_settings
-from modelphase.registry import Registry
+from modelphase.config import get_settings, read_token_file
+from modelphase.registry import open_registry
 
 
 def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
-    registry: str | None = typer.Option(
-        None, "--registry", help="Registry database URL \\[env MODELPHASE_REGISTRY_URL]."
-    ),
+    registry: str | None = REGISTRY,
     token: str | None = typer.Option(
         None,
         "--token",
         help="The server's own token to read a shared registry \\[env "
-        "MODELPHASE_TOKEN]; callers bring their own.",
+        "MODELPHASE_TOKEN]; callers bring their own. Visible in `ps`: prefer --token-file "
+        "or MODELPHASE_TOKEN_FILE.",
     ),
+    token_file: Path | None = TOKEN_FILE,
     reload_interval: float = typer.Option(
         2.0,
         "--reload-interval",
@@ -42,7 +43,81 @@ def serve_command(
         2_000_000, "--max-body", min=1024, help="Largest request body accepted, in bytes."
     ),
     workers: int = typer.Option(
-        4, "--threads", min=1, help="Threads that run model calls (refits, scoring)."
+        4,
+        "--threads",
+        min=1,
+        help="Threads that run model calls on short inputs (refits, scoring); 16 "
+        "requests per thread may wait for one.",
+    ),
+    heavy_workers: int = typer.Option(
+        2,
+        "--heavy-workers",
+        min=1,
+        help="Worker processes (at a lower priority) that run heavy requests "
+        "(--heavy-points or more values, or a body over 64 KiB), apart from the rest; 2 "
+        "requests per worker may wait for one; their fallbacks have one more.",
+    ),
+    heavy_in_threads: bool = typer.Option(
+        False,
+        "--heavy-in-threads",
+        help="Run heavy requests on threads of the server's process instead (they then "
+        "slow everything else down while they run).",
+    ),
+    heavy_points: int = typer.Option(
+        10_000, "--heavy-points", min=1, help="Values from which a request is heavy."
+    ),
+    queue_wait: float = typer.Option(
+        5.0,
+        "--queue-wait",
+        min=0.0,
+        help="Seconds a request's work may wait for a thread before it is refused with "
+        "503 (the latency budget counts from when the work starts).",
+    ),
+    token_rate: float = typer.Option(
+        100.0,
+        "--token-rate",
+        min=0.001,
+        help="Requests a second one token may send, sustained (more: 429).",
+    ),
+    token_burst: int = typer.Option(
+        200, "--token-burst", min=1, help="Requests one token may send at once."
+    ),
+    token_concurrency: int = typer.Option(
+        16,
+        "--token-concurrency",
+        min=1,
+        help="Prediction requests one token may have in flight (more: 429).",
+    ),
+    token_heavy: int = typer.Option(
+        2,
+        "--token-heavy",
+        min=1,
+        help="Heavy prediction requests one token may have in flight (more: 429).",
+    ),
+    header_timeout: float = typer.Option(
+        10.0,
+        "--header-timeout",
+        min=0.1,
+        help="Seconds a client has to send a request's headers (then 408, closed).",
+    ),
+    body_timeout: float = typer.Option(
+        30.0,
+        "--body-timeout",
+        min=0.1,
+        help="Seconds a client has to send a request's body (then 408, closed).",
+    ),
+    keep_alive_timeout: int = typer.Option(
+        5,
+        "--keep-alive-timeout",
+        min=1,
+        help="Seconds an idle keep-alive connection is kept open.",
+    ),
+    limit_concurrency: int = typer.Option(
+        1000,
+        "--limit-concurrency",
+        min=1,
+        help="Connections or requests at once past which the server answers 503 "
+        "(/healthz and /metrics still answer).",
     ),
     ssl_certfile: Path | None = typer.Option(
         None, "--ssl-certfile", help="Serve HTTPS with this certificate (PEM)."
@@ -58,22 +133,39 @@ def serve_command(
     /docs. Callers send 'Authorization: Bearer <token>' (any role may predict; create
     one with `modelphase tokens create --name NAME --role viewer`). A canary alias gets the
     share of traffic its canary plan gives it; a shadow alias is called after each
-    answer and only compared and logged. SIGTERM drains the requests in flight and
-    writes every logged decision before the process exits."""
+    answer and only compared and logged. Each token is held to --token-rate,
+    --token-burst, --token-concurrency and --token-heavy (429 past them); work that
+    finds no thread is refused with 503; both carry Retry-After. SIGTERM drains the
+    requests in flight and writes every logged decision before the process exits."""
     import uvicorn
 
     from modelphase.serve import ServeConfig, create_app
+    from modelphase.serve.server import uvicorn_options
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise typer.BadParameter("--ssl-certfile and --ssl-keyfile go together")
     settings = get_settings()
-    reg = Registry(registry, token=token)
+    reg = open_registry(
+        registry, token=read_token_file(token_file, "--token-file") if token_file else token
+    )
     config = ServeConfig(
         home=settings.home,
         reload_interval=reload_interval,
         decision_sample=decision_sample,
         max_body=max_body,
         workers=workers,
+        heavy_workers=heavy_workers,
+        heavy_processes=not heavy_in_threads,
+        heavy_points=heavy_points,
+        queue_wait=queue_wait,
+        token_rate=token_rate,
+        token_burst=token_burst,
+        token_concurrency=token_concurrency,
+        token_heavy=token_heavy,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        limit_concurrency=limit_concurrency,
     )
     app = create_app(reg, config)
     # uvicorn drains and shuts down on SIGTERM, then raises the signal again for the
@@ -93,6 +185,7 @@ def serve_command(
             ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
             ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
             timeout_graceful_shutdown=30,
+            **uvicorn_options(app),
         )
     finally:
         reg.close()

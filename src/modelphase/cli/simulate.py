@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -11,10 +12,21 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from modelphase.cli._checks import check_output_folder
 from modelphase.cli._render import atomic_output, err, print_json, rfc3339
-from modelphase.frame import format_time, parse_duration, parse_time
+from modelphase.frame import format_duration, format_time, parse_duration, parse_time
 from modelphase.ingest import DatasetStore, ingest_panel, to_openmetrics
+from modelphase.limits import (
+    MAX_DATASET_POINTS,
+    MAX_SERVICES,
+    MAX_SIMULATED_DAYS,
+    check_at_most,
+)
 from modelphase.simulate import Simulation, simulate
+
+#: series per simulated service (request rate, p50, p99, errors, CPU, memory)
+SERIES_PER_SERVICE = 6
+_DAY_NS = 86_400 * 10**9
 
 
 class SimFormat(StrEnum):
@@ -30,8 +42,12 @@ class Written:
 
 
 def simulate_command(
-    services: int = typer.Option(3, "--services", "-n", min=1, help="Number of services."),
-    days: float = typer.Option(7.0, "--days", help="Length of the telemetry in days."),
+    services: int = typer.Option(
+        3, "--services", "-n", min=1, help="Number of services (at most 1,000)."
+    ),
+    days: float = typer.Option(
+        7.0, "--days", help="Length of the telemetry in days (at most 3,660)."
+    ),
     step: str = typer.Option("60s", "--step", help="Sample interval."),
     start: str = typer.Option(
         "2026-01-05T00:00:00Z", "--start", help="First timestamp (RFC 3339; a Monday)."
@@ -55,11 +71,16 @@ def simulate_command(
     drifts, latency regressions after deploys (incidents); traffic surges, missing
     scrapes and deploys (not incidents). Writes telemetry.csv (long: unique_id,ds,y)
     and events.json (the ground truth) to --output.
+
+    At most 20 million points in all (services x 6 series x days / step).
     """
+    step_ns = parse_duration(step)
+    check_size(services, days, step_ns)
+    check_output_folder(output)
     sim = simulate(
         services=services,
         days=days,
-        step=parse_duration(step),
+        step=step_ns,
         start=parse_time(start),
         seed=seed,
         events=not no_events,
@@ -90,6 +111,26 @@ def simulate_command(
     )
     if dataset_id:
         typer.echo(dataset_id)
+
+
+def check_size(services: int, days: float, step: int) -> None:
+    """Refuse a simulation over the limits of :mod:`modelphase.limits` before any of it
+    is made (bad values, such as days <= 0, are left to :func:`simulate` to explain)."""
+    check_at_most("--services", services, MAX_SERVICES, "simulate fewer services", " services")
+    if not math.isfinite(days):
+        return
+    check_at_most("--days", days, MAX_SIMULATED_DAYS, "simulate fewer days", " days")
+    if days <= 0 or step <= 0:
+        return
+    points = round(days * _DAY_NS) // step * SERIES_PER_SERVICE * services
+    check_at_most(
+        f"{services} services x {SERIES_PER_SERVICE} series x {days:g} days every "
+        f"{format_duration(step)}",
+        points,
+        MAX_DATASET_POINTS,
+        "simulate fewer services or days, or pass a larger --step",
+        " points",
+    )
 
 
 def write_simulation(

@@ -6,9 +6,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.cli._registry import open_registry, registry_options
+from modelphase.cli._registry import chosen_url, open_registry, registry_options
 from modelphase.cli._render import err, out, print_json
-from modelphase.registry import Role
+from modelphase.exceptions import ValidationError
+from modelphase.registry import Registry, Role, TokenInfo, is_remote
 
 app = typer.Typer(
     help="API tokens for the registry and the server. Roles: viewer < trainer (registers) "
@@ -28,11 +29,34 @@ def create_command(
     """Create a token; prints its secret as the last line (it is not shown again)."""
     with open_registry() as reg:
         info, secret = reg.create_token(name, Role.parse(role))
+    _show_secret(info, secret, as_json, "created")
+
+
+@app.command("bootstrap")
+def bootstrap_command(
+    name: str = typer.Option("admin", "--name", help="Who holds the first admin token."),
+    as_json: bool = typer.Option(False, "--json", help="Print the record and secret as JSON."),
+) -> None:
+    """Make a registry's first admin token, with direct database access (run it where the
+    database's credentials are); refused once the registry has a live admin token.
+    Prints its secret as the last line (it is not shown again)."""
+    url = chosen_url()
+    if is_remote(url):
+        raise ValidationError(
+            "expected the registry's database URL, got its HTTP API: the first admin token "
+            "is made with direct database access. Fix: run `modelphase tokens bootstrap` "
+            "where the database's credentials are (--registry postgresql+psycopg://...)"
+        )
+    info, secret = Registry.bootstrap_admin(url, name)
+    _show_secret(info, secret, as_json, "bootstrapped")
+
+
+def _show_secret(info: TokenInfo, secret: str, as_json: bool, verb: str) -> None:
     if as_json:
         print_json({**info.to_dict(), "token": secret})
         return
     err.print(
-        f"created token {info.id} for {escape(info.name)} with role {info.role}; store the "
+        f"{verb} token {info.id} for {escape(info.name)} with role {info.role}; store the "
         "secret below now, it is not shown again"
     )
     typer.echo(secret)
@@ -59,7 +83,7 @@ def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command("revoke")
 def revoke_command(token_id: str = typer.Argument(..., metavar="ID")) -> None:
-    """Revoke a token by id; it stops working at once."""
+    """Revoke a token by id; it stops working within seconds, in open sessions too."""
     with open_registry() as reg:
         info = reg.revoke_token(token_id)
     err.print(f"revoked token {info.id} ({escape(info.name)}) at {info.revoked_at}")

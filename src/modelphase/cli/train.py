@@ -11,13 +11,21 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.cli._registry import open_registry, registry_options
+from modelphase.cli._checks import check_output_file, check_range
+from modelphase.cli._registry import (
+    REGISTRY,
+    TOKEN,
+    TOKEN_FILE,
+    open_registry,
+    registry_options,
+)
 from modelphase.cli._render import err, print_json, stages
 from modelphase.cli.models import git_commit
 from modelphase.config import get_settings
 from modelphase.exceptions import ValidationError
 from modelphase.frame import NS_PER_SECOND, Panel, format_duration, parse_duration, parse_time
 from modelphase.ingest import DatasetStore, PrometheusClient, ingest_prometheus
+from modelphase.limits import MAX_JOBS, check_at_most
 from modelphase.report import write_training_report
 from modelphase.spec import ModelSpec, load_spec
 from modelphase.train import TrainingRun, register_run, spec_text, train
@@ -41,13 +49,14 @@ def train_command(
         False, "--drop-short", help="Drop series too short for the backtest instead of failing."
     ),
     n_jobs: int | None = typer.Option(
-        None, "--n-jobs", help="Processes (default: the cores for large panels; -1 = all)."
+        None,
+        "--n-jobs",
+        help="Processes (default: the cores for large panels; -1 = all; at most 64).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
-    registry: str | None = typer.Option(
-        None, "--registry", help="Registry database URL \\[env MODELPHASE_REGISTRY_URL]."
-    ),
-    token: str | None = typer.Option(None, "--token", help="API token \\[env MODELPHASE_TOKEN]."),
+    registry: str | None = REGISTRY,
+    token: str | None = TOKEN,
+    token_file: Path | None = TOKEN_FILE,
 ) -> None:
     """Backtest the spec's candidates, choose a model per series, check the gates, refit,
     write an HTML report and register the model with its lineage.
@@ -56,8 +65,12 @@ def train_command(
     version is registered as not promotable, so a CI pipeline can stop there); 1 on bad
     input.
     """
+    if n_jobs is not None:
+        check_at_most("--n-jobs", n_jobs, MAX_JOBS, "use fewer processes, or -1 for the cores")
+    if report is not None:
+        check_output_file(report, "--report")
     spec = load_spec(spec_path)
-    registry_options(registry, token)
+    registry_options(registry, token, token_file)
     panel, dataset_id = _data(spec, dataset)
     err.print(
         f"training [bold]{escape(spec.name)}[/] on dataset {dataset_id}: {panel.n_series:,} "
@@ -116,16 +129,14 @@ def _data(spec: ModelSpec, dataset: str | None) -> tuple[Panel, str]:
             settings = replace(settings, url=target.url)
         now = datetime.now(UTC)
         now_ns = int(now.timestamp()) * NS_PER_SECOND
+        start = parse_time(target.start, now=now_ns)
+        end = parse_time(target.end, now=now_ns)
+        step = parse_duration(target.step)
+        check_range(start, end, step, "target.prometheus start/end/step")
         client = PrometheusClient.from_settings(settings)
         with client, err.status(f"querying Prometheus at {settings.url}"):
             manifest, messages = ingest_prometheus(
-                client,
-                target.query,
-                store,
-                start=parse_time(target.start, now=now_ns),
-                end=parse_time(target.end, now=now_ns),
-                step=parse_duration(target.step),
-                now=now,
+                client, target.query, store, start=start, end=end, step=step, now=now
             )
         for message in messages:
             err.print(f"[yellow]prometheus warning:[/] {escape(message)}")

@@ -24,6 +24,23 @@ down. A record whose values cannot be converted is dropped alone, not its batch.
 :meth:`DecisionLog.close` is what SIGTERM handling calls: it refuses new records, then
 writes everything accepted before returning.
 
+Limits, all keyword arguments of :class:`DecisionLog` (``None`` turns one off):
+
+- ``sample`` (default 1.0): the share of requests logged, drawn by the log itself from
+  ``rng`` (default: a generator seeded from the OS), never from anything the caller
+  sends, so a caller cannot choose to be left out of the log (:meth:`~DecisionLog.sampled`).
+- ``max_input_bytes`` (default 64 KiB): a request's inputs are kept whole up to this many
+  bytes of JSON, beyond it as their size and sha256 only
+  (:func:`~modelphase.decisions.records.cap_inputs`); capped in
+  :meth:`~DecisionLog.offer`, so the queue's memory is bounded too. Counted in
+  ``truncated``.
+- ``max_age`` (default 30 days) and ``max_bytes`` (default 10 GiB): retention
+  (:mod:`modelphase.decisions.retention`), run by the writer thread when it starts and
+  then every ``prune_seconds`` (default 60), against ``clock`` (default ``time.time``).
+  Counted in ``pruned_segments`` and ``pruned_bytes``; ``stored_segments`` and
+  ``stored_bytes`` are what the last prune kept, ``prune_errors`` what it could not
+  remove.
+
 >>> import tempfile
 >>> from modelphase.decisions.records import DecisionRecord
 >>> folder = tempfile.mkdtemp()
@@ -37,14 +54,15 @@ True
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import itertools
 import logging
 import os
 import threading
 import time
 from collections import deque
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -52,7 +70,15 @@ from typing import Self
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from modelphase.decisions.records import DecisionRecord, to_table
+from modelphase.decisions._layout import day_name
+from modelphase.decisions._sampling import Sampler
+from modelphase.decisions.records import (
+    MAX_LOGGED_INPUT_BYTES,
+    DecisionRecord,
+    cap_inputs,
+    to_table,
+)
+from modelphase.decisions.retention import MAX_AGE, MAX_BYTES, PruneResult, check_limits, prune
 from modelphase.exceptions import ConfigError
 from modelphase.files import atomic_path, fsync_dir
 
@@ -62,7 +88,6 @@ log = logging.getLogger(__name__)
 
 #: segment sequence numbers, shared by every log of this process so names never repeat
 _SEQ = itertools.count()
-_US_PER_DAY = 86_400 * 1_000_000
 #: how long a closing log waits between tries while the disk refuses its writes
 _RETRY_PAUSE = 0.05
 
@@ -70,10 +95,15 @@ _RETRY_PAUSE = 0.05
 class DecisionLog:
     """A bounded queue of :class:`DecisionRecord` and the thread that writes it.
 
-    ``sample`` is the share of requests logged (see :meth:`sampled`); ``max_queue``
-    bounds the records waiting in memory; a batch is written when ``batch_size``
-    records wait or ``flush_seconds`` have passed. Counters (``written``, ``dropped``,
-    ``segments``, ``errors``) only grow and may be read from any thread.
+    ``sample`` is the share of requests logged (see :meth:`sampled`), drawn from
+    ``rng``; ``max_queue`` bounds the records waiting in memory; a batch is written
+    when ``batch_size`` records wait or ``flush_seconds`` have passed. Inputs above
+    ``max_input_bytes`` are kept as their size and sha256; segments older than
+    ``max_age`` or beyond ``max_bytes`` are pruned every ``prune_seconds`` by the
+    clock ``clock`` (epoch seconds). Counters (``written``, ``dropped``, ``segments``,
+    ``errors``, ``truncated``, ``pruned_segments``, ``pruned_bytes``, ``prune_errors``)
+    only grow and may be read from any thread; ``stored_segments`` and
+    ``stored_bytes`` are what the last prune kept (0 before the first).
     """
 
     def __init__(
@@ -84,26 +114,52 @@ class DecisionLog:
         max_queue: int = 10_000,
         batch_size: int = 2_000,
         flush_seconds: float = 1.0,
+        max_input_bytes: int = MAX_LOGGED_INPUT_BYTES,
+        max_age: timedelta | None = MAX_AGE,
+        max_bytes: int | None = MAX_BYTES,
+        prune_seconds: float = 60.0,
+        rng: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not 0.0 <= sample <= 1.0:
             raise ConfigError(f"decision log sample: expected a share in [0, 1], got {sample}")
         for name, value in (("max_queue", max_queue), ("batch_size", batch_size)):
             if value < 1:
                 raise ConfigError(f"decision log {name}: expected at least 1, got {value}")
-        if not flush_seconds > 0:
+        for name, seconds in (("flush_seconds", flush_seconds), ("prune_seconds", prune_seconds)):
+            if not seconds > 0:
+                raise ConfigError(f"decision log {name}: expected a positive number, got {seconds}")
+        if (
+            isinstance(max_input_bytes, bool)
+            or not isinstance(max_input_bytes, int)
+            or (max_input_bytes < 0)
+        ):
             raise ConfigError(
-                f"decision log flush_seconds: expected a positive number, got {flush_seconds}"
+                f"decision log max_input_bytes: expected a number of bytes >= 0, "
+                f"got {max_input_bytes!r}"
             )
+        check_limits(max_age, max_bytes)
         self.root = Path(root)
         self.sample = sample
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
+        self.max_input_bytes = max_input_bytes
+        self.max_age = max_age
+        self.max_bytes = max_bytes
+        self.prune_seconds = prune_seconds
+        self.clock = clock
         self.written = 0
         self.dropped = 0
         self.segments = 0
         self.errors = 0
-        self._threshold = int(sample * 2**64)
+        self.truncated = 0
+        self.pruned_segments = 0
+        self.pruned_bytes = 0
+        self.prune_errors = 0
+        self.stored_segments = 0
+        self.stored_bytes = 0
+        self._sampler = Sampler(sample, rng)
         self._queue: deque[DecisionRecord] = deque()
         self._retry: deque[DecisionRecord] = deque()  # failed writes, oldest first
         self._lock = threading.Lock()  # the queues, the counters and the flags below
@@ -113,23 +169,31 @@ class DecisionLog:
         self._deadline = 0.0
         self._abandoned = 0  # accepted records a close gave up on
         self._thread: threading.Thread | None = None
+        self._next_prune = 0.0  # time.monotonic() of the writer thread's next prune
 
-    def sampled(self, request_id: str) -> bool:
-        """Whether to log this request: a hash of its id against the sample share, so
-        every replica that sees the request decides the same and a retry is logged
-        exactly when the first try was."""
-        if self.sample >= 1.0:
-            return True
-        digest = hashlib.blake2b(request_id.encode("utf-8"), digest_size=8).digest()
-        return int.from_bytes(digest, "big") < self._threshold
+    def sampled(self, pair: object | None = None) -> bool:
+        """Whether to log a request: the log's own draw against ``sample``, so that
+        nothing the caller sends (such as its ``x-request-id``) decides it.
+
+        The records of one request pass the same server-owned object as ``pair`` (its
+        answer): the first call draws, later ones get the same answer, so a shadow is
+        logged exactly when its primary was (see :mod:`modelphase.decisions._sampling`).
+        """
+        return self._sampler.sampled(pair)
 
     def offer(self, record: DecisionRecord) -> bool:
         """Queue ``record`` for writing; False (and counted in ``dropped``) when the
-        queue is full or the log is closed. Never blocks on IO, never raises."""
+        queue is full or the log is closed. Never blocks on IO, never raises.
+
+        Inputs above ``max_input_bytes`` are replaced here by their size and sha256
+        (counted in ``truncated``), so what waits in memory is bounded too."""
+        with contextlib.suppress(Exception):  # inputs not text: the writer drops it
+            record = cap_inputs(record, self.max_input_bytes)
         with self._lock:
             if self._closed or len(self._queue) >= self.max_queue:
                 self.dropped += 1
                 return False
+            self.truncated += record.inputs_truncated is True
             self._queue.append(record)
             if len(self._queue) >= self.batch_size:
                 self._wake.notify()
@@ -154,6 +218,34 @@ class DecisionLog:
         """Write what is queued now, in the calling thread; a failed write is counted
         and kept for the next try, not raised."""
         self._write_all()
+
+    def prune(self) -> PruneResult:
+        """Apply retention now, in the calling thread (the writer thread does it every
+        ``prune_seconds``): see :func:`~modelphase.decisions.prune`. Never raises; a
+        failure is logged and counted in ``prune_errors``."""
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        with self._write_lock:  # not while this log writes a segment
+            try:
+                result = prune(self.root, max_age=self.max_age, max_bytes=self.max_bytes, now=now)
+            except Exception:
+                log.exception("decision log: retention failed under %s", self.root)
+                with self._lock:
+                    self.prune_errors += 1
+                return PruneResult(0, 0, self.stored_segments, self.stored_bytes, 1)
+        with self._lock:
+            self.pruned_segments += result.segments
+            self.pruned_bytes += result.bytes
+            self.prune_errors += result.failed
+            self.stored_segments = result.kept_segments
+            self.stored_bytes = result.kept_bytes
+        if result.segments:
+            log.info(
+                "decision log: pruned %d segments (%d bytes) under %s",
+                result.segments,
+                result.bytes,
+                self.root,
+            )
+        return result
 
     def close(self, timeout: float = 10.0) -> bool:
         """Refuse new records, write every accepted one, stop the thread.
@@ -187,6 +279,9 @@ class DecisionLog:
 
     def _run(self) -> None:
         while True:
+            if self._limited() and time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + self.prune_seconds
+                self.prune()
             with self._wake:
                 if not self._closed and len(self._queue) < self.batch_size:
                     self._wake.wait(self.flush_seconds)
@@ -195,6 +290,9 @@ class DecisionLog:
                 self._drain()
                 return
             self._write_all()
+
+    def _limited(self) -> bool:
+        return self.max_age is not None or self.max_bytes is not None
 
     def _drain(self) -> None:
         """Write until nothing is left or the close deadline passes."""
@@ -258,7 +356,7 @@ class DecisionLog:
                 log.warning(
                     "decision log: cannot write %d records under %s (%s: %s); kept for retry",
                     len(unwritten),
-                    self.root / f"date={day}",
+                    self.root / day,
                     type(exc).__name__,
                     getattr(exc, "strerror", None) or exc,
                     exc_info=not isinstance(exc, OSError),
@@ -279,7 +377,7 @@ class DecisionLog:
         bad = 0
         for record in batch:
             try:
-                days.setdefault(_day(record.time_us), []).append(record)
+                days.setdefault(day_name(record.time_us), []).append(record)
             except (TypeError, ValueError, OverflowError, OSError):
                 bad += 1
         parts = []
@@ -301,17 +399,13 @@ class DecisionLog:
         return parts
 
     def _write_segment(self, day: str, first_us: int, table: pa.Table) -> None:
-        folder = self.root / f"date={day}"
+        folder = self.root / day
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
             fsync_dir(folder.parent)  # the new day's folder survives a crash too
         name = f"{first_us}-{os.getpid()}-{next(_SEQ)}.parquet"
         with atomic_path(folder / name) as tmp:
             pq.write_table(table, tmp, compression="zstd")
-
-
-def _day(time_us: int) -> str:
-    return datetime.fromtimestamp(int(time_us) // _US_PER_DAY * 86_400, UTC).strftime("%Y-%m-%d")
 
 
 def _convertible(record: DecisionRecord) -> bool:

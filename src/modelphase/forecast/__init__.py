@@ -2,9 +2,12 @@
 runner with its fallback, and the automatic per-series selection.
 
 ``MODEL_NAMES`` lists the names a spec may use; :func:`build_model` builds one from
-its parameters and the data's step.
+its parameters and the data's step. :func:`artifact_kind` says what artifact bytes are
+without loading them; ``ALLOWED_CLASSES`` are the only classes an artifact may name.
 """
 
+from modelphase.forecast.allowlist import ALLOWED_CLASSES
+from modelphase.forecast.artifact import artifact_kind
 from modelphase.forecast.auto import AutoForecast, default_models, default_season
 from modelphase.forecast.catalog import MODEL_NAMES, build_model
 from modelphase.forecast.gbm import GlobalLightGBM
@@ -12,6 +15,7 @@ from modelphase.forecast.naive import SeasonalNaive
 from modelphase.forecast.panel import Fallback, Forecaster, PanelForecaster, clean_series
 
 __all__ = [
+    "ALLOWED_CLASSES",
     "MODEL_NAMES",
     "AutoForecast",
     "Fallback",
@@ -19,6 +23,7 @@ __all__ = [
     "GlobalLightGBM",
     "PanelForecaster",
     "SeasonalNaive",
+    "artifact_kind",
     "build_model",
     "clean_series",
     "default_models",

@@ -40,6 +40,7 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
 from typing import Any, ClassVar
@@ -58,6 +59,7 @@ _DAY = 86_400 * NS_PER_SECOND
 _HOUR = 3_600 * NS_PER_SECOND
 _SERIES = "y"  # the id of the single series of fit(y)
 _BATCH_ROWS = 1 << 18  # feature rows computed at a time
+_OBJECTIVE = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class GlobalLightGBM:
@@ -373,8 +375,22 @@ class GlobalLightGBM:
                 raise ValidationError(f"{name}: expected a positive integer, got {value!r}")
         if self.reference not in ("last", "season"):
             raise ValidationError(f"reference: expected 'last' or 'season', got {self.reference!r}")
-        if not self.learning_rate > 0:
-            raise ValidationError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
+        rate = self.learning_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+            raise ValidationError(f"learning_rate: expected a number > 0, got {rate!r}")
+        # these reach LightGBM as "key=value" text: a space in one would set other keys
+        if not isinstance(self.objective, str) or not _OBJECTIVE.fullmatch(self.objective):
+            raise ValidationError(
+                f"objective: expected a LightGBM objective name such as l1, got "
+                f"{self.objective!r:.60}"
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValidationError(f"seed: expected an integer, got {self.seed!r:.60}")
+        threads = self.num_threads
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 0
+        ):
+            raise ValidationError(f"num_threads: expected an integer >= 0, got {threads!r:.60}")
 
     @staticmethod
     def _check_horizon(h: int, level: Sequence[float]) -> None:

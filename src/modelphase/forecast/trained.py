@@ -10,13 +10,33 @@ forecast made at the end of training. So it answers in two ways:
 - :meth:`TrainedForecaster.forecast` refits each series' chosen model on new data (the
   same choice, weights and calibration) and forecasts from its end.
 
-Artifacts are pickles; the registry checks their content hash before they are loaded.
+:meth:`TrainedForecaster.to_bytes` writes a data-only artifact (format 2,
+:mod:`modelphase.forecast.artifact`): the models as allow-listed class names and JSON
+parameters (:mod:`modelphase.forecast.allowlist`), the numbers as ``.npy`` arrays.
+:meth:`TrainedForecaster.from_bytes` reads nothing else: a pickle (format 1 was one) is
+refused unread, since loading a pickle runs the code it names.
+
+>>> import numpy as np, pandas as pd
+>>> from modelphase.forecast.naive import SeasonalNaive
+>>> ds = pd.date_range("2026-01-01", periods=2, freq="h", tz="UTC")
+>>> frame = pd.DataFrame({"unique_id": ["a", "a"], "ds": ds, "yhat": [1.0, 2.0],
+...                       "yhat-lo-80": [0.5, 1.5], "yhat-hi-80": [1.5, 2.5],
+...                       "model": ["SeasonalNaive"] * 2})
+>>> model = TrainedForecaster(
+...     "demo", 3600 * 10**9, 2, [80.0], [SeasonalNaive(24)], None, 24, {"a": "SeasonalNaive"},
+...     {}, {80.0: np.array([0.5, 0.5])}, {"a": 1.0}, frame)
+>>> TrainedForecaster.from_bytes(model.to_bytes()).predict(1)["yhat"].tolist()
+[1.0]
+>>> TrainedForecaster.from_bytes(b"\\x80\\x05...")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+modelphase.exceptions.UnsafeArtifactError: expected a data-only ... got a pickle; ...
 """
 
 from __future__ import annotations
 
-import pickle
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,15 +44,29 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from modelphase.exceptions import ValidationError
+from modelphase.exceptions import ArtifactFormatError, ValidationError
+from modelphase.forecast.allowlist import read_model, write_model
+from modelphase.forecast.artifact import Reader, Writer, read_frame, write_frame
+from modelphase.forecast.manifest import (
+    ARTIFACT_FORMAT,
+    FORECASTER_KIND,
+    RETRAIN,
+    Fields,
+    shown,
+)
 from modelphase.forecast.panel import Fallback, PanelForecaster, alias_of
 from modelphase.forecast.select import ENSEMBLE, WEIGHTED, period_scale, scale_period
 from modelphase.frame import Panel, format_duration
 
 __all__ = ["ARTIFACT_FORMAT", "TrainedForecaster", "combine"]
 
-#: Bumped when the pickled layout changes; older artifacts are refused with a message.
-ARTIFACT_FORMAT = 1
+_FIELDS = (
+    "kind", "name", "step", "horizon", "levels", "season", "dataset_id", "info", "models",
+    "fallback", "chosen", "weights", "scales", "widths", "forecast", "format", "arrays",
+)  # fmt: skip
+
+#: what the manifest of a trained forecaster's artifact calls it
+KIND = "TrainedForecaster"
 
 
 def combine(
@@ -172,25 +206,112 @@ class TrainedForecaster:
         return self._columns(out, levels), runner.fallbacks_
 
     def to_bytes(self) -> bytes:
-        return pickle.dumps((ARTIFACT_FORMAT, self), protocol=pickle.HIGHEST_PROTOCOL)
+        """The data-only artifact (format 2): no code runs when it is read."""
+        w = Writer()
+        manifest = {
+            "kind": KIND,
+            "name": self.name,
+            "step": int(self.step),
+            "horizon": int(self.horizon),
+            "levels": [float(lv) for lv in self.levels],
+            "season": int(self.season),
+            "dataset_id": self.dataset_id,
+            "info": _plain(self.info, "info"),
+            "models": [write_model(m, f"models.{i}") for i, m in enumerate(self.models)],
+            "fallback": None if self.fallback is None else write_model(self.fallback, "fallback"),
+            "chosen": {
+                "keys": w.codes("chosen.keys", self.chosen),
+                "values": w.codes("chosen.values", self.chosen.values()),
+            },
+            "weights": {
+                "keys": w.codes("weights.keys", self.weights),
+                "values": w.array("weights.values", _rows(self.weights, len(self.models)), "<f8"),
+            },
+            "scales": {
+                "keys": w.codes("scales.keys", self.scales),
+                "values": w.array("scales.values", list(self.scales.values()), "<f8"),
+            },
+            "widths": [
+                {"level": float(lv), "values": w.array(f"widths.{i}", table, "<f8")}
+                for i, (lv, table) in enumerate(self.widths.items())
+            ],
+            "forecast": write_frame(w, self.forecast_, "forecast"),
+        }
+        return w.pack(manifest)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TrainedForecaster:
-        """Load an artifact; its content hash must have been checked (the registry's
-        ``load_artifact`` does) since unpickling runs code."""
-        try:
-            fmt, obj = pickle.loads(data)
-        except Exception as exc:
-            raise ValidationError(f"not a modelphase forecaster artifact: {exc}") from exc
-        if fmt != ARTIFACT_FORMAT or not isinstance(obj, cls):
-            raise ValidationError(
-                f"expected a forecaster artifact of format {ARTIFACT_FORMAT}, got format "
-                f"{fmt!r} ({type(obj).__name__})",
-                hint="retrain the model with this version of modelphase",
-            )
-        return obj
+        """Read a data-only artifact (format 2); refuse anything else before using it
+        (a pickle is never unpickled), with an :class:`ArtifactFormatError` (an
+        :class:`~modelphase.exceptions.UnsafeArtifactError` for a pickle or a class
+        outside the allow-list)."""
+        r = Reader.read(data)
+        top = Fields(r.manifest, "manifest")
+        if top.get("kind", "str") != KIND:
+            raise _bad(f"manifest.kind: expected {KIND!r}, got {r.manifest['kind']!r:.40}")
+        models = [read_model(m, f"models.{i}") for i, m in enumerate(top.get("models", "list"))]
+        fallback = top.get("fallback", "any")
+        levels = top.get("levels", "list")
+        if not all(isinstance(lv, float) for lv in levels):
+            raise _bad("manifest.levels: expected floats such as 80.0")
+        info = top.get("info", "object")
+        chosen = _mapping(r, top.get("chosen", "object"), "chosen", r.texts)
+        weights = _mapping(
+            r, top.get("weights", "object"), "weights", lambda n, at: r.array(n, "<f8", 2, at)
+        )
+        scales = _mapping(
+            r, top.get("scales", "object"), "scales", lambda n, at: r.array(n, "<f8", 1, at)
+        )
+        widths: dict[float, NDArray[np.float64]] = {}
+        for i, item in enumerate(top.get("widths", "list")):
+            part = Fields(item, f"manifest.widths.{i}")
+            level = float(part.get("level", "number"))
+            widths[level] = r.array(part.get("values", "any"), "<f8", 1, f"widths.{i}")
+            part.done("level", "values")
+        model = cls(
+            name=top.get("name", "str"),
+            step=top.get("step", "int"),
+            horizon=top.get("horizon", "int"),
+            levels=levels,
+            models=models,
+            fallback=None if fallback is None else read_model(fallback, "fallback"),
+            season=top.get("season", "int"),
+            chosen=chosen,
+            weights={k: np.asarray(v, dtype=np.float64) for k, v in weights.items()},
+            widths=widths,
+            scales={k: float(v) for k, v in scales.items()},
+            forecast_=read_frame(r, top.get("forecast", "object"), "forecast"),
+            dataset_id=top.get("dataset_id", "str?"),
+            info=info,
+        )
+        top.done(*_FIELDS)
+        model._check()
+        return model
 
     # ----------------------------------------------------------------- internals
+
+    def _check(self) -> None:
+        """What predict and forecast rely on, checked once on reading."""
+        aliases = self.aliases
+        if not aliases or len(set(aliases)) != len(aliases):
+            raise _bad(f"expected models with distinct aliases, got {shown(aliases)}")
+        if self.step < 1 or self.horizon < 1 or self.season < 1:
+            raise _bad("expected a step, a horizon and a season of at least 1")
+        unknown = set(self.chosen.values()) - {*aliases, ENSEMBLE, WEIGHTED}
+        if unknown:
+            raise _bad(f"chosen: expected the models' aliases, got {shown(sorted(unknown))}")
+        if any(len(w) != len(aliases) for w in self.weights.values()):
+            raise _bad(f"weights: expected {len(aliases)} weights per series")
+        missing = sorted(set(map(float, self.levels)) - set(self.widths))
+        if missing or any(not len(t) for t in self.widths.values()):
+            raise _bad(f"widths: expected a table of widths per level, {shown(missing)} lack one")
+        expected = {"unique_id": "object", "ds": "datetime64[ns, UTC]", "yhat": "float64"}
+        for lv in self.levels:
+            expected |= {f"yhat-lo-{lv:g}": "float64", f"yhat-hi-{lv:g}": "float64"}
+        expected["model"] = "object"
+        got = {str(c): str(t) for c, t in self.forecast_.dtypes.items()}
+        if got != expected:
+            raise _bad(f"forecast: expected the columns {shown(expected)}, got {shown(got)}")
 
     def _needed_models(self, ids: Sequence[str]) -> list[Any]:
         default = self.default_choice
@@ -227,3 +348,42 @@ class TrainedForecaster:
         for lv in levels:
             keep += [f"yhat-lo-{lv:g}", f"yhat-hi-{lv:g}"]
         return out[[*keep, "model"]].reset_index(drop=True)
+
+
+def _plain(info: dict[str, Any], where: str) -> dict[str, Any]:
+    """``info`` if JSON keeps it as it is (str keys, lists, no NaN), else refuse it."""
+    try:
+        same = json.loads(json.dumps(info, allow_nan=False)) == info
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise ValidationError(f"{where}: expected plain JSON (str keys, lists), got {info!r:.80}")
+    return info
+
+
+def _rows(weights: Mapping[str, NDArray[np.float64]], width: int) -> NDArray[np.float64]:
+    if not weights:
+        return np.empty((0, width))
+    rows = [np.asarray(w, dtype=np.float64) for w in weights.values()]
+    if len({r.shape for r in rows}) != 1 or rows[0].ndim != 1:
+        raise ValidationError("weights: expected one vector of the same length per series")
+    return np.stack(rows)
+
+
+def _mapping(
+    reader: Reader, node: Any, where: str, values: Callable[[Any, str], Iterable[Any]]
+) -> dict[str, Any]:
+    """A mapping written as an array of key codes and an array (or list) of values."""
+    part = Fields(node, f"manifest.{where}")
+    keys = reader.texts(part.get("keys", "any"), f"{where}.keys")
+    got = list(values(part.get("values", "any"), f"{where}.values"))
+    part.done("keys", "values")
+    if len(keys) != len(got) or len(set(keys)) != len(keys):
+        raise _bad(f"{where}: expected one value for each of distinct keys")
+    return dict(zip(keys, got, strict=True))
+
+
+def _bad(message: str) -> ArtifactFormatError:
+    return ArtifactFormatError(
+        f"not a valid modelphase forecaster: {message}", kind=FORECASTER_KIND, hint=RETRAIN
+    )

@@ -7,6 +7,10 @@ the first 16 hex digits of that sha256, so the same data ingested twice gets the
 id, whatever its source. A dataset is written in a temporary folder and renamed into
 place: an error or a crash leaves no partial dataset. Loading verifies the content
 against the manifest's sha256 before returning it.
+
+A writer killed half-way leaves its temporary folder (``.tmp-<id>-<hex>``, see
+:data:`TEMP_PREFIX`); the next write removes those older than a day, and ``modelphase
+gc`` (:func:`modelphase.registry.collect_garbage`) those older than its grace period.
 """
 
 from __future__ import annotations
@@ -38,10 +42,12 @@ from modelphase.exceptions import (
 from modelphase.files import fsync_dir
 from modelphase.frame import Panel, format_duration, format_time, label_table
 
-__all__ = ["FORMAT", "DatasetStore", "Manifest", "content_digest"]
+__all__ = ["FORMAT", "TEMP_PREFIX", "DatasetStore", "Manifest", "content_digest"]
 
 FORMAT = "modelphase.dataset/v1"
 ID_LENGTH = 16
+#: how the temporary folder of a dataset being written is named: ``.tmp-<id>-<hex>``
+TEMP_PREFIX = ".tmp-"
 _STALE_TMP_SECONDS = 24 * 3600
 
 
@@ -126,7 +132,7 @@ class DatasetStore:
             return self.manifest(dataset_id)
         self.root.mkdir(parents=True, exist_ok=True)
         self._sweep_stale()
-        tmp = self.root / f".tmp-{dataset_id}-{uuid.uuid4().hex[:8]}"
+        tmp = self.root / f"{TEMP_PREFIX}{dataset_id}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
             manifest = Manifest(
@@ -157,8 +163,10 @@ class DatasetStore:
                 shutil.rmtree(tmp, ignore_errors=True)  # a twin won the race
                 return self.manifest(dataset_id)
             fsync_dir(self.root)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+                exc.filename = str(self.root)  # a write that failed (a full disk) says where
             raise
         return manifest
 
@@ -263,7 +271,7 @@ class DatasetStore:
 
     def _sweep_stale(self) -> None:
         cutoff = time.time() - _STALE_TMP_SECONDS
-        for entry in self.root.glob(".tmp-*"):
+        for entry in self.root.glob(f"{TEMP_PREFIX}*"):
             try:
                 if entry.stat().st_mtime < cutoff:
                     shutil.rmtree(entry, ignore_errors=True)

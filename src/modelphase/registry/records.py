@@ -55,6 +55,8 @@ class ModelVersion:
     owners: list[str] = field(default_factory=list)
     canary_plan: dict[str, Any] | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: the id of the token that registered it (None: the local admin or a bootstrap)
+    created_by_token: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +80,8 @@ class AliasEvent:
     at: str
     reason: str
     forced: bool
+    #: the id of the token that moved it (None: the local admin)
+    actor_token: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,15 +25,18 @@ from sqlalchemy.engine import Connection, Row
 
 from modelphase.config import get_settings
 from modelphase.exceptions import (
+    AccessError,
     AliasConflictError,
     AuthenticationError,
     GateFailedError,
+    IntegrityError,
     ModelNotFoundError,
     ValidationError,
 )
 from modelphase.registry import auth
-from modelphase.registry.artifacts import ArtifactStore
+from modelphase.registry.artifacts import ArtifactStore, check_digest, sha256_of
 from modelphase.registry.auth import LOCAL_ADMIN, Principal, Role, require
+from modelphase.registry.protocol import UNSET, Unset
 from modelphase.registry.records import (
     AliasEvent,
     ModelSummary,
@@ -48,28 +53,35 @@ from modelphase.registry.records import (
 from modelphase.registry.schema import alias_events, aliases, models, tokens, versions
 from modelphase.registry.store import Database
 
-__all__ = ["UNSET", "Registry", "Unset"]
+__all__ = ["DATABASE_ADMIN", "TOKEN_CHECK_SECONDS", "UNSET", "Registry", "Unset"]
 
-
-class Unset:
-    """The type of :data:`UNSET`."""
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-#: ``promote(..., expect=UNSET)`` moves the alias whatever it held (still atomically).
-UNSET: Final = Unset()
 
 Clock = Callable[[], datetime]
+
+#: Who acts through the database's own credentials (``database_admin=True``).
+DATABASE_ADMIN: Final = Principal("database-admin", Role.ADMIN)
+
+#: How long a token check is trusted before the token is looked up again (seconds): a
+#: revoked token stops working in an open session within this time.
+TOKEN_CHECK_SECONDS: Final = 2.0
 
 
 class Registry:
     """A registry at a database URL with an artifact store; acts as one principal.
 
     ``url`` and ``artifacts`` default to the settings (SQLite and a folder in the home).
-    Without a token, an embedded (SQLite) registry acts as its local admin; a shared
-    (PostgreSQL) one needs a token, except to create the first admin token.
+    Without a token, an embedded (SQLite) registry acts as its local admin: whoever can
+    write the file can change anything anyway. A shared (PostgreSQL) one needs a token;
+    its first admin token is made by :meth:`bootstrap_admin`, never implicitly; a process
+    that holds the database's credentials (the registry's HTTP server) may say
+    ``database_admin=True`` to act as :data:`DATABASE_ADMIN`, explicitly. A token
+    is looked up again before an operation once its last check is older than
+    :data:`TOKEN_CHECK_SECONDS` (``monotonic`` is the clock of that cache), so a
+    revocation reaches sessions already open.
+
+    Direct database access is admin access: the roles hold against callers who only
+    have a token (the registry HTTP API, ``modelphase registry serve``), not against
+    someone who has the database's credentials.
     """
 
     def __init__(
@@ -79,20 +91,76 @@ class Registry:
         artifacts: str | Path | None = None,
         token: str | None = None,
         clock: Clock | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        database_admin: bool = False,
     ) -> None:
         settings = get_settings()
         self.db = Database(url or settings.registry)
+        self._owns_db = True
         try:
             self.db.ensure_schema()
             self.artifacts = ArtifactStore(artifacts or settings.artifacts)
             self._clock = clock or (lambda: datetime.now(UTC))
-            self.principal = self._authenticate(token if token is not None else settings.token)
+            self._monotonic = monotonic
+            self._token = None if database_admin else (token or settings.token)
+            self._principal = DATABASE_ADMIN if database_admin else self._authenticate(self._token)
+            self._checked = monotonic()
         except BaseException:
             self.db.dispose()
             raise
 
+    @property
+    def principal(self) -> Principal:
+        """Who this session acts as; its token is checked again when the last check is
+        older than :data:`TOKEN_CHECK_SECONDS` (an :class:`AuthenticationError` once it
+        is revoked)."""
+        if self._token is not None:
+            now = self._monotonic()
+            if now - self._checked >= TOKEN_CHECK_SECONDS:
+                self._principal = self.authenticate(self._token)
+                self._checked = now
+        return self._principal
+
+    def acting(self, principal: Principal) -> Registry:
+        """A view of this registry (same database and artifacts) acting as
+        ``principal``, for a server that has checked its caller's token itself. Closing
+        the view leaves this registry open."""
+        view = copy.copy(self)
+        view._token = None
+        view._principal = principal
+        view._owns_db = False
+        return view
+
+    @classmethod
+    def bootstrap_admin(
+        cls,
+        url: str | None = None,
+        name: str = "admin",
+        *,
+        clock: Clock | None = None,
+    ) -> tuple[TokenInfo, str]:
+        """The first admin token of a registry, made with direct database access (which
+        is admin access) and only while it has no live admin token."""
+        settings = get_settings()
+        db = Database(url or settings.registry)
+        try:
+            db.ensure_schema()
+            now = _us((clock or (lambda: datetime.now(UTC)))())
+            with db.write() as conn:
+                admins = _live_admins(conn)
+                if admins:
+                    raise AccessError(
+                        f"this registry already has an admin token ({admins[0]}); "
+                        "bootstrap makes only the first. Fix: ask an admin for a token "
+                        "(`modelphase tokens create`)"
+                    )
+                return _insert_token(conn, name, Role.ADMIN, "bootstrap", now)
+        finally:
+            db.dispose()
+
     def close(self) -> None:
-        self.db.dispose()
+        if self._owns_db:
+            self.db.dispose()
 
     def __enter__(self) -> Registry:
         return self
@@ -123,27 +191,77 @@ class Registry:
         """Store the artifact, then write the next version of ``name`` in one
         transaction: a crash leaves a complete version or none."""
         require(self.principal, Role.TRAINER, "registering a model version")
-        check_name(name)
-        if dataset_id is not None and not _is_hex(dataset_id):
-            raise ValidationError(f"expected a dataset id of hex digits, got {dataset_id!r}")
-        row = {
-            "flavor": flavor,
-            "model_class": model_class,
-            "params": dumps(dict(params or {}), "params"),
-            "spec": dumps(dict(spec), "spec") if spec is not None else None,
-            "dataset_id": dataset_id,
-            "code_version": code_version,
-            "git_commit": git_commit,
-            "metrics": dumps(dict(metrics or {}), "metrics"),
-            "gates": dumps([dict(g) for g in gates], "gates"),
-            "gates_passed": gates_passed(gates),
-            "owners": dumps(list(owners), "owners"),
-            "canary_plan": dumps(dict(canary_plan), "canary plan") if canary_plan else None,
-            "tags": dumps({str(k): str(v) for k, v in (tags or {}).items()}, "tags"),
-            "created_by": self.principal.name,
-        }
+        row = version_metadata(
+            name, flavor, model_class, params, spec, dataset_id, metrics, gates, owners,
+            canary_plan, tags, code_version, git_commit,
+        )  # fmt: skip
         data = Path(artifact).read_bytes() if isinstance(artifact, Path) else bytes(artifact)
         digest = self.artifacts.put(data)
+        return self._insert_version(name, digest, len(data), row)
+
+    def put_artifact(self, data: bytes, *, sha256: str | None = None) -> str:
+        """Store an artifact's bytes ahead of :meth:`register_stored` (a trainer's
+        upload); with ``sha256``, bytes that are not that digest are refused and not
+        stored (:class:`IntegrityError`). Returns the digest."""
+        require(self.principal, Role.TRAINER, "uploading an artifact")
+        if sha256 is not None:
+            check_digest(sha256)
+            actual = sha256_of(data)
+            if actual != sha256:
+                raise IntegrityError(
+                    f"expected bytes whose sha256 is {sha256[:16]}..., got {len(data):,} "
+                    f"bytes whose sha256 is {actual[:16]}...; nothing was stored. Fix: send "
+                    "the artifact's bytes to the path named by their own sha256",
+                    expected=sha256,
+                    actual=actual,
+                )
+        return self.artifacts.put(data)
+
+    def register_stored(
+        self,
+        name: str,
+        artifact_digest: str,
+        *,
+        flavor: str = "external",
+        model_class: str = "",
+        params: Mapping[str, Any] | None = None,
+        spec: Mapping[str, Any] | None = None,
+        dataset_id: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        gates: Sequence[Mapping[str, Any]] = (),
+        owners: Sequence[str] = (),
+        canary_plan: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        code_version: str = "",
+        git_commit: str | None = None,
+    ) -> ModelVersion:
+        """:meth:`register` for an artifact already in the store (by
+        :meth:`put_artifact`): it is re-hashed first, and a missing or damaged one is an
+        :class:`IntegrityError`."""
+        require(self.principal, Role.TRAINER, "registering a model version")
+        row = version_metadata(
+            name, flavor, model_class, params, spec, dataset_id, metrics, gates, owners,
+            canary_plan, tags, code_version, git_commit,
+        )  # fmt: skip
+        check_digest(artifact_digest)
+        if not self.artifacts.exists(artifact_digest):
+            raise IntegrityError(
+                f"no artifact with sha256 {artifact_digest[:16]}... has been uploaded. Fix: "
+                "upload its bytes first (PUT /v1/registry/artifacts/SHA256)",
+                expected=artifact_digest,
+                actual="",
+            )
+        size = len(self.artifacts.get(artifact_digest))
+        return self._insert_version(name, artifact_digest, size, row)
+
+    def _insert_version(
+        self, name: str, digest: str, size: int, row: dict[str, Any]
+    ) -> ModelVersion:
+        row = {
+            **row,
+            "created_by": self.principal.name,
+            "created_by_token": self.principal.token_id,
+        }
         now = self._now_us()
         with self.db.write() as conn:
             conn.execute(_insert_ignore(conn, name, now, self.principal.name))
@@ -158,7 +276,7 @@ class Registry:
                     name=name,
                     version=version,
                     artifact_digest=digest,
-                    artifact_size=len(data),
+                    artifact_size=size,
                     created_at_us=now,
                     **row,
                 )
@@ -354,24 +472,9 @@ class Registry:
         role = Role.parse(role) if isinstance(role, str) else role
         if not name.strip():
             raise ValidationError("expected a token name (who or what uses it), got ''")
-        secret = auth.new_secret()
-        token_id = secrets.token_hex(6)
         now = self._now_us()
         with self.db.write() as conn:
-            conn.execute(
-                sa.insert(tokens).values(
-                    id=token_id,
-                    name=name,
-                    role=role.label,
-                    token_hash=auth.hash_token(secret),
-                    created_by=self.principal.name,
-                    created_at_us=now,
-                )
-            )
-        info = TokenInfo(
-            token_id, name, role.label, self.principal.name, format_us(now) or "", None
-        )
-        return info, secret
+            return _insert_token(conn, name, role, self.principal.name, now)
 
     def tokens(self) -> list[TokenInfo]:
         require(self.principal, Role.ADMIN, "managing tokens")
@@ -388,6 +491,13 @@ class Registry:
                     f"no token {token_id!r}. Fix: list them with `modelphase tokens list`",
                     name=token_id,
                 )
+            live_admin = row.revoked_at_us is None and row.role == Role.ADMIN.label
+            if live_admin and _live_admins(conn, lock=True) == [row.id]:
+                raise AccessError(
+                    f"token {token_id} is the last live admin token; revoking it would "
+                    "leave nobody able to manage this registry. Fix: create another "
+                    "admin token first (`modelphase tokens create --role admin`)"
+                )
             if row.revoked_at_us is None:
                 conn.execute(
                     sa.update(tokens)
@@ -403,16 +513,10 @@ class Registry:
         if token is None:
             if self.db.embedded:
                 return LOCAL_ADMIN
-            with self.db.read() as conn:
-                live = conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(tokens)
-                    .where(tokens.c.revoked_at_us.is_(None))
-                ).scalar_one()
-            if live == 0:
-                return Principal("bootstrap-admin", Role.ADMIN)
             raise AuthenticationError(
-                "this shared registry needs a token. Fix: pass --token or set MODELPHASE_TOKEN"
+                "this shared registry needs a token. Fix: set MODELPHASE_TOKEN or "
+                "MODELPHASE_TOKEN_FILE (or pass --token-file); its first admin token is made "
+                "with `modelphase tokens bootstrap` by someone with the database's credentials"
             )
         return self.authenticate(token)
 
@@ -423,15 +527,15 @@ class Registry:
         hashed = auth.hash_token(token)
         with self.db.read() as conn:
             row = conn.execute(sa.select(tokens).where(tokens.c.token_hash == hashed)).first()
-        if row is None or not auth.same_hash(row.token_hash, hashed):
+        if (
+            row is None
+            or not auth.same_hash(row.token_hash, hashed)
+            or row.revoked_at_us is not None
+        ):
+            # the same words for unknown and revoked: they tell a caller nothing
             raise AuthenticationError(
-                "the token is not known to this registry. Fix: check MODELPHASE_TOKEN, or "
-                "ask an admin for one"
-            )
-        if row.revoked_at_us is not None:
-            raise AuthenticationError(
-                f"the token {row.id} ({row.name}) was revoked at "
-                f"{format_us(row.revoked_at_us)}. Fix: ask an admin for a new one"
+                "the token is not valid for this registry (unknown or revoked). Fix: check "
+                "MODELPHASE_TOKEN or MODELPHASE_TOKEN_FILE, or ask an admin for a new one"
             )
         return Principal(row.name, Role.parse(row.role), row.id)
 
@@ -471,6 +575,7 @@ class Registry:
                 from_version=current,
                 to_version=version,
                 actor=self.principal.name,
+                actor_token=self.principal.token_id,
                 at_us=now,
                 reason=reason,
                 forced=forced,
@@ -479,7 +584,7 @@ class Registry:
         ).scalar_one()
         return AliasEvent(
             event_id, name, alias, action, current, version, self.principal.name,
-            format_us(now) or "", reason, forced,
+            format_us(now) or "", reason, forced, self.principal.token_id,
         )  # fmt: skip
 
     def _events(
@@ -549,6 +654,73 @@ class Registry:
         return self._version_row(conn, name, version)
 
 
+def version_metadata(
+    name: str,
+    flavor: str,
+    model_class: str,
+    params: Mapping[str, Any] | None,
+    spec: Mapping[str, Any] | None,
+    dataset_id: str | None,
+    metrics: Mapping[str, Any] | None,
+    gates: Sequence[Mapping[str, Any]],
+    owners: Sequence[str],
+    canary_plan: Mapping[str, Any] | None,
+    tags: Mapping[str, str] | None,
+    code_version: str,
+    git_commit: str | None,
+) -> dict[str, Any]:
+    """A version's metadata columns, checked (before its artifact is stored or sent)."""
+    check_name(name)
+    if dataset_id is not None and not _is_hex(dataset_id):
+        raise ValidationError(f"expected a dataset id of hex digits, got {dataset_id!r}")
+    return {
+        "flavor": flavor,
+        "model_class": model_class,
+        "params": dumps(dict(params or {}), "params"),
+        "spec": dumps(dict(spec), "spec") if spec is not None else None,
+        "dataset_id": dataset_id,
+        "code_version": code_version,
+        "git_commit": git_commit,
+        "metrics": dumps(dict(metrics or {}), "metrics"),
+        "gates": dumps([dict(g) for g in gates], "gates"),
+        "gates_passed": gates_passed(gates),
+        "owners": dumps(list(owners), "owners"),
+        "canary_plan": dumps(dict(canary_plan), "canary plan") if canary_plan else None,
+        "tags": dumps({str(k): str(v) for k, v in (tags or {}).items()}, "tags"),
+    }
+
+
+def _live_admins(conn: Connection, *, lock: bool = False) -> list[str]:
+    """The ids of the admin tokens not revoked; ``lock`` holds their rows until the
+    transaction ends (two revocations at once cannot both leave the other as the last)."""
+    query = (
+        sa.select(tokens.c.id)
+        .where((tokens.c.role == Role.ADMIN.label) & tokens.c.revoked_at_us.is_(None))
+        .order_by(tokens.c.created_at_us)
+    )
+    return list(conn.execute(query.with_for_update() if lock else query).scalars())
+
+
+def _insert_token(
+    conn: Connection, name: str, role: Role, by: str, now: int
+) -> tuple[TokenInfo, str]:
+    if not name.strip():
+        raise ValidationError("expected a token name (who or what uses it), got ''")
+    secret = auth.new_secret()
+    token_id = secrets.token_hex(6)
+    conn.execute(
+        sa.insert(tokens).values(
+            id=token_id,
+            name=name,
+            role=role.label,
+            token_hash=auth.hash_token(secret),
+            created_by=by,
+            created_at_us=now,
+        )
+    )
+    return TokenInfo(token_id, name, role.label, by, format_us(now) or "", None), secret
+
+
 def _insert_ignore(conn: Connection, name: str, now: int, actor: str) -> Any:
     values = {"name": name, "latest_version": 0, "created_at_us": now, "created_by": actor}
     if conn.dialect.name == "postgresql":
@@ -570,6 +742,7 @@ def _version(row: Row[Any]) -> ModelVersion:
         artifact_digest=row.artifact_digest,
         artifact_size=row.artifact_size,
         created_by=row.created_by,
+        created_by_token=row.created_by_token,
         created_at=format_us(row.created_at_us) or "",
         spec=json.loads(row.spec) if row.spec else None,
         dataset_id=row.dataset_id,
@@ -596,6 +769,7 @@ def _event(row: Row[Any]) -> AliasEvent:
         at=format_us(row.at_us) or "",
         reason=row.reason,
         forced=bool(row.forced),
+        actor_token=row.actor_token,
     )
 
 

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: Alembic revisions in order; the last is the schema this code writes.
-KNOWN_REVISIONS = ("0001",)
+KNOWN_REVISIONS = ("0001", "0002")
 HEAD = KNOWN_REVISIONS[-1]
 
 metadata = MetaData()
@@ -68,6 +68,7 @@ versions = Table(
     Column("tags", Text, nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
+    Column("created_by_token", String(32), nullable=True),
     ForeignKeyConstraint(["name"], ["models.name"]),
     Index("ix_model_versions_dataset", "dataset_id"),
     Index("ix_model_versions_digest", "artifact_digest"),
@@ -96,6 +97,7 @@ alias_events = Table(
     Column("at_us", BigInteger, nullable=False),
     Column("reason", Text, nullable=False),
     Column("forced", Boolean, nullable=False),
+    Column("actor_token", String(32), nullable=True),
     ForeignKeyConstraint(["name"], ["models.name"]),
     Index("ix_alias_events_name_alias_at", "name", "alias", "at_us"),
 )

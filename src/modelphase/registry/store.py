@@ -6,6 +6,12 @@ created or upgraded with Alembic when the registry opens, under a lock (a file l
 SQLite, an advisory lock on PostgreSQL) so that several processes opening a new
 registry at once do not race. A database whose schema is newer than this code is
 refused.
+
+Every database error is mapped in one place (``Database._errors``): a server that cannot
+be reached becomes :class:`RegistryUnavailableError`, a lock held past the busy timeout
+:class:`RegistryBusyError`, a full, read-only, failing or damaged database file
+:class:`RegistryStorageError`; each says how to fix it. Anything else is a bug and is
+raised as it came.
 """
 
 from __future__ import annotations
@@ -20,9 +26,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
-from modelphase.exceptions import RegistryUnavailableError, SchemaVersionError
+from modelphase.exceptions import (
+    RegistryBusyError,
+    RegistryStorageError,
+    RegistryUnavailableError,
+    SchemaVersionError,
+)
 from modelphase.registry.schema import HEAD, KNOWN_REVISIONS
 
 __all__ = ["Database", "safe_url"]
@@ -149,7 +160,15 @@ class Database:
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
         if self._lock_path is not None:
-            with self._lock_path.open("a") as fh:
+            try:
+                fh = self._lock_path.open("a")
+            except OSError as exc:
+                raise RegistryStorageError(
+                    f"cannot open the registry's lock file {self._lock_path}: "
+                    f"{exc.strerror or exc}. Fix: free space on its disk or make its folder "
+                    "writable, then retry"
+                ) from exc
+            with fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 try:
                     yield
@@ -169,16 +188,63 @@ class Database:
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
+        """Map the driver's errors to the registry's own (the one place that does)."""
         try:
             yield
-        except OperationalError as exc:
-            if _is_connection_problem(exc):
-                raise RegistryUnavailableError(
-                    f"cannot reach the registry database at {safe_url(self.url)}: "
-                    f"{_first_line(exc.orig)}. Fix: check MODELPHASE_REGISTRY_URL and that "
-                    "the server runs"
-                ) from exc
-            raise
+        except DBAPIError as exc:
+            mapped = _mapped(exc, safe_url(self.url))
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+
+#: words of the drivers' messages (SQLite, PostgreSQL) by what they mean
+_BUSY = ("database is locked", "database table is locked", "lock timeout", "deadlock detected")
+_FULL = ("database or disk is full", "no space left on device", "could not extend file")
+_READ_ONLY = ("readonly database", "read-only file system", "read only file system")
+_DAMAGED = ("file is not a database", "database disk image is malformed")
+_IO = ("disk i/o error",)
+
+
+def _mapped(exc: DBAPIError, url: str) -> RegistryUnavailableError | None:
+    """The registry error for a driver error, or None for one that is not about the
+    database being reachable, free or intact (a bug, raised as it came)."""
+    text = str(exc.orig).lower()
+    why = _first_line(exc.orig)
+    if any(word in text for word in _BUSY):
+        return RegistryBusyError(
+            f"the registry database at {url} is busy: another process held its write lock "
+            f"for more than {_BUSY_TIMEOUT_S:g} s ({why}). Fix: retry once the other "
+            "writer (a train, register or promote) is done"
+        )
+    if any(word in text for word in _FULL):
+        return RegistryStorageError(
+            f"the registry database at {url} cannot be written: {why} (its disk is full); "
+            "nothing was changed. Fix: free space on the disk that holds it, then retry"
+        )
+    if any(word in text for word in _READ_ONLY):
+        return RegistryStorageError(
+            f"the registry database at {url} cannot be written: {why}. Fix: make the file, "
+            "its -wal and -shm files and its folder writable, or point "
+            "MODELPHASE_REGISTRY_URL at a writable one"
+        )
+    if any(word in text for word in _IO):
+        return RegistryStorageError(
+            f"the registry database at {url} cannot be read or written: {why} (a full or "
+            "failing disk); nothing was changed. Fix: free space on the disk that holds it "
+            "and check it, then retry"
+        )
+    if any(word in text for word in _DAMAGED):
+        return RegistryStorageError(
+            f"the registry database at {url} is damaged: {why}. Fix: restore it from a "
+            "backup, or check that MODELPHASE_REGISTRY_URL names a modelphase registry"
+        )
+    if _is_connection_problem(exc):
+        return RegistryUnavailableError(
+            f"cannot reach the registry database at {url}: {why}. Fix: check "
+            "MODELPHASE_REGISTRY_URL and that the server runs"
+        )
+    return None
 
 
 def _is_connection_problem(exc: DBAPIError) -> bool:

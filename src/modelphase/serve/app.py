@@ -10,6 +10,18 @@ request's values, the last good forecast of a series, or a z-score of the points
 the answer says so. A ``shadow`` version gets the same request after the answer is
 sent, off the request path, and is only compared and logged. Every sampled request is
 written to the decision log by a background writer that never blocks a request.
+
+The event loop only routes: model calls, fallbacks and the parsing of large bodies run
+on bounded pools (:mod:`modelphase.serve.pools`); long histories ("heavy" requests) in
+worker processes of their own at a lower priority (:mod:`modelphase.serve.processes`),
+behind a breaker of their own, so that light requests and ``/healthz`` stay fast, and
+answered by their model, whatever the heavy ones do. Each token is held to a request
+rate and to a number of requests (and of heavy ones) in flight
+(:mod:`modelphase.serve.admission`), checked on the request's headers before its body
+is read; a request over its token's limits is refused with 429, one whose work finds no
+room in its pool with 503, both with Retry-After and neither counted against a model.
+Request ids are the server's own; the HTTP server under the app closes connections
+that do not send their request in time (:mod:`modelphase.serve.server`).
 """
 
 import asyncio
@@ -18,13 +30,13 @@ import hashlib
 import itertools
 import logging
 import random
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -38,8 +50,9 @@ from modelphase.exceptions import (
     AccessError,
     ValidationError,
 )
-from modelphase.registry import Principal, Registry, Role
-from modelphase.serve.calls import Answer, Caller, decision_record
+from modelphase.registry import ModelRegistry, Principal, Role
+from modelphase.serve.admission import Admission, Limits, Ticket
+from modelphase.serve.calls import MAX_SHADOWS, Answer, Caller, Pools, decision_record
 from modelphase.serve.http import (
     GUARDED,
     body_doc,
@@ -50,8 +63,10 @@ from modelphase.serve.http import (
     parse_body,
 )
 from modelphase.serve.limits import BodyLimit
-from modelphase.serve.metrics import ServeMetrics, circuit_family
+from modelphase.serve.metrics import ServeMetrics, circuit_family, pool_families
+from modelphase.serve.pools import BoundedPool, Pool
 from modelphase.serve.predictors import ForecastPredictor, ScorePredictor
+from modelphase.serve.processes import ProcessPool
 from modelphase.serve.resilience import bucket
 from modelphase.serve.schemas import (
     ForecastRequest,
@@ -66,10 +81,31 @@ __all__ = ["ServeConfig", "create_app"]
 log = logging.getLogger("modelphase.serve")
 
 TOKEN_CACHE_S = 5.0
+#: bodies up to this size are parsed on the event loop (well under a millisecond);
+#: larger ones on the parse pool (one thread, a 2 MB body in ~20 ms), and the request
+#: counts as heavy. Parsing has a pool of its own so that a request's parse and its
+#: model work never compete for the same places.
+INLINE_BODY = 64 * 1024
+PARSE_QUEUE = 16
 
 
 class ServeConfig:
-    """How the server runs (the command's options)."""
+    """How the server runs (the command's options; the defaults are the command's).
+
+    Per token: ``token_rate`` requests a second (bursts of ``token_burst``),
+    ``token_concurrency`` prediction requests in flight, ``token_heavy`` of them heavy.
+    A request is heavy when it carries at least ``heavy_points`` values (or a body
+    over 64 KiB, parsed on a thread of its own); heavy work runs on ``heavy_workers``
+    worker processes (threads if not ``heavy_processes``) with ``heavy_queue`` waiting,
+    its fallbacks on one more, the rest on ``workers`` threads with ``queue`` waiting
+    and their fallbacks on ``fallback_threads``. Work that waits ``queue_wait``
+    seconds for a thread is shed (503). The HTTP server closes a connection whose
+    headers take over ``header_timeout`` s or whose body takes over ``body_timeout`` s
+    (408), closes idle keep-alive connections after ``keep_alive_timeout`` s and
+    answers 503 past ``limit_concurrency`` connections or requests (``/healthz`` and
+    ``/metrics`` excepted). ``clock`` (monotonic seconds) drives the token buckets, the latency
+    budgets, the breakers and the token cache; tests replace it.
+    """
 
     def __init__(
         self,
@@ -79,29 +115,84 @@ class ServeConfig:
         decision_sample: float = 1.0,
         max_body: int = 2_000_000,
         workers: int = 4,
+        queue: int | None = None,
+        heavy_workers: int = 2,
+        heavy_queue: int | None = None,
+        heavy_processes: bool = True,
+        fallback_threads: int = 2,
+        heavy_points: int = 10_000,
+        queue_wait: float = 5.0,
+        token_rate: float = Limits.rate,
+        token_burst: int = Limits.burst,
+        token_concurrency: int = Limits.concurrency,
+        token_heavy: int = Limits.heavy,
+        header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
+        keep_alive_timeout: int = 5,
+        limit_concurrency: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.home = home
         self.reload_interval = reload_interval
         self.decision_sample = decision_sample
         self.max_body = max_body
         self.workers = workers
+        self.queue = 16 * workers if queue is None else queue
+        self.heavy_workers = heavy_workers
+        self.heavy_queue = 2 * heavy_workers if heavy_queue is None else heavy_queue
+        self.heavy_processes = heavy_processes
+        self.fallback_threads = fallback_threads
+        self.heavy_points = heavy_points
+        self.queue_wait = queue_wait
+        self.limits = Limits(token_rate, token_burst, token_concurrency, token_heavy)
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.keep_alive_timeout = keep_alive_timeout
+        self.limit_concurrency = limit_concurrency
+        self.clock = clock
 
 
 class _State:
-    def __init__(self, registry: Registry, config: ServeConfig) -> None:
+    def __init__(self, registry: ModelRegistry, config: ServeConfig) -> None:
         self.registry = registry
         self.config = config
-        self.table = ModelTable(registry)
+        self.table = ModelTable(registry, config.clock)
         self.metrics = ServeMetrics()
         self.log = DecisionLog(config.home / "decisions", sample=config.decision_sample)
-        self.executor = ThreadPoolExecutor(config.workers, thread_name_prefix="modelphase-call")
-        self.shadow_executor = ThreadPoolExecutor(
-            max(1, config.workers // 2), thread_name_prefix="modelphase-shadow"
+        heavy = ProcessPool if config.heavy_processes else Pool
+        self.pools = Pools(
+            light=self._pool(Pool, "light", config.workers, config.queue),
+            heavy=self._pool(heavy, "heavy", config.heavy_workers, config.heavy_queue, 5),
+            fallback=self._pool(Pool, "fallback", config.fallback_threads, 16),
+            heavy_fallback=self._pool(heavy, "heavy_fallback", 1, config.heavy_queue, 5),
+            shadow=self._pool(Pool, "shadow", max(1, config.workers // 2), MAX_SHADOWS),
+            parse=self._pool(Pool, "parse", 1, PARSE_QUEUE),
         )
-        self.caller = Caller(self.executor, self.metrics, self.log, self.shadow_executor)
+        self.caller = Caller(
+            self.pools, self.metrics, self.log, queue_wait=config.queue_wait, clock=config.clock
+        )
+        self.admission = Admission(config.limits, config.clock, self.metrics.throttled)
         self.reloader = Reloader(self.table, config.reload_interval, self._changed)
         self.tokens: dict[str, tuple[Principal, float]] = {}
         self.metrics.add_gauges(self._gauges)
+
+    def _pool(
+        self,
+        kind: type[BoundedPool],
+        name: str,
+        threads: int,
+        queue: int,
+        retry_after: int = 1,
+    ) -> BoundedPool:
+        return kind(
+            name,
+            threads,
+            queue,
+            retry_after=retry_after,
+            clock=self.config.clock,
+            shed=self.metrics.shed,
+            waited=self.metrics.queue_wait,
+        )
 
     def _changed(self, changes: list[str]) -> None:
         self.metrics.reloads.labels("changed").inc()
@@ -113,6 +204,15 @@ class _State:
             for alias, s in route.by_alias().items()
         ]
         yield circuit_family(states)
+        yield circuit_family(
+            (
+                (s.name, str(s.version), alias, s.heavy_breaker.state)
+                for route in self.table.routes.values()
+                for alias, s in route.by_alias().items()
+            ),
+            heavy=True,
+        )
+        yield from pool_families((p.name, p.threads, p.running, p.queued) for p in self.pools.all())
         loaded = GaugeMetricFamily(
             "modelphase_serve_models_loaded", "Versions loaded, by alias", labels=["alias"]
         )
@@ -139,14 +239,14 @@ class _State:
     def cached(self, token: str) -> Principal | None:
         """The principal of a token checked less than :data:`TOKEN_CACHE_S` ago."""
         hit = self.tokens.get(hashlib.sha256(token.encode()).hexdigest())
-        if hit is not None and hit[1] > time.monotonic():
+        if hit is not None and hit[1] > self.config.clock():
             return hit[0]
         return None
 
     def principal(self, token: str) -> Principal:
         """Check a token against the registry (blocking: run it off the event loop)."""
         key = hashlib.sha256(token.encode()).hexdigest()
-        now = time.monotonic()
+        now = self.config.clock()
         found = self.registry.authenticate(token)
         if len(self.tokens) > 10_000:
             self.tokens.clear()
@@ -154,13 +254,14 @@ class _State:
         return found
 
 
-def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
+def create_app(registry: ModelRegistry, config: ServeConfig) -> FastAPI:
     """The server's ASGI app over ``registry`` (which it does not close)."""
     state = _State(registry, config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.get_running_loop().run_in_executor(None, state.table.refresh)
+        await asyncio.gather(*(pool.warm() for pool in state.pools.all()))
         state.log.start()
         state.reloader.start()
         try:
@@ -170,8 +271,8 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
             if state.caller.shadows:
                 await asyncio.wait(list(state.caller.shadows), timeout=5.0)
             state.log.close()
-            state.executor.shutdown(wait=False, cancel_futures=True)
-            state.shadow_executor.shutdown(wait=False, cancel_futures=True)
+            for pool in state.pools.all():
+                pool.shutdown()
 
     app = FastAPI(
         title="modelphase",
@@ -193,7 +294,27 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
             status_code=413,
         )
 
-    app.add_middleware(BodyLimit, max_body=config.max_body, refuse=too_large)
+    def too_slow() -> Response:
+        state.metrics.connection_timeouts.labels("body").inc()
+        state.metrics.rejected.labels("408").inc()
+        return json_response(
+            {
+                "error": "request_timeout",
+                "detail": f"expected the request's body within {config.body_timeout:g} s, "
+                "got it unfinished. Fix: send the whole body at once",
+            },
+            status_code=408,
+            headers={"connection": "close"},
+        )
+
+    app.add_middleware(
+        BodyLimit,
+        max_body=config.max_body,
+        refuse=too_large,
+        timeout=config.body_timeout,
+        too_slow=too_slow,
+        lazy=True,  # the handlers refuse on headers first, then read
+    )
 
     async def viewer(request: Request) -> Principal:
         return await _authorize(request, state, Role.VIEWER)
@@ -256,24 +377,30 @@ def create_app(registry: Registry, config: ServeConfig) -> FastAPI:
     # bodies); errors have the same shape either way.
     async def forecast_for(name: str, request: Request) -> Response:
         who = await _authorize(request, state, Role.VIEWER)
-        body = parse_body(ForecastRequest, await request.body())
-        route = _route(state, name)
-        served = _pick(route, body.key or (body.series[0] if body.series else None))
-        if not isinstance(served.predictor, ForecastPredictor):
-            raise ValidationError(f"{name} is an anomaly detector: POST to /v1/models/{name}/score")
-        levels = served.predictor.check(body.h, body.level)
-        answer = await state.caller.forecast(served, body, levels)
-        return await _respond(state, request, who, route, served, "forecast", body, answer)
+        with state.admission.slot(who) as ticket:
+            body = await _parse(state, ticket, ForecastRequest, request)
+            route = _route(state, name)
+            served = _pick(route, body.key or (body.series[0] if body.series else None))
+            if not isinstance(served.predictor, ForecastPredictor):
+                raise ValidationError(
+                    f"{name} is an anomaly detector: POST to /v1/models/{name}/score"
+                )
+            levels = served.predictor.check(body.h, body.level)
+            heavy = _heavy(state, ticket, len(body.values or ()))
+            answer = await state.caller.forecast(served, body, levels, heavy=heavy)
+            return await _respond(state, request, who, route, served, "forecast", body, answer)
 
     async def score_for(name: str, request: Request) -> Response:
         who = await _authorize(request, state, Role.VIEWER)
-        body = parse_body(ScoreRequest, await request.body())
-        route = _route(state, name)
-        served = _pick(route, body.key)
-        if not isinstance(served.predictor, ScorePredictor):
-            raise ValidationError(f"{name} is a forecaster: POST to /v1/models/{name}/forecast")
-        answer = await state.caller.score(served, body)
-        return await _respond(state, request, who, route, served, "score", body, answer)
+        with state.admission.slot(who) as ticket:
+            body = await _parse(state, ticket, ScoreRequest, request)
+            route = _route(state, name)
+            served = _pick(route, body.key)
+            if not isinstance(served.predictor, ScorePredictor):
+                raise ValidationError(f"{name} is a forecaster: POST to /v1/models/{name}/forecast")
+            heavy = _heavy(state, ticket, len(body.values))
+            answer = await state.caller.score(served, body, heavy=heavy)
+            return await _respond(state, request, who, route, served, "score", body, answer)
 
     @app.post(
         "/v1/models/{name}/forecast",
@@ -330,22 +457,77 @@ async def _authorize(request: Request, state: _State, needed: Role) -> Principal
         who = state.cached(token)
         if who is None:  # a check against the registry: off the event loop
             who = await asyncio.get_running_loop().run_in_executor(None, state.principal, token)
-    except AccessError as exc:
-        raise HTTPException(401, str(exc), {"WWW-Authenticate": "Bearer"}) from None
+    except AccessError:  # the registry's reason stays in the server: it names the token
+        raise HTTPException(401, INVALID_TOKEN, {"WWW-Authenticate": "Bearer"}) from None
     if who.role < needed:
         raise HTTPException(
             403, f"this needs the {needed.label} role; {who.name} is {who.role.label}"
         )
+    state.admission.check_rate(who)
     return who
+
+
+#: the 401 of a token the registry does not accept, whatever its reason (unknown,
+#: malformed, revoked): nothing about the token goes back to whoever sent it
+INVALID_TOKEN = (
+    "the token is not valid (unknown or revoked). Fix: check the token you send, or ask "
+    "an admin for a new one (`modelphase tokens create --name NAME --role viewer`)"
+)
+
+_Body = TypeVar("_Body", ForecastRequest, ScoreRequest)
+
+
+async def _parse(state: _State, ticket: Ticket, model: type[_Body], request: Request) -> _Body:
+    """The request body, parsed on the event loop when small, else on the parse pool
+    (and then the request is heavy). A body announced as large makes the request heavy
+    before it is read: over the token's heavy limit, or with the heavy pool full, it
+    is refused on its headers."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > INLINE_BODY:
+        _claim_heavy(state, ticket)
+    raw = await request.body()
+    if len(raw) <= INLINE_BODY:
+        return parse_body(model, raw)
+    _claim_heavy(state, ticket)
+    job = await state.pools.parse.start(
+        lambda: parse_body(model, raw), wait=state.config.queue_wait
+    )
+    body, _ = await job.result()
+    return body
+
+
+def _heavy(state: _State, ticket: Ticket, points: int) -> bool:
+    """Whether the request's model work goes to the heavy pool (claiming one of the
+    token's heavy requests)."""
+    if points >= state.config.heavy_points:
+        _claim_heavy(state, ticket)
+    return ticket.heavy
+
+
+def _claim_heavy(state: _State, ticket: Ticket) -> None:
+    if not ticket.heavy:
+        ticket.claim_heavy()
+        state.pools.heavy.check_room()
 
 
 #: request ids: a random prefix per process, then a counter (unique without a syscall)
 _ID_PREFIX = secrets.token_hex(6)
 _IDS = itertools.count(1)
+#: a caller's own x-request-id, echoed back as x-client-request-id when it is sane
+_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 def _next_id() -> str:
     return f"{_ID_PREFIX}{next(_IDS):010x}"
+
+
+def _id_headers(request: Request, request_id: str) -> dict[str, str]:
+    """The server's id, and the caller's own (decides nothing; only echoed)."""
+    headers = {"x-request-id": request_id}
+    theirs = request.headers.get("x-request-id")
+    if theirs is not None and _CLIENT_ID.fullmatch(theirs):
+        headers["x-client-request-id"] = theirs
+    return headers
 
 
 def _route(state: _State, name: str) -> Route:
@@ -379,6 +561,7 @@ def _describe(route: Route) -> dict[str, Any]:
             "flavor": s.flavor,
             "latency_budget_ms": round(s.budget_s * 1000, 3),
             "circuit": s.breaker.state,
+            "heavy_circuit": s.heavy_breaker.state,
             "loaded_at": datetime.fromtimestamp(s.loaded_at, UTC).isoformat(),
         }
     return out
@@ -395,7 +578,7 @@ async def _respond(
     answer: Answer,
 ) -> Response:
     alias = _alias(route, served)
-    request_id = request.headers.get("x-request-id") or _next_id()
+    request_id = _next_id()  # the server's, unique: a caller's header decides nothing
     version = str(served.version)
     outcome = answer.answered_by
     state.metrics.requests.labels(route.name, version, alias, endpoint, outcome).inc()
@@ -410,7 +593,7 @@ async def _respond(
         "fallback_reason": answer.reason,
         **answer.body,
     }
-    if state.log.sampled(request_id):
+    if state.log.sampled(answer):  # the log's own draw, made once per answer
         state.log.offer(
             decision_record(
                 request_id, endpoint, route.name, served.version, alias, body, answer, who
@@ -418,4 +601,4 @@ async def _respond(
         )
     if route.shadow is not None and route.shadow is not served:
         state.caller.shadow(route.shadow, endpoint, body, answer, request_id, who)
-    return json_response(payload, headers={"x-request-id": request_id})
+    return json_response(payload, headers=_id_headers(request, request_id))

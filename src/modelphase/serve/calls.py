@@ -2,9 +2,14 @@
 with a fallback answer when the model cannot give one, and the shadow off the path.
 
 Forecasts by series id are a lookup in the forecast indexed at load time, cheap enough
-to run on the event loop; refits on recent values and anomaly scoring run in a small
-thread pool and are awaited for at most the version's budget. A model that raises, or
-overruns its budget, counts a failure on its breaker and the fallback answers:
+to run on the event loop; refits on recent values and anomaly scoring run on a bounded
+pool (:mod:`modelphase.serve.pools`: ``light`` threads, or the ``heavy`` worker
+processes for long histories) and are awaited for at most the version's budget,
+counted from when the work starts (time waiting for a worker is the server's, not the
+model's). A model that raises, or overruns its budget, counts a failure on its breaker
+(its heavy breaker for heavy work, so that a model too slow for long histories keeps
+answering short ones) and the fallback answers, computed on a pool of its own
+(``fallback``, or ``heavy_fallback``), never on the event loop:
 
 - forecast from values: a seasonal naive forecast of the values (the model's season),
   with intervals from their seasonal changes;
@@ -14,22 +19,23 @@ overruns its budget, counts a failure on its breaker and the fallback answers:
   to the z-score's default threshold.
 
 A model's own refusal of the request (a horizon or level it was not trained for, an
-unknown series) is the caller's mistake, a 4xx, not a model failure. A shadow runs on
-a pool of its own, so that it never queues ahead of an answer, and its failures are
-counted as such, never compared.
+unknown series) is the caller's mistake, a 4xx, not a model failure; so is work that
+never started because its pool was full (an :class:`~modelphase.exceptions.OverloadedError`,
+a 503), which touches no breaker. A shadow runs on a pool of its own, so that it never
+queues ahead of an answer, and its failures are counted as such, never compared.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import numpy as np
 import orjson
@@ -38,19 +44,22 @@ from modelphase.anomaly import FixedThreshold, ZScore
 from modelphase.anomaly.alerts import DEFAULT_THRESHOLDS
 from modelphase.decisions.records import DecisionRecord
 from modelphase.decisions.sink import DecisionLog
-from modelphase.exceptions import SeriesNotFoundError, ValidationError
+from modelphase.exceptions import OverloadedError, SeriesNotFoundError, ValidationError
 from modelphase.serve.metrics import ServeMetrics
+from modelphase.serve.pools import BoundedPool
 from modelphase.serve.predictors import ForecastPredictor, ScorePredictor, iso_times
-from modelphase.serve.resilience import finite_or_none, seasonal_naive
+from modelphase.serve.resilience import PROBE, CircuitBreaker, finite_or_none, seasonal_naive
 from modelphase.serve.schemas import ForecastRequest, ScoreRequest
 from modelphase.serve.table import Served
 
 if TYPE_CHECKING:
     from modelphase.registry import Principal
 
-__all__ = ["Answer", "Caller", "NoFallbackError"]
+__all__ = ["Answer", "Caller", "NoFallbackError", "Pools"]
 
 log = logging.getLogger("modelphase.serve")
+
+_T = TypeVar("_T")
 
 #: shadow calls waiting or running at once; more are skipped (and counted)
 MAX_SHADOWS = 64
@@ -83,57 +92,87 @@ class NoFallbackError(Exception):
 
 
 class _ModelFailedError(Exception):
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, shadow: bool = False) -> None:
         self.reason = reason
+        self.shadow = shadow
+
+
+@dataclass
+class Pools:
+    """Where the work runs (see :mod:`modelphase.serve.pools`)."""
+
+    light: BoundedPool
+    heavy: BoundedPool  # worker processes, unless the server was told threads
+    fallback: BoundedPool
+    heavy_fallback: BoundedPool  # the fallbacks of heavy requests, as the heavy pool
+    shadow: BoundedPool
+    parse: BoundedPool  # large request bodies, before their model work (elsewhere)
+
+    def all(self) -> list[BoundedPool]:
+        return [
+            self.light,
+            self.heavy,
+            self.fallback,
+            self.heavy_fallback,
+            self.shadow,
+            self.parse,
+        ]
 
 
 class Caller:
-    """Calls served versions on a thread pool and records what happened. Shadows run
-    on a pool of their own (``shadow_executor``), so that a slow shadow never holds up
-    the answers."""
+    """Calls served versions on the pools and records what happened. A call waits at
+    most ``queue_wait`` seconds for a thread; its budget runs from when it starts, on
+    ``clock`` (monotonic seconds). Shadows run on a pool of their own, so that a slow
+    shadow never holds up the answers."""
 
     def __init__(
         self,
-        executor: ThreadPoolExecutor,
+        pools: Pools,
         metrics: ServeMetrics,
         log: DecisionLog,
-        shadow_executor: ThreadPoolExecutor | None = None,
+        *,
+        queue_wait: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.executor = executor
-        self.shadow_executor = shadow_executor or executor
+        self.pools = pools
         self.metrics = metrics
         self.log = log
+        self.queue_wait = queue_wait
+        self.clock = clock
         self.shadows: set[asyncio.Task[None]] = set()  # shadow calls not yet done
         self.last_good: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     # ---------------------------------------------------------------- forecasts
 
     async def forecast(
-        self, served: Served, body: ForecastRequest, levels: list[float], *, shadow: bool = False
+        self,
+        served: Served,
+        body: ForecastRequest,
+        levels: list[float],
+        *,
+        heavy: bool = False,
+        shadow: bool = False,
     ) -> Answer:
-        """The forecast of ``served`` (``shadow``: on the shadow pool, and not kept as
-        the last good forecast, which is the answers' alone)."""
+        """The forecast of ``served`` (``heavy``: on the heavy pool, behind the
+        version's heavy breaker; ``shadow``: on the shadow pool, and not kept as the
+        last good forecast, which is the answers')."""
         start, started_us = time.perf_counter(), _now_us()
         predictor = served.predictor
         assert isinstance(predictor, ForecastPredictor)
-        pool = self.shadow_executor if shadow else self.executor
         try:
             if body.series is not None:
                 series = list(body.series)
                 out = self._inline(served, lambda: predictor.by_ids(series, body.h, levels))
             else:
-                out = [
-                    await self._pooled(
-                        served, lambda: self._from_values(predictor, body, levels), pool
-                    )
-                ]
+                call = functools.partial(_refit, predictor, body, levels)
+                out = [await self._pooled(served, call, heavy, shadow)]
             if not shadow:
                 for item in out:
                     self._remember(served.name, item)
             answered_by, reason = "model", None
         except _ModelFailedError as failed:
             answered_by, reason = "fallback", failed.reason
-            out = self._forecast_fallback(served, predictor, body, levels, failed.reason)
+            out = await self._forecast_fallback(served, predictor, body, levels, failed, heavy)
         seconds = time.perf_counter() - start
         return Answer(
             answered_by,
@@ -143,19 +182,7 @@ class Caller:
             started_us,
             prediction=[{"unique_id": f["unique_id"], "mean": f["mean"]} for f in out],
             interval=[{"unique_id": f["unique_id"], "intervals": f["intervals"]} for f in out],
-        )
-
-    @staticmethod
-    def _from_values(
-        predictor: ForecastPredictor, body: ForecastRequest, levels: list[float]
-    ) -> dict[str, Any]:
-        assert body.values is not None
-        return predictor.from_values(
-            body.values,
-            _end_ns(body.end, predictor.step),
-            body.h,
-            levels,
-            body.unique_id or "request",
+            extra={"heavy": heavy},
         )
 
     def _remember(self, model: str, item: dict[str, Any]) -> None:
@@ -165,29 +192,21 @@ class Caller:
         while len(self.last_good) > MAX_LAST_GOOD:
             self.last_good.popitem(last=False)
 
-    def _forecast_fallback(
+    async def _forecast_fallback(
         self,
         served: Served,
         predictor: ForecastPredictor,
         body: ForecastRequest,
         levels: list[float],
-        reason: str,
+        failed: _ModelFailedError,
+        heavy: bool,
     ) -> list[dict[str, Any]]:
+        reason = failed.reason
         if body.values is not None:
-            end = _end_ns(body.end, predictor.step)
-            mean, bands = seasonal_naive(body.values, body.h, predictor.season, levels)
-            ds = end + predictor.step * np.arange(1, body.h + 1, dtype=np.int64)
-            out = [
-                {
-                    "unique_id": body.unique_id or "request",
-                    "ds": iso_times(ds),
-                    "mean": finite_or_none(mean),
-                    "intervals": {
-                        f"{lv:g}": {"lo": finite_or_none(lo), "hi": finite_or_none(hi)}
-                        for lv, (lo, hi) in bands.items()
-                    },
-                }
-            ]
+            call = functools.partial(
+                _naive_fallback, predictor.step, predictor.season, body, levels
+            )
+            out = [await self._aside(call, failed.shadow, heavy)]
         else:
             ids = body.series or []
             out = [self._last_good(served, uid, body.h, levels, reason) for uid in ids]
@@ -209,22 +228,22 @@ class Caller:
 
     # ------------------------------------------------------------------ scores
 
-    async def score(self, served: Served, body: ScoreRequest, *, shadow: bool = False) -> Answer:
+    async def score(
+        self, served: Served, body: ScoreRequest, *, heavy: bool = False, shadow: bool = False
+    ) -> Answer:
+        """The scores of ``served`` (``heavy`` and ``shadow`` as for :meth:`forecast`)."""
         start, started_us = time.perf_counter(), _now_us()
         predictor = served.predictor
         assert isinstance(predictor, ScorePredictor)
-        times = None if body.timestamps is None else [_ns(t) for t in body.timestamps]
+        call = functools.partial(_score, predictor, body.values, body.timestamps)
         try:
-            scores, flags, threshold = await self._pooled(
-                served,
-                lambda: predictor.score(body.values, times),
-                self.shadow_executor if shadow else self.executor,
-            )
+            scores, flags, threshold = await self._pooled(served, call, heavy, shadow)
             answered_by, reason = "model", None
         except _ModelFailedError as failed:
             answered_by, reason = "fallback", failed.reason
             self.metrics.fallbacks.labels(served.name, str(served.version), reason).inc()
-            scores, flags, threshold = _zscore_fallback(body.values)
+            fallback = functools.partial(_zscore_fallback, body.values)
+            scores, flags, threshold = await self._aside(fallback, shadow, heavy)
         seconds = time.perf_counter() - start
         body_out = {"scores": scores, "anomalies": flags, "threshold": threshold}
         return Answer(
@@ -235,58 +254,90 @@ class Caller:
             started_us,
             prediction=scores,
             decision={"anomalies": flags, "threshold": threshold},
+            extra={"heavy": heavy},
         )
 
     # ---------------------------------------------------------------- guarding
 
     def _inline(self, served: Served, call: Callable[[], Any]) -> Any:
-        if not served.breaker.allow():
-            self._failed(served, "circuit_open", counted=False)
+        breaker = served.breaker
+        if not breaker.allow():
+            self._failed(served, breaker, "circuit_open", counted=False)
         start = time.thread_time()
         try:
             out = call()
         except (ValidationError, SeriesNotFoundError):
-            served.breaker.record_success()
+            breaker.record_success()
             raise
         except Exception as exc:
             log.warning("%s v%s raised: %s", served.name, served.version, exc)
-            self._failed(served, "error")
-        self._succeeded(served, time.thread_time() - start)
+            self._failed(served, breaker, "error")
+        self._succeeded(served, breaker, time.thread_time() - start)
         return out
 
     async def _pooled(
-        self, served: Served, call: Callable[[], Any], pool: ThreadPoolExecutor
+        self, served: Served, call: Callable[[], Any], heavy: bool, shadow: bool
     ) -> Any:
-        if not served.breaker.allow():
-            self._failed(served, "circuit_open", counted=False)
-
-        def timed() -> tuple[Any, float]:
-            start = time.thread_time()
-            return call(), time.thread_time() - start
-
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(pool, timed)
+        """``call`` on its pool within the version's budget, counted from its start,
+        behind the version's breaker (its heavy breaker for heavy work: a model too slow
+        for long histories keeps answering short ones). Work that cannot start raises
+        :class:`OverloadedError` and touches no breaker."""
+        breaker = served.heavy_breaker if heavy else served.breaker
+        pool = self.pools.shadow if shadow else self.pools.heavy if heavy else self.pools.light
+        permit = breaker.acquire()
+        if permit is None:
+            self._failed(served, breaker, "circuit_open", counted=False, shadow=shadow)
         try:
-            out, cpu = await asyncio.wait_for(future, served.budget_s)
+            job = await pool.start(call, wait=self.queue_wait)
+        except BaseException:  # shed, or cancelled, before it started: it proved nothing
+            if permit == PROBE:
+                breaker.abandon()
+            raise
+        remaining = served.budget_s - (self.clock() - job.started_at)
+        try:
+            out, cpu = await job.result(max(0.0, remaining))
         except TimeoutError:
-            self._failed(served, "timeout")
+            self._failed(served, breaker, "timeout", shadow=shadow)
         except (ValidationError, SeriesNotFoundError):
-            served.breaker.record_success()
+            breaker.record_success()
+            raise
+        except asyncio.CancelledError:
+            if permit == PROBE:
+                breaker.abandon()
             raise
         except Exception as exc:
             log.warning("%s v%s raised: %s", served.name, served.version, exc)
-            self._failed(served, "error")
-        self._succeeded(served, cpu)
+            self._failed(served, breaker, "error", shadow=shadow)
+        self._succeeded(served, breaker, cpu)
         return out
 
-    def _failed(self, served: Served, reason: str, *, counted: bool = True) -> None:
-        if counted:
-            served.breaker.record_failure()
-            self.metrics.errors.labels(served.name, str(served.version), reason).inc()
-        raise _ModelFailedError(reason)
+    async def _aside(self, call: Callable[[], _T], shadow: bool, heavy: bool) -> _T:
+        """``call`` (a fallback's computation) on the fallback pool of its size, or the
+        shadow's."""
+        if shadow:
+            pool = self.pools.shadow
+        else:
+            pool = self.pools.heavy_fallback if heavy else self.pools.fallback
+        job = await pool.start(call, wait=self.queue_wait)
+        value, _ = await job.result()
+        return value
 
-    def _succeeded(self, served: Served, cpu: float) -> None:
-        served.breaker.record_success()
+    def _failed(
+        self,
+        served: Served,
+        breaker: CircuitBreaker,
+        reason: str,
+        *,
+        counted: bool = True,
+        shadow: bool = False,
+    ) -> NoReturn:
+        if counted:
+            breaker.record_failure()
+            self.metrics.errors.labels(served.name, str(served.version), reason).inc()
+        raise _ModelFailedError(reason, shadow)
+
+    def _succeeded(self, served: Served, breaker: CircuitBreaker, cpu: float) -> None:
+        breaker.record_success()
         version = str(served.version)
         self.metrics.predictions.labels(served.name, version).inc()
         self.metrics.cpu.labels(served.name, version).inc(cpu)
@@ -302,9 +353,11 @@ class Caller:
         request_id: str,
         who: Principal | None,
     ) -> None:
-        """Score ``body`` with the shadow version after the answer, off the path."""
+        """Score ``body`` with the shadow version after the answer, off the path
+        (skipped for heavy requests: shadows compare on ordinary traffic, and never
+        double the heavy work)."""
         version = str(served.version)
-        if len(self.shadows) >= MAX_SHADOWS:
+        if len(self.shadows) >= MAX_SHADOWS or answer.extra.get("heavy"):
             self.metrics.shadow.labels(served.name, version, "skipped").inc()
             return
         task = asyncio.get_running_loop().create_task(
@@ -336,6 +389,9 @@ class Caller:
                 value = sum(x == y for x, y in zip(a, b, strict=True)) / max(len(a), 1)
             else:
                 return
+        except OverloadedError:  # the shadow pool is full: skipped, like a full queue
+            self.metrics.shadow.labels(served.name, version, "skipped").inc()
+            return
         except Exception as exc:  # a shadow never affects anything but its own metrics
             self.metrics.shadow.labels(served.name, version, "error").inc()
             log.info("shadow %s v%s failed: %s", served.name, version, exc)
@@ -347,7 +403,7 @@ class Caller:
                 served.name, version, "agree" if value >= 0.5 else "disagree"
             ).inc()
             self.metrics.agreement(served.name, version, value)
-        if self.log.sampled(request_id):
+        if self.log.sampled(answer):  # the primary's draw: logged exactly when it was
             self.log.offer(
                 decision_record(
                     request_id, endpoint, served.name, served.version, "shadow", body, mine, who
@@ -382,6 +438,49 @@ def _head(item: dict[str, Any], h: int, levels: list[float]) -> dict[str, Any]:
             k: {"lo": v["lo"][:h], "hi": v["hi"][:h]}
             for k, v in item["intervals"].items()
             if float(k) in levels
+        },
+    }
+
+
+# The calls handed to the pools: module-level, with picklable arguments, so that a pool
+# of processes can run them as a pool of threads does.
+
+
+def _refit(
+    predictor: ForecastPredictor, body: ForecastRequest, levels: list[float]
+) -> dict[str, Any]:
+    assert body.values is not None
+    return predictor.from_values(
+        body.values,
+        _end_ns(body.end, predictor.step),
+        body.h,
+        levels,
+        body.unique_id or "request",
+    )
+
+
+def _score(
+    predictor: ScorePredictor, values: list[float | None], timestamps: list[datetime] | None
+) -> tuple[list[float | None], list[bool], float]:
+    times = None if timestamps is None else [_ns(t) for t in timestamps]
+    return predictor.score(values, times)
+
+
+def _naive_fallback(
+    step: int, season: int, body: ForecastRequest, levels: list[float]
+) -> dict[str, Any]:
+    """The seasonal naive forecast of the request's values (the model's season)."""
+    assert body.values is not None
+    end = _end_ns(body.end, step)
+    mean, bands = seasonal_naive(body.values, body.h, season, levels)
+    ds = end + step * np.arange(1, body.h + 1, dtype=np.int64)
+    return {
+        "unique_id": body.unique_id or "request",
+        "ds": iso_times(ds),
+        "mean": finite_or_none(mean),
+        "intervals": {
+            f"{lv:g}": {"lo": finite_or_none(lo), "hi": finite_or_none(hi)}
+            for lv, (lo, hi) in bands.items()
         },
     }
 

@@ -14,8 +14,15 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelphase.exceptions import ModelphaseError, RegistryUnavailableError, SeriesNotFoundError
+from modelphase.exceptions import (
+    ModelphaseError,
+    OverloadedError,
+    RegistryUnavailableError,
+    SeriesNotFoundError,
+    ThrottledError,
+)
 from modelphase.serve.calls import NoFallbackError
+from modelphase.serve.limits import BodyRefusedError
 from modelphase.serve.schemas import ErrorResponse, ForecastRequest, ScoreRequest
 
 __all__ = [
@@ -33,8 +40,11 @@ _REFUSALS: dict[int, str] = {
     401: "No valid token (the WWW-Authenticate header says how to send one)",
     403: "The token's role may not do this",
     413: "The body is over the server's --max-body",
+    408: "The body did not arrive within the server's --body-timeout (connection closed)",
     422: "The request does not validate: the detail names each field and why",
-    503: "The registry or the model cannot answer now; retry after Retry-After seconds",
+    429: "The token is over its rate or its requests in flight; retry after Retry-After seconds",
+    503: "The server has no room for the work now, or the registry or the model cannot "
+    "answer; retry after Retry-After seconds",
 }
 
 
@@ -45,7 +55,7 @@ def documented(*statuses: int, notes: dict[int, str] | None = None) -> dict[int 
 
 
 #: what every route behind a token can refuse with
-GUARDED = (400, 401, 403, 413, 422, 503)
+GUARDED = (400, 401, 403, 408, 413, 422, 429, 503)
 
 
 _Body = TypeVar("_Body", bound=BaseModel)
@@ -126,6 +136,19 @@ def install_errors(app: FastAPI, rejected: Counter) -> None:
     @app.exception_handler(NoFallbackError)
     async def no_fallback(request: Request, exc: NoFallbackError) -> Response:
         return reply(503, "model_unavailable", str(exc), {"Retry-After": "1"})
+
+    @app.exception_handler(BodyRefusedError)  # counted where it was refused
+    async def body_refused(request: Request, exc: BodyRefusedError) -> Response:
+        assert isinstance(exc.response, Response), "a lazy BodyLimit refuses with Responses"
+        return exc.response
+
+    @app.exception_handler(ThrottledError)
+    async def throttled(request: Request, exc: ThrottledError) -> Response:
+        return reply(429, "throttled", str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(OverloadedError)
+    async def overloaded(request: Request, exc: OverloadedError) -> Response:
+        return reply(503, "overloaded", str(exc), {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(RegistryUnavailableError)
     async def registry_down(request: Request, exc: RegistryUnavailableError) -> Response:

@@ -25,7 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from modelphase.serve.resilience import STATE_VALUES
 
-__all__ = ["ServeMetrics", "circuit_family"]
+__all__ = ["ServeMetrics", "circuit_family", "pool_families"]
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _RECENT = 1000
@@ -93,6 +93,35 @@ class ServeMetrics:
             "modelphase_serve_reloads",
             "Refreshes of the served models from the registry, by outcome",
             ["outcome"],
+            registry=r,
+        )
+        self.throttled = Counter(
+            "modelphase_serve_throttled",
+            "Requests refused with 429 because their token was over a limit, by reason "
+            "(rate, concurrency, heavy)",
+            ["reason"],
+            registry=r,
+        )
+        self.shed = Counter(
+            "modelphase_serve_shed",
+            "Work refused with 503 before it started (never a model failure), by pool "
+            "(light, heavy, parse, fallback, shadow) and reason (queue_full, queue_wait, "
+            "shutdown)",
+            ["pool", "reason"],
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "modelphase_serve_queue_wait_seconds",
+            "Time work waited for a thread of its pool (not counted against the budget)",
+            ["pool"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.connection_timeouts = Counter(
+            "modelphase_serve_connection_timeouts",
+            "Requests answered 408 and closed because their headers or body did not "
+            "arrive in time (--header-timeout, --body-timeout), by phase",
+            ["phase"],
             registry=r,
         )
         self._lock = threading.Lock()
@@ -185,12 +214,34 @@ def _totals(counter: Counter) -> dict[tuple[str, str], float]:
     return out
 
 
-def circuit_family(states: Iterable[tuple[str, str, str, str]]) -> GaugeMetricFamily:
-    """``modelphase_serve_circuit_state`` from ``(model, version, alias, state)``: 0
-    closed, 1 half-open, 2 open."""
+def pool_families(pools: Iterable[tuple[str, int, int, int]]) -> Iterator[GaugeMetricFamily]:
+    """The pools' sizes and use from ``(pool, threads, running, queued)``."""
+    names = (
+        ("modelphase_serve_pool_threads", "Threads of each work pool"),
+        ("modelphase_serve_pool_running", "Jobs on a thread of each pool"),
+        ("modelphase_serve_pool_queued", "Jobs waiting for a thread of each pool"),
+    )
+    families = [GaugeMetricFamily(n, h, labels=["pool"]) for n, h in names]
+    for name, *values in pools:
+        for family, value in zip(families, values, strict=True):
+            family.add_metric([name], value)
+    yield from families
+
+
+def circuit_family(
+    states: Iterable[tuple[str, str, str, str]], *, heavy: bool = False
+) -> GaugeMetricFamily:
+    """``modelphase_serve_circuit_state`` (``heavy``: ``..._heavy_circuit_state``, the
+    breaker of heavy requests) from ``(model, version, alias, state)``: 0 closed, 1
+    half-open, 2 open."""
     family = GaugeMetricFamily(
-        "modelphase_serve_circuit_state",
-        "Circuit breaker of each served version: 0 closed, 1 half-open, 2 open",
+        "modelphase_serve_heavy_circuit_state" if heavy else "modelphase_serve_circuit_state",
+        (
+            "Circuit breaker of each served version's heavy requests"
+            if heavy
+            else "Circuit breaker of each served version"
+        )
+        + ": 0 closed, 1 half-open, 2 open",
         labels=["model", "version", "alias"],
     )
     for model, version, alias, state in states:

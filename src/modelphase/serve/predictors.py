@@ -15,7 +15,7 @@ replica gives the same answer.
 
 from __future__ import annotations
 
-import json
+import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +26,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from modelphase.anomaly import Alerter
-from modelphase.exceptions import SeriesNotFoundError, ValidationError
+from modelphase.exceptions import ModelphaseError, SeriesNotFoundError, ValidationError
+from modelphase.forecast.manifest import read_json
 from modelphase.forecast.trained import TrainedForecaster
 from modelphase.frame import Panel
 from modelphase.registry import ModelVersion
@@ -207,17 +208,48 @@ Predictor = ForecastPredictor | ScorePredictor
 
 
 def load(version: ModelVersion, artifact: bytes) -> Predictor:
-    """The predictor of a registered version (its artifact verified by the registry)."""
+    """The predictor of a registered version (its artifact verified by the registry).
+
+    Neither kind of artifact can run code: a forecaster is read as data-only format 2
+    (:meth:`TrainedForecaster.from_bytes` refuses a pickle unread), a detector is JSON
+    whose detector and decider names are looked up in closed tables
+    (:data:`modelphase.anomaly.DETECTORS`, :data:`~modelphase.anomaly.alerts.DECIDERS`).
+    """
     if version.flavor == FORECAST:
         return ForecastPredictor(TrainedForecaster.from_bytes(artifact))
     if version.flavor == SCORE:
+        where = f"{version.name} v{version.version}"
+        params = read_json(
+            artifact,
+            what=f"{where} (detector parameters)",
+            max_bytes=MAX_DETECTOR_BYTES,
+            hint=_DETECTOR_HINT,
+        )
+        accepted = set(inspect.signature(Alerter).parameters)
+        if not isinstance(params, dict) or not set(params) <= accepted:
+            got = sorted(set(params) - accepted) if isinstance(params, dict) else params
+            raise ValidationError(
+                f"{where}: expected detector parameters, an object with keys among "
+                f"{', '.join(sorted(accepted))}, got {str(got)[:80]}",
+                hint=_DETECTOR_HINT,
+            )
         try:
-            params = json.loads(artifact)
-        except ValueError as exc:
-            raise ValidationError(f"{version.name} v{version.version}: not JSON: {exc}") from exc
-        return ScorePredictor(params)
+            return ScorePredictor(params)
+        except ModelphaseError:
+            raise
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            raise ValidationError(
+                f"{where}: detector parameters that do not build an Alerter "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})",
+                hint=_DETECTOR_HINT,
+            ) from None
     raise ValidationError(
         f"{version.name} v{version.version} is a {version.flavor!r} model; the server "
         f"serves {FORECAST!r} and {SCORE!r} models",
         hint="register it with `modelphase train`, or serve it elsewhere",
     )
+
+
+#: detector parameters (JSON) longer than this are refused; the default is ~1 KiB
+MAX_DETECTOR_BYTES = 1 << 20
+_DETECTOR_HINT = "register the JSON of an Alerter's get_params()"

@@ -3,16 +3,24 @@
 A model that raises or overruns its latency budget is answered for by a fallback, and a
 model that keeps failing is not called at all for a while: its :class:`CircuitBreaker`
 opens after ``failures`` consecutive failures, lets one probe through after ``reset``
-seconds (half-open) and closes again when the probe succeeds. :func:`seasonal_naive`
+seconds (half-open) and closes again when the probe succeeds. Only the model's own
+failures count: work that never started (shed because its pool was full) is neither a
+failure nor a success, and a probe that never started hands its turn back
+(:meth:`CircuitBreaker.abandon`). The breaker reads ``clock`` (monotonic seconds), which
+tests replace. :func:`seasonal_naive`
 is the fallback forecast: the last season of the request's own values repeated, with
 intervals from the spread of their seasonal changes (widening with the number of
 seasons ahead), so that a fallback answer is still an honest forecast with a range.
 :func:`bucket` places a request key in [0, 1) by its hash, the same on every replica,
 so a canary share of 5% is the same 5% of keys every time (sticky).
 
->>> b = CircuitBreaker(failures=2, reset=30.0, clock=lambda: 0.0)
+>>> now = [0.0]
+>>> b = CircuitBreaker(failures=2, reset=30.0, clock=lambda: now[0])
 >>> b.record_failure(); b.record_failure(); b.state, b.allow()
 ('open', False)
+>>> now[0] = 30.0
+>>> b.state, b.acquire(), b.acquire()
+('half_open', 'probe', None)
 >>> mean, bands = seasonal_naive([1.0, 2.0, 3.0, 1.0, 2.0, 3.0], h=4, season=3, levels=[80])
 >>> mean.tolist(), bool((bands[80.0][0] <= mean).all())
 ([1.0, 2.0, 3.0, 1.0], True)
@@ -30,9 +38,20 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["CLOSED", "HALF_OPEN", "OPEN", "CircuitBreaker", "bucket", "seasonal_naive"]
+__all__ = [
+    "CALL",
+    "CLOSED",
+    "HALF_OPEN",
+    "OPEN",
+    "PROBE",
+    "CircuitBreaker",
+    "bucket",
+    "seasonal_naive",
+]
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+#: what :meth:`CircuitBreaker.acquire` lets through: a call (closed), or the probe
+CALL, PROBE = "call", "probe"
 #: the gauge value of each state on /metrics
 STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 
@@ -65,15 +84,26 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """Whether to call the model now (in half-open, only the first caller probes)."""
+        return self.acquire() is not None
+
+    def acquire(self) -> str | None:
+        """:data:`CALL` (closed), :data:`PROBE` (the one call let through when half-open)
+        or None (open, or another probe is running): whether and how to call the model."""
         with self._lock:
             if self._state == CLOSED:
-                return True
+                return CALL
             if self._state == OPEN and self._clock() - self._opened_at < self.reset:
-                return False
+                return None
             if self._probing:
-                return False
+                return None
             self._state, self._probing = HALF_OPEN, True
-            return True
+            return PROBE
+
+    def abandon(self) -> None:
+        """The probe :meth:`acquire` let through never ran (its work was shed): let the
+        next caller probe instead. Counts neither as a success nor as a failure."""
+        with self._lock:
+            self._probing = False
 
     def record_success(self) -> None:
         with self._lock:

@@ -207,7 +207,8 @@ class ErrorResponse(BaseModel):
 
     error: str = Field(
         description="invalid_request, unauthenticated, forbidden, not_found, "
-        "unknown_series, body_too_large, model_unavailable, registry_unavailable, ..."
+        "unknown_series, body_too_large, request_timeout, throttled, overloaded, "
+        "model_unavailable, registry_unavailable, ..."
     )
     detail: str | list[Problem]
 

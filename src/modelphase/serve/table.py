@@ -2,12 +2,12 @@
 ``production``, ``canary`` and ``shadow`` aliases point to, loaded and ready.
 
 :meth:`ModelTable.refresh` reads the registry's aliases, loads what is new (its
-artifact verified by content hash before it is unpickled), keeps what is unchanged, and
-then replaces the whole table in one assignment: a request that started on the old
-table finishes on it, the next one sees the new table, and none waits or fails while a
-version loads. A version that fails to load is reported and its alias keeps serving
-what it served before. :class:`Reloader` refreshes in a background thread every few
-seconds, which is how an alias move takes effect without a restart.
+artifact verified by content hash before it is read; artifacts are data, never code),
+keeps what is unchanged, and then replaces the whole table in one assignment: a request
+that started on the old table finishes on it, the next one sees the new table, and none
+waits or fails while a version loads. A version that fails to load is reported and its
+alias keeps serving what it served before. :class:`Reloader` refreshes in a background
+thread every few seconds, which is how an alias move takes effect without a restart.
 
 The canary's share of traffic comes from its version's canary plan: ``share`` (0-1),
 else ``traffic`` (percent), else the first of ``steps`` (percent), else 10%. The
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelphase.frame import parse_duration
-from modelphase.registry import ModelVersion, Registry
+from modelphase.registry import ModelRegistry, ModelVersion
 from modelphase.serve.predictors import FORECAST, SCORE, Predictor, load
 from modelphase.serve.resilience import CircuitBreaker
 
@@ -48,6 +48,9 @@ class Served:
     budget_s: float
     canary_share: float
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    #: the breaker of its heavy requests (long histories): a version that overruns its
+    #: budget on them keeps answering the rest
+    heavy_breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     loaded_at: float = field(default_factory=time.time)
 
 
@@ -104,8 +107,11 @@ def latency_budget(version: ModelVersion) -> float:
 class ModelTable:
     """The routes the server answers from, refreshed from a registry."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(
+        self, registry: ModelRegistry, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.registry = registry
+        self.clock = clock  # the breakers' clock
         self.routes: dict[str, Route] = {}
         self.ready = False
         self.errors: dict[str, str] = {}  # "name vN" -> why it failed to load
@@ -173,6 +179,8 @@ class ModelTable:
             predictor,
             latency_budget(found),
             canary_share(found.canary_plan),
+            breaker=CircuitBreaker(clock=self.clock),
+            heavy_breaker=CircuitBreaker(clock=self.clock),
         )
 
 

@@ -1,0 +1,120 @@
+"""The limits on what a caller controls, in one place: the CLI, the HTTP server and the
+spec check all read them from here, so that the same horizon is refused everywhere.
+
+DESIGN.md's sixth principle: every size, horizon, query and time a caller controls has
+a limit. Each limit is chosen so that work at the limit fits a small machine (a few GB
+of memory) and well-formed production use stays far below it. They apply at the edges
+(the CLI, the server, a spec file); the library's functions take what they are given.
+
+>>> check_at_most("--h", 48, MAX_H, "ask for fewer steps")
+>>> try:
+...     check_at_most("--h", 10**9, MAX_H, "ask for fewer steps")
+... except LimitExceededError as exc:
+...     print(exc)
+--h: expected at most 100,000, got 1,000,000,000. Fix: ask for fewer steps
+"""
+
+from __future__ import annotations
+
+from modelphase.exceptions import LimitExceededError
+
+__all__ = [
+    "MAX_BACKOFF_SECONDS",
+    "MAX_BODY_BYTES",
+    "MAX_CANDIDATES",
+    "MAX_CONCURRENCY",
+    "MAX_DATASET_POINTS",
+    "MAX_FILES",
+    "MAX_FORECAST_POINTS",
+    "MAX_H",
+    "MAX_INPUT_BYTES",
+    "MAX_JOBS",
+    "MAX_LEVELS",
+    "MAX_POINTS",
+    "MAX_QUERY_CHARS",
+    "MAX_RANGE_POINTS",
+    "MAX_RETRIES",
+    "MAX_SERIES",
+    "MAX_SERVICES",
+    "MAX_SIMULATED_DAYS",
+    "MAX_SPEC_BYTES",
+    "MAX_TIMEOUT_SECONDS",
+    "MAX_WINDOWS",
+    "MAX_YAML_ALIASES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
+    "check_at_most",
+]
+
+# ---------------------------------------------------------------- forecasts (everywhere)
+#: steps ahead one forecast may ask for (``--h``, a spec's ``horizon``, ``h`` over HTTP)
+MAX_H = 100_000
+#: interval levels one forecast may ask for (``--level``, a spec's ``levels``, HTTP)
+MAX_LEVELS = 10
+#: series x steps one ``modelphase forecast`` may compute and write
+MAX_FORECAST_POINTS = 10_000_000
+
+# ----------------------------------------------------------------------- HTTP requests
+#: values (or points) in one HTTP request
+MAX_POINTS = 100_000
+#: series ids in one HTTP forecast request
+MAX_SERIES = 1_000
+#: bytes of one HTTP request body (the server's default; ``--max-body``)
+MAX_BODY_BYTES = 2_000_000
+
+# ------------------------------------------------------------------------- data in
+#: bytes of one input file read whole (CSV, Parquet, exposition text, a NAB stream), and
+#: of all the streams of one ``detect --nab-dir``: parsing takes about 8x this in memory
+MAX_INPUT_BYTES = 512 * 1024 * 1024
+#: files one ``detect --nab-dir`` may score
+MAX_FILES = 10_000
+#: points of one dataset or simulation once on its grid (gaps included), and rows of one
+#: input file: e.g. 2,000 series x a week at one minute
+MAX_DATASET_POINTS = 20_000_000
+#: points per series of one Prometheus range query ((end - start) / step + 1)
+MAX_RANGE_POINTS = 1_000_000
+#: characters of one PromQL query
+MAX_QUERY_CHARS = 20_000
+#: Prometheus requests at once, retries per request, seconds per request, first backoff
+MAX_CONCURRENCY = 32
+MAX_RETRIES = 10
+MAX_TIMEOUT_SECONDS = 600.0
+MAX_BACKOFF_SECONDS = 60.0
+
+# ------------------------------------------------------------------------ simulation
+MAX_SERVICES = 1_000
+MAX_SIMULATED_DAYS = 3_660.0
+
+# ----------------------------------------------------------------- specs and training
+#: bytes of a spec file
+MAX_SPEC_BYTES = 1024 * 1024
+#: aliases (``*name``) in a spec; its nodes once every alias is expanded; its nesting
+MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 32
+#: candidates of one spec, backtest windows of one spec
+MAX_CANDIDATES = 20
+MAX_WINDOWS = 100
+#: processes of one training run (``--n-jobs``)
+MAX_JOBS = 64
+
+
+def check_at_most(
+    what: str, value: int | float, limit: int | float, fix: str, unit: str = ""
+) -> None:
+    """Raise :class:`LimitExceededError` when ``value`` is above ``limit``; ``unit``
+    follows both numbers in the message (``" bytes"``)."""
+    if value > limit:
+        raise LimitExceededError(
+            f"{what}: expected at most {_n(limit)}{unit}, got {_n(value)}{unit}. Fix: {fix}",
+            what=what,
+            limit=limit,
+            value=value,
+        )
+
+
+def _n(x: int | float) -> str:
+    """``3,660`` rather than ``3,660.0``; fractions and huge floats as they are."""
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e18:
+        return f"{int(x):,}"
+    return f"{x:,}"
