@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Generic, NoReturn, TypeVar
@@ -58,7 +59,7 @@ class Job(Generic[T]):
         return await asyncio.wait_for(done, timeout)
 
 
-class BoundedPool:
+class BoundedPool(ABC):
     """What every pool has: ``threads`` workers (threads or processes), ``queue``
     places to wait, and refusals counted on ``shed``."""
 
@@ -103,14 +104,16 @@ class BoundedPool:
         if not self.has_room():
             self._full()
 
+    @abstractmethod
     async def start(self, call: Callable[[], T], *, wait: float) -> Job[T]:
-        raise NotImplementedError
+        """Run ``call`` once a worker is free (waiting at most ``wait`` seconds)."""
 
-    async def warm(self) -> None:
+    async def warm(self) -> None:  # noqa: B027 (optional: most pools start lazily)
         """Start the workers before the first job needs them."""
 
+    @abstractmethod
     def shutdown(self) -> None:
-        raise NotImplementedError
+        """Stop the workers."""
 
     def _refuse(self, reason: str, what: str) -> NoReturn:
         if self._shed is not None:
