@@ -410,7 +410,7 @@ def test_intervals_are_calibrated_on_the_errors_of_earlier_choices() -> None:
     """Window 2's interval comes from window 1's error of the candidate chosen for
     window 1 (out of sample) and window 0's of the one used now, not from the errors of
     the candidate chosen because it did well there (which would be too narrow)."""
-    from modelphase.train import _score_selected
+    from modelphase.forecast.engine import _score_selected
 
     # one series, one lead, three windows; y = 0, so a candidate's value is its error
     cv = pd.DataFrame(
@@ -427,14 +427,19 @@ def test_intervals_are_calibrated_on_the_errors_of_earlier_choices() -> None:
         }
     )
     rolling = {("s", 1): "A", ("s", 2): "B"}
-    scored, final = _score_selected(
-        cv, ["A", "B"], rolling, {"s": "B"}, False, np.ones(3), [50], 1, 1
+    scored, final, methods = _score_selected(
+        cv, ["A", "B"], rolling, {"s": "B"}, False, np.ones(3), [50], 1, 1, set()
     )
     by_window = scored.set_index("window")
+    # so few errors are read as Laplace: the half-width at 50% is ln 2 times their mean
+    assert methods == {50.0: "laplace"}
     # window 1: window 0's error of A (used now) = 20
-    assert by_window.loc[1, "yhat-hi-50"] - by_window.loc[1, "yhat"] == pytest.approx(20.0)
-    # window 2: B's error in window 0 (2) and A's in window 1 (10, chosen for it): the
-    # conformal rank of two errors at 50% is the larger
-    assert by_window.loc[2, "yhat-hi-50"] - by_window.loc[2, "yhat"] == pytest.approx(10.0)
-    # final: B in window 0 (2), A in window 1 (10), B in window 2 (3): the middle one
-    assert final[50.0][0] == pytest.approx(3.0)
+    assert by_window.loc[1, "yhat-hi-50"] - by_window.loc[1, "yhat"] == pytest.approx(
+        np.log(2) * 20.0
+    )
+    # window 2: B's error in window 0 (2) and A's in window 1 (10, chosen for it)
+    assert by_window.loc[2, "yhat-hi-50"] - by_window.loc[2, "yhat"] == pytest.approx(
+        np.log(2) * 6.0
+    )
+    # final: B in window 0 (2), A in window 1 (10), B in window 2 (3)
+    assert final[50.0][0] == pytest.approx(np.log(2) * 5.0)

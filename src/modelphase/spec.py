@@ -118,8 +118,9 @@ class BacktestSpec(_Strict):
     gap: int = Field(default=0, ge=0, le=MAX_H)
     refit: bool = True
     #: a series keeps its own best candidate only when it beats the panel's best by
-    #: more than this share of its error (0: always its own best)
-    selection_margin: float = Field(default=0.0, ge=0.0, lt=1.0, allow_inf_nan=False)
+    #: more than this share of its error (0: always its own best); the same default as
+    #: ``modelphase forecast`` (``modelphase.forecast.auto.DEFAULT_MARGIN``)
+    selection_margin: float = Field(default=0.2, ge=0.0, lt=1.0, allow_inf_nan=False)
 
 
 class GateSpec(_Strict):
@@ -150,13 +151,18 @@ class ModelSpec(_Strict):
     horizon: int = Field(ge=1, le=MAX_H)
     levels: list[Number] = Field(default_factory=lambda: [80.0, 95.0], max_length=MAX_LEVELS)
     features: dict[str, Any] = Field(default_factory=dict)
-    candidates: list[CandidateSpec] = Field(min_length=1, max_length=MAX_CANDIDATES)
+    #: left out: the default candidates, the same as ``modelphase forecast`` uses
+    candidates: list[CandidateSpec] | None = Field(
+        default=None, min_length=1, max_length=MAX_CANDIDATES
+    )
     fallback: CandidateSpec | None = None
     backtest: BacktestSpec = Field(default_factory=BacktestSpec)
     gates: list[GateSpec] = Field(default_factory=list)
     owners: list[str] = Field(default_factory=list)
     canary: dict[str, Any] | None = None
-    latency_budget: str = "50ms"
+    #: how long serving waits for the model before the fallback answers; unset, it fits
+    #: the model: four times its refit time measured in training, at least 50 ms
+    latency_budget: str | None = None
     monitoring: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
 
@@ -199,12 +205,19 @@ class ModelSpec(_Strict):
         return sorted(value)
 
     @property
+    def candidate_names(self) -> list[str]:
+        """The candidates' aliases (or model names); ``["default"]`` without any."""
+        if not self.candidates:
+            return ["default"]
+        return [c.alias or c.model for c in self.candidates]
+
+    @property
     def frequency_ns(self) -> int:
         return parse_duration(self.frequency)
 
     @property
-    def latency_budget_ns(self) -> int:
-        return parse_duration(self.latency_budget)
+    def latency_budget_ns(self) -> int | None:
+        return None if self.latency_budget is None else parse_duration(self.latency_budget)
 
     def gate_dicts(self) -> list[dict[str, Any]]:
         """The gates as plain mappings for :func:`modelphase.backtest.evaluate`."""
@@ -216,7 +229,7 @@ class ModelSpec(_Strict):
 
     def check_models(self, known: Sequence[str]) -> None:
         """Refuse candidates (and the fallback) that name no known model."""
-        wanted = [c.model for c in self.candidates]
+        wanted = [c.model for c in self.candidates or []]
         if self.fallback is not None:
             wanted.append(self.fallback.model)
         unknown = sorted({m for m in wanted if m not in known})

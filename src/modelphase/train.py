@@ -27,46 +27,31 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
-from numpy.typing import NDArray
 
 from modelphase import __version__
-from modelphase.backtest import (
-    Fold,
-    evaluate,
-    folds,
-    interval_pinball_terms,
-    mase_scale,
-    smape_terms,
-)
-from modelphase.engine import default_jobs, run_tasks, split_panel
+from modelphase.backtest import Fold, evaluate, folds
+from modelphase.backtest.scoring import score_backtest
 from modelphase.exceptions import SpecError, ValidationError
 from modelphase.forecast.catalog import build_model, default_season, min_history
+from modelphase.forecast.engine import BASELINE, Progress, select
 from modelphase.forecast.naive import SeasonalNaive
-from modelphase.forecast.panel import Fallback, PanelForecaster, alias_of, is_global
-from modelphase.forecast.select import (
-    add_ensembles,
-    choose,
-    conformal_widths,
-    inverse_error_weights,
-    period_scale,
-    scale_period,
-    window_mae,
-)
-from modelphase.forecast.trained import TrainedForecaster, combine
+from modelphase.forecast.panel import Fallback, alias_of
+from modelphase.forecast.seasons import default_models
+from modelphase.forecast.trained import TrainedForecaster
 from modelphase.frame import Panel, format_duration
 from modelphase.registry import ModelRegistry, ModelVersion
 from modelphase.spec import ModelSpec
 
-__all__ = ["BASELINE", "TrainingRun", "gate_metrics", "register_run", "train"]
+__all__ = ["BASELINE", "TrainingRun", "gate_metrics", "refit_p95_ms", "register_run", "train"]
 
-BASELINE = "baseline"
-Progress = Callable[[str, int, int], None]
+#: the series whose refit serving's latency budget is fitted to
+REFIT_SAMPLE = 20
+Clock = Callable[[], float]
 
 
 @dataclass
@@ -89,6 +74,8 @@ class TrainingRun:
     selection_in_sample: bool
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    #: per interval level, how its widths were calibrated (conformal or laplace)
+    calibration: dict[float, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -102,14 +89,17 @@ class TrainingRun:
 def gate_metrics(levels: Sequence[float]) -> list[str]:
     """The metric names a gate may use."""
     names = ["mae", "rmse", "smape", "mase", "mase_vs_baseline", "worst_series_vs_baseline"]
-    names += ["baseline_mase", "fallback_share", "series"]
+    names += ["baseline_mase", "fallback_share", "series", "refit_p95_ms"]
     for lv in levels:
         names += [f"coverage_{lv:g}", f"pinball_{lv:g}"]
     return names
 
 
 def candidate_models(spec: ModelSpec, step: int) -> list[Any]:
-    """The spec's candidates built for data every ``step`` ns, with distinct aliases."""
+    """The spec's candidates built for data every ``step`` ns, with distinct aliases;
+    without candidates, the defaults (:func:`modelphase.forecast.default_models`)."""
+    if not spec.candidates:
+        return default_models(step)
     models = []
     for n, cand in enumerate(spec.candidates):
         params = dict(cand.params)
@@ -144,8 +134,6 @@ def train(
 ) -> TrainingRun:
     """Run the spec on ``panel`` (on its grid, at the spec's frequency)."""
     started = time.perf_counter()
-    timings: dict[str, float] = {}
-    note = progress or (lambda stage, done, total: None)
     if spec.kind != "forecast":
         raise SpecError(f"kind: expected forecast for a forecasting run, got {spec.kind}")
     _check_gates(spec)
@@ -158,85 +146,80 @@ def train(
     window_step = bt.step or h
     panel = _check_history(spec, panel, [*models, baseline], window_step, drop_short)
     windows = folds(panel, h=h, n_windows=bt.windows, step=window_step, gap=bt.gap)
-    aliases = [alias_of(m) for m in models]
-
-    note("backtest and refit", 0, 1)
-    cv, raw, fallbacks = _backtest_and_refit(
-        [*models, baseline], fallback, season, h, windows, bt.gap, bt.refit, panel, n_jobs, note
-    )
-    timings["backtest_and_refit"] = time.perf_counter() - started
-    cutoff_ns = pd.DatetimeIndex(cv["cutoff"]).asi8
-    cutoffs = np.array([f.cutoff for f in windows], dtype=np.int64)  # oldest first
-    cv["window"] = np.searchsorted(cutoffs, cutoff_ns).astype(np.int64)
-    cv = cv.sort_values(["unique_id", "window", "ds"], kind="stable", ignore_index=True)
-    lead = (cv["ds"] - cv["cutoff"]).to_numpy().astype(np.int64) // step - 1
-    cv["lead"] = lead
-
-    note("selection and calibration", 0, 1)
-    names = add_ensembles(cv, aliases)
-    errs = window_mae(cv, names)
-    rolling, final = choose(errs, names, margin=bt.selection_margin)
-    in_sample = len(windows) < 2
-    period = scale_period(step, season)
-    position = {uid: i for i, uid in enumerate(panel.ids)}
-    row_series = cv["unique_id"].map(position).to_numpy(dtype=np.int64)
-    # each backtest row's scale: its series' at its window's cutoff
-    row_scale = _window_scales(panel, windows, season, period, h, bt.gap)[
-        row_series, cv["window"].to_numpy()
-    ]
-    scored, widths = _score_selected(
-        cv, names, rolling, final, in_sample, row_scale, spec.levels, h + bt.gap, h
-    )
-    per_series, candidate_metrics, metrics = _metrics(
-        scored, names, panel, windows[0].cutoff, season, spec.levels, final
-    )
-    metrics["fallback_share"] = len({fb.unique_id for fb in fallbacks}) / max(panel.n_series, 1)
-    metrics["series"] = float(panel.n_series)
-    gates = evaluate(spec.gate_dicts(), metrics)
-    note("selection and calibration", 1, 1)
-
-    # the final weights use every window; the final scale is each series' now
-    full_scale = {
-        uid: period_scale(panel.series(uid)[1], season=season, period=period, h=h)
-        for uid in panel.ids
-    }
-    final_weights = inverse_error_weights(errs[aliases].groupby(level="unique_id").mean())
-    weights = {str(u): row.to_numpy() for u, row in final_weights.iterrows()}
-    forecast = combine(raw, aliases, final, weights, widths, full_scale, spec.levels, names[0])
-    model = TrainedForecaster(
-        name=spec.name,
-        step=step,
-        horizon=h,
-        levels=list(spec.levels),
-        models=models,
+    found = select(
+        panel,
+        models,
+        h=h,
+        folds=windows,
+        levels=spec.levels,
+        gap=bt.gap,
+        refit=bt.refit,
+        margin=bt.selection_margin,
         fallback=fallback,
-        season=season,
-        chosen=final,
-        weights=weights,
-        widths=widths,
-        scales=full_scale,
-        forecast_=forecast,
+        name=spec.name,
         dataset_id=dataset_id,
         info={"trained_with": f"modelphase {__version__}"},
+        n_jobs=n_jobs,
+        progress=progress,
     )
+    timings = {"backtest_and_refit": time.perf_counter() - started}
+    per_series, candidate_metrics, metrics = score_backtest(
+        found.backtest,
+        found.candidates,
+        panel,
+        windows[0].cutoff,
+        season,
+        spec.levels,
+        found.chosen,
+        BASELINE,
+    )
+    metrics["fallback_share"] = len({fb.unique_id for fb in found.fallbacks}) / max(
+        panel.n_series, 1
+    )
+    metrics["series"] = float(panel.n_series)
+    metrics["refit_p95_ms"] = refit_p95_ms(found.model, panel)
+    gates = evaluate(spec.gate_dicts(), metrics)
     return TrainingRun(
         spec=spec,
         dataset_id=dataset_id,
         panel=panel,
-        candidates=names,
-        backtest=scored,
+        candidates=found.candidates,
+        backtest=found.backtest,
         candidate_metrics=candidate_metrics,
         per_series=per_series,
         metrics=metrics,
         gates=gates,
-        forecast=forecast,
-        fallbacks=fallbacks,
-        model=model,
-        folds=windows,
-        selection_in_sample=in_sample,
+        forecast=found.forecast,
+        fallbacks=found.fallbacks,
+        model=found.model,
+        folds=found.folds,
+        selection_in_sample=found.in_sample,
         seconds=time.perf_counter() - started,
         timings=timings,
+        calibration=found.calibration,
     )
+
+
+def refit_p95_ms(
+    model: TrainedForecaster,
+    panel: Panel,
+    *,
+    sample: int = REFIT_SAMPLE,
+    clock: Clock | None = None,
+) -> float:
+    """The 95th percentile of the time serving takes to refit a series' chosen model on
+    its history and forecast the horizon (:meth:`TrainedForecaster.forecast` on one
+    series), in ms, over an evenly spread sample of the series. Serving's default
+    latency budget is fitted to it (:func:`modelphase.serve.table.latency_budget`)."""
+    clock = clock or time.perf_counter
+    ids = panel.ids[:: max(1, -(-panel.n_series // sample))]
+    took = []
+    for uid in ids:
+        one = panel.subset([uid])
+        started = clock()
+        model.forecast(one)
+        took.append((clock() - started) * 1000.0)
+    return float(np.percentile(took, 95)) if took else 0.0
 
 
 def register_run(
@@ -259,7 +242,7 @@ def register_run(
     metrics["chosen"] = {k: int(v) for k, v in pd.Series(run.chosen).value_counts().items()}
     metrics["selection_in_sample"] = run.selection_in_sample
     params = {
-        "candidates": [c.model_dump(mode="json", exclude_none=True) for c in spec.candidates],
+        "candidates": [c.model_dump(mode="json", exclude_none=True) for c in spec.candidates or []],
         "fallback": spec.fallback.model_dump(mode="json") if spec.fallback else None,
         "horizon": spec.horizon,
         "frequency": spec.frequency,
@@ -385,267 +368,6 @@ def _check_history(
             "or --drop-short",
         )
     return panel
-
-
-# ------------------------------------------------------------------- backtest
-
-
-def _backtest_and_refit(
-    models: Sequence[Any],
-    fallback: Any,
-    season: int,
-    h: int,
-    windows: Sequence[Fold],
-    gap: int,
-    refit: bool,
-    panel: Panel,
-    n_jobs: int | None,
-    note: Progress,
-) -> tuple[pd.DataFrame, pd.DataFrame, list[Fallback]]:
-    """Every window's backtest and the refit on all the data, as tasks shared among
-    processes: the per-series models on parts of the panel, each global model on the
-    whole panel (so that no result depends on ``n_jobs``). With ``refit`` false, the
-    backtest fits each model once, at the first cutoff, and forecasts the later windows
-    forward (:mod:`modelphase.forecast.forward`); the refit on all the data is the same."""
-    local = [m for m in models if not is_global(m)]
-    shared = [m for m in models if is_global(m)]
-    jobs = default_jobs(panel.n_series, n_jobs)
-    tasks: list[tuple[list[Any], Panel]] = [([m], panel) for m in shared]  # longest first
-    tasks += [(local, part) for part in split_panel(panel, jobs)] if local else []
-    job = partial(_task, fallback, season, h, windows, gap, refit)
-    done = run_tasks(
-        job,
-        tasks,
-        n_jobs=jobs if len(tasks) > 1 else 1,
-        on_done=lambda d, t: note("backtest and refit", d, t),
-    )
-    fallbacks = [fb for _, fbs, _ in done for fb in fbs]
-    parts = done[len(shared) :]
-    cv = pd.concat([p[0] for p in parts], ignore_index=True) if parts else None
-    raw = pd.concat([p[2] for p in parts], ignore_index=True) if parts else None
-    for other_cv, _, other_raw in done[: len(shared)]:
-        if cv is None or raw is None:
-            cv, raw = other_cv, other_raw
-            continue
-        cv = cv.merge(other_cv.drop(columns="y"), on=["unique_id", "ds", "cutoff"], how="inner")
-        raw = raw.merge(other_raw, on=["unique_id", "ds"], how="inner")
-    assert cv is not None
-    assert raw is not None
-    return cv, raw, fallbacks
-
-
-def _task(
-    fallback: Any,
-    season: int,
-    h: int,
-    windows: Sequence[Fold],
-    gap: int,
-    refit: bool,
-    task: tuple[list[Any], Panel],
-) -> tuple[pd.DataFrame, list[Fallback], pd.DataFrame]:
-    """One task: every window's backtest of some models on a panel (refitted at each
-    window's cutoff, or with ``refit`` false fitted once and forecast forward), then their
-    refit on all its data (the baseline is only backtested)."""
-    models, panel = task
-    runner = PanelForecaster(models, fallback=fallback, season_length=season)
-    cv = runner.cross_validation(panel, h=h, gap=gap, folds=windows, refit=refit)
-    kept = [m for m in models if alias_of(m) != BASELINE]
-    final = PanelForecaster(kept, fallback=fallback, season_length=season)
-    raw = final.fit(panel).predict(h)
-    return cv, runner.cv_fallbacks_ + final.fallbacks_, raw
-
-
-def _window_scales(
-    panel: Panel, windows: Sequence[Fold], season: int, period: int, h: int, gap: int
-) -> NDArray[np.float64]:
-    """``[series, window]``: each series' :func:`period_scale` for each backtest window,
-    from its data up to that window's cutoff (no look-ahead); series in panel order."""
-    out = np.zeros((panel.n_series, len(windows)))
-    for i, uid in enumerate(panel.ids):
-        ds, y = panel.series(uid)
-        for k, fold in enumerate(windows):
-            upto = y[: np.searchsorted(ds, fold.cutoff, side="right")]
-            out[i, k] = period_scale(upto, season=season, period=period, h=h, gap=gap)
-    return out
-
-
-def _score_selected(
-    cv: pd.DataFrame,
-    names: Sequence[str],
-    rolling: Mapping[tuple[str, int], str],
-    final: Mapping[str, str],
-    in_sample: bool,
-    scale: NDArray[np.float64],
-    levels: Sequence[float],
-    horizon: int,
-    final_horizon: int,
-) -> tuple[pd.DataFrame, dict[float, NDArray[np.float64]]]:
-    """The scored windows, with the ``yhat`` column of the selected candidate and its
-    intervals calibrated on earlier windows only; and the calibration of the final
-    forecast (``final_horizon`` leads). ``scale`` is each row's series scale at its
-    window's cutoff.
-
-    A window's intervals are calibrated on the errors the selection made before it:
-    in each earlier window ``j >= 1``, the candidate chosen for ``j`` (out of sample);
-    in the first window, which has no earlier choice, the candidate used now. The
-    errors of the candidate chosen *because* it did well on those windows would be
-    too small (the winner's curse) and the intervals too narrow.
-    """
-    codes, uniques = pd.factorize(cv["unique_id"])
-    window = cv["window"].to_numpy()
-    column = {n: i for i, n in enumerate(names)}
-    # choice[series, k]: the column each series uses in window k; k = n_windows is the
-    # final forecast's
-    n_windows = int(window.max()) + 1
-    final_col = np.array([column[final[u]] for u in uniques], dtype=np.int64)
-    choice = np.zeros((len(uniques), n_windows + 1), dtype=np.int64)
-    position = {u: i for i, u in enumerate(uniques)}
-    if in_sample:
-        choice[:] = final_col[:, None]
-    else:
-        for (uid, k), name in rolling.items():
-            choice[position[uid], k] = column[name]
-        choice[:, n_windows] = final_col
-    keep = np.ones(len(cv), dtype=bool) if in_sample else window > 0
-    values = cv[list(names)].to_numpy(dtype=np.float64)
-    y = cv["y"].to_numpy(dtype=np.float64)
-    pick = choice[codes, window]
-    lead = cv["lead"].to_numpy()
-    yhat = values[np.arange(len(cv)), pick]
-
-    def calibration(k: int, leads: int) -> dict[float, NDArray[np.float64]]:
-        calib = np.ones(len(cv), dtype=bool) if in_sample else window < k
-        earlier = window[calib]
-        used = np.where(earlier >= 1, choice[codes[calib], earlier], choice[codes[calib], k])
-        errors = np.abs(values[calib, used] - y[calib])
-        return conformal_widths(errors, lead[calib], scale[calib], levels, leads)
-
-    half = {lv: np.zeros(len(cv)) for lv in levels}
-    for k in np.unique(window[keep]):
-        widths = calibration(int(k), horizon)
-        rows = window == k
-        for lv in levels:
-            half[lv][rows] = widths[float(lv)][lead[rows]] * scale[rows]
-    kept = ["unique_id", "ds", "cutoff", "window", "lead", "y", *names, BASELINE]
-    data: dict[str, Any] = {c: cv[c].array[keep] for c in kept}
-    data["yhat"] = yhat[keep]
-    data["model"] = np.asarray(names, dtype=object)[pick[keep]]
-    for lv in levels:
-        data[f"yhat-lo-{lv:g}"] = (yhat - half[lv])[keep]
-        data[f"yhat-hi-{lv:g}"] = (yhat + half[lv])[keep]
-    return pd.DataFrame(data), calibration(n_windows, final_horizon)
-
-
-# -------------------------------------------------------------------- metrics
-
-
-def _mase_scales(panel: Panel, cutoff: int, season: int) -> dict[str, float]:
-    """MASE's scale per series: the in-sample seasonal-naive MAE before the first
-    cutoff (the one-step naive where the history is shorter than two seasons)."""
-    out = {}
-    for uid in panel.ids:
-        ds, y = panel.series(uid)
-        y = y[ds <= cutoff]
-        out[uid] = mase_scale(y, season if len(y) > 2 * season else 1)
-    return out
-
-
-def _error_table(
-    frame: pd.DataFrame, col: str, levels: Sequence[float], with_intervals: bool
-) -> pd.DataFrame:
-    y = frame["y"].to_numpy()
-    f = frame[col].to_numpy()
-    ok = np.isfinite(y) & np.isfinite(f)
-    err = np.where(ok, np.abs(y - f), np.nan)
-    table = pd.DataFrame(
-        {
-            "unique_id": frame["unique_id"].to_numpy(),
-            "ae": err,
-            "se": err**2,
-            "smape": smape_terms(y, f),
-        }
-    )
-    if with_intervals:
-        for lv in levels:
-            lo, hi = frame[f"yhat-lo-{lv:g}"].to_numpy(), frame[f"yhat-hi-{lv:g}"].to_numpy()
-            inside = (y >= lo) & (y <= hi)
-            table[f"coverage_{lv:g}"] = np.where(ok, inside.astype(np.float64), np.nan)
-            pin = interval_pinball_terms(y, lo=lo, hi=hi, level=lv)
-            table[f"pinball_{lv:g}"] = np.where(ok, pin, np.nan)
-    return table
-
-
-def _per_series(
-    frame: pd.DataFrame,
-    col: str,
-    levels: Sequence[float],
-    scales: Mapping[str, float],
-    intervals: bool,
-) -> pd.DataFrame:
-    table = _error_table(frame, col, levels, intervals)
-    grouped = table.groupby("unique_id", sort=True).mean()
-    out = pd.DataFrame(index=grouped.index)
-    out["mae"] = grouped["ae"]
-    out["rmse"] = np.sqrt(grouped["se"])
-    out["smape"] = grouped["smape"]
-    scale = out.index.map(scales).to_numpy(dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["mase"] = np.where(scale > 0, out["mae"].to_numpy() / scale, np.nan)
-    if intervals:
-        for lv in levels:
-            out[f"coverage_{lv:g}"] = grouped[f"coverage_{lv:g}"]
-            out[f"pinball_{lv:g}"] = grouped[f"pinball_{lv:g}"]
-    return out
-
-
-def _metrics(
-    scored: pd.DataFrame,
-    names: Sequence[str],
-    panel: Panel,
-    cutoff: int,
-    season: int,
-    levels: Sequence[float],
-    final: Mapping[str, str],
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
-    scales = _mase_scales(panel, cutoff, season)
-    selected = _per_series(scored, "yhat", levels, scales, True)
-    baseline = _per_series(scored, BASELINE, levels, scales, False)
-    rows: dict[str, dict[str, float]] = {}
-    for name in [*names, BASELINE]:
-        rows[name] = _aggregate(_per_series(scored, name, levels, scales, False))
-    rows["selected"] = _aggregate(selected, _error_table(scored, "yhat", levels, True))
-    chosen_counts = pd.Series(final).value_counts()
-    candidate_metrics = pd.DataFrame.from_dict(rows, orient="index")
-    candidate_metrics["series_chosen"] = [
-        int(chosen_counts.get(n, 0)) for n in candidate_metrics.index
-    ]
-    candidate_metrics.loc["selected", "series_chosen"] = len(final)
-    per_series = selected.copy()
-    per_series.insert(0, "model", per_series.index.map(final))
-    per_series["baseline_mase"] = baseline["mase"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = per_series["mase"] / per_series["baseline_mase"]
-    per_series["vs_baseline"] = ratio.where(np.isfinite(ratio))
-    per_series = per_series.reset_index().rename(columns={"index": "unique_id"})
-    metrics = dict(rows["selected"])
-    base = rows[BASELINE]["mase"]
-    metrics["baseline_mase"] = base
-    metrics["mase_vs_baseline"] = (
-        metrics["mase"] / base if base and np.isfinite(base) else float("nan")
-    )
-    worst = per_series["vs_baseline"].max()
-    metrics["worst_series_vs_baseline"] = float(worst) if pd.notna(worst) else float("nan")
-    return per_series, candidate_metrics, {k: float(v) for k, v in metrics.items()}
-
-
-def _aggregate(per_series: pd.DataFrame, rows: pd.DataFrame | None = None) -> dict[str, float]:
-    """Means over series; coverage pooled over every scored point."""
-    out = {k: float(per_series[k].mean()) for k in ("mae", "rmse", "smape", "mase")}
-    if rows is not None:
-        for col in rows.columns:
-            if col.startswith(("coverage_", "pinball_")):
-                out[col] = float(rows[col].mean())
-    return out
 
 
 def _plain(value: Any) -> Any:

@@ -57,6 +57,9 @@ candidates:
   - model: MSTL
     params: {season_length: [12h, 1d]}
   - model: Naive
+  - model: Seasonal
+    alias: Seasonal
+    params: {model: SeasonalNaive, seasons: [12h, 1d], min_cycles: 3}
   - model: SeasonalNaive
   - model: SeasonalNaive
     alias: SN12

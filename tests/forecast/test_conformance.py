@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from statsforecast import models as sf
 
-from modelphase.forecast import MODEL_NAMES, SeasonalNaive, build_model
+from modelphase.forecast import MODEL_NAMES, Seasonal, SeasonalNaive, build_model
+from modelphase.forecast.seasons import MODELS as SEASONAL_MODELS
 from modelphase.frame import parse_duration
 from modelphase.testing import check_forecaster
 
@@ -21,8 +22,10 @@ FORECASTERS: dict[str, Callable[[], Any]] = {
     for name in MODEL_NAMES
 }
 FORECASTERS["MSTL weekly"] = lambda: sf.MSTL(season_length=[24, 168])
+for wrapped in SEASONAL_MODELS:  # the default candidates: seasons per series
+    FORECASTERS[f"Seasonal {wrapped}"] = lambda m=wrapped: Seasonal(m, seasons=[24, 168])
 #: no intervals of their own (training calibrates every candidate from its backtest)
-POINT_ONLY = {"SeasonalWindowAverage", "WindowAverage"}
+POINT_ONLY = {"SeasonalWindowAverage", "WindowAverage", "Seasonal SeasonalWindowAverage"}
 
 
 @pytest.mark.parametrize("name", sorted(FORECASTERS))

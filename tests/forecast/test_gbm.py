@@ -18,7 +18,6 @@ from modelphase.forecast import (
     GlobalLightGBM,
     PanelForecaster,
     SeasonalNaive,
-    default_models,
 )
 from modelphase.frame import NS_PER_SECOND, Panel
 
@@ -199,8 +198,6 @@ def test_refuses_bad_input_with_a_clear_message() -> None:
 
 
 def test_auto_forecast_uses_global_models_the_same_way_in_processes() -> None:
-    assert any(getattr(m, "is_global", False) for m in default_models(HOUR, 24 * 15))
-    assert not any(getattr(m, "is_global", False) for m in default_models(HOUR, 24 * 12))
     panel = shaped_panel(4, 24 * 16, seed=8)
     models = [SeasonalNaive(DAY), small(), small(objective="l2", alias="LightGBM_l2")]
     serial = AutoForecast(models, n_jobs=1).fit_predict(panel, 12, level=(80,))

@@ -10,7 +10,15 @@ import pandas as pd
 import pytest
 
 from modelphase.exceptions import ValidationError
-from modelphase.forecast import AutoForecast, PanelForecaster, SeasonalNaive, clean_series
+from modelphase.forecast import (
+    AutoForecast,
+    PanelForecaster,
+    SeasonalNaive,
+    clean_series,
+    default_models,
+)
+from modelphase.forecast.panel import alias_of
+from modelphase.forecast.select import ENSEMBLE, WEIGHTED
 from modelphase.frame import NS_PER_SECOND, Panel
 from modelphase.simulate import simulate
 
@@ -95,7 +103,8 @@ def test_auto_forecast_on_simulated_telemetry() -> None:
     auto = AutoForecast()
     out = auto.fit_predict(history, 24, level=(80, 95))
     assert len(out) == 24 * panel.n_series
-    assert set(out["model"]) <= {"SeasonalNaive", "MSTL", "MSTL_weekly", "Ensemble"}
+    names = {alias_of(m) for m in default_models(HOUR)} | {ENSEMBLE, WEIGHTED}
+    assert set(out["model"]) <= names
     assert (out["yhat-lo-95"] <= out["yhat-lo-80"]).all()
     assert (out["yhat-lo-80"] <= out["yhat"]).all()
     assert (out["yhat-hi-80"] <= out["yhat-hi-95"]).all()

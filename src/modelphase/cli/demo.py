@@ -109,7 +109,7 @@ def demo_command(
     spec = load_spec(spec_path or example_spec())
     err.print(
         f"[bold]4. training[/] {spec.name} from {spec_path or 'examples/forecast.yaml'}: "
-        f"{', '.join(c.alias or c.model for c in spec.candidates)}, "
+        f"{', '.join(spec.candidate_names)}, "
         f"{spec.backtest.windows} backtest windows, horizon {spec.horizon}"
     )
     with progress("backtesting and refitting") as update:

@@ -44,7 +44,7 @@ def check_command(
         ("frequency", spec.frequency),
         ("horizon", f"{spec.horizon} steps"),
         ("levels", ", ".join(f"{lv:g}" for lv in spec.levels)),
-        ("candidates", ", ".join(c.model for c in spec.candidates)),
+        ("candidates", ", ".join(spec.candidate_names)),
         ("backtest", f"{spec.backtest.windows} windows, gap {spec.backtest.gap}"),
         ("gates", ", ".join(g.name or g.metric for g in spec.gates) or "-"),
         ("owners", ", ".join(spec.owners) or "-"),

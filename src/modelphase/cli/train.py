@@ -27,6 +27,7 @@ from modelphase.frame import NS_PER_SECOND, Panel, format_duration, parse_durati
 from modelphase.ingest import DatasetStore, PrometheusClient, ingest_prometheus
 from modelphase.limits import MAX_JOBS, check_at_most
 from modelphase.report import write_training_report
+from modelphase.serve.table import fitted_budget
 from modelphase.spec import ModelSpec, load_spec
 from modelphase.train import TrainingRun, register_run, spec_text, train
 
@@ -77,7 +78,7 @@ def train_command(
         f"series x {panel.n_points // max(panel.n_series, 1):,} points every "
         f"{format_duration(panel.step or 0)}, horizon {spec.horizon}, "
         f"{spec.backtest.windows} backtest window(s), candidates "
-        f"{', '.join(c.alias or c.model for c in spec.candidates)}"
+        f"{', '.join(spec.candidate_names)}"
     )
     with stages() as note:
         run = train(
@@ -177,12 +178,22 @@ def _summary(run: TrainingRun, version: int | None) -> dict[str, Any]:
         "backtest windows": f"{len(run.folds)}, cutoffs {first} .. {last}",
         "selection": "per series, out of sample"
         + (" (one window: in sample)" if run.selection_in_sample else ""),
-        "intervals": "conformal, " + ", ".join(f"{lv:g}%" for lv in spec.levels),
+        "intervals": ", ".join(f"{lv:g}% {how}" for lv, how in sorted(run.calibration.items())),
+        "serving budget": _budget(run),
         "fallbacks": len(run.fallbacks),
         "owners": ", ".join(spec.owners) or "-",
         "duration": f"{run.seconds:.1f} s",
         "code": str(run.model.info.get("trained_with", "")),
     }
+
+
+def _budget(run: TrainingRun) -> str:
+    """The latency budget serving will give the model, beside its measured refit time."""
+    refit = run.metrics.get("refit_p95_ms", 0.0)
+    given = run.spec.latency_budget_ns
+    if given is None:
+        return f"{fitted_budget(refit) * 1000:.0f} ms (fitted: refit p95 {refit:.0f} ms)"
+    return f"{given / 1e6:g} ms (the spec's; refit p95 {refit:.0f} ms)"
 
 
 def _per_series(run: TrainingRun) -> Any:
@@ -231,6 +242,15 @@ def _show(run: TrainingRun, version: int | None, path: Path, as_json: bool) -> N
     err.print(gates)
     for fb in run.fallbacks[:10]:
         err.print(f"[yellow]fallback:[/] {escape(fb.unique_id)}: {fb.model} ({escape(fb.reason)})")
+    budget = run.spec.latency_budget_ns
+    refit = run.metrics.get("refit_p95_ms", 0.0)
+    if budget is not None and refit * 1e6 > budget:
+        err.print(
+            f"[yellow]warning:[/] refitting a series takes {refit:.0f} ms (p95), more than the "
+            f"spec's latency_budget of {run.spec.latency_budget}: serving would answer most "
+            "requests with values from the fallback. Fix: raise latency_budget, or leave it out "
+            "to fit it to the model"
+        )
     verdict = (
         "[green]gates passed[/]" if run.passed else "[bold red]gates FAILED: not promotable[/]"
     )

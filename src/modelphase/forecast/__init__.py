@@ -1,5 +1,7 @@
 """Forecasters: the statsforecast-shaped protocol (``fit`` / ``predict``), the panel
-runner with its fallback, and the automatic per-series selection.
+runner with its fallback, seasons per series, and the selection engine behind
+``modelphase forecast`` and ``modelphase train`` (:func:`select`; :class:`AutoForecast`
+runs it on the default candidates).
 
 ``MODEL_NAMES`` lists the names a spec may use; :func:`build_model` builds one from
 its parameters and the data's step. :func:`artifact_kind` says what artifact bytes are
@@ -10,9 +12,11 @@ from modelphase.forecast.allowlist import ALLOWED_CLASSES
 from modelphase.forecast.artifact import artifact_kind
 from modelphase.forecast.auto import AutoForecast, default_models, default_season
 from modelphase.forecast.catalog import MODEL_NAMES, build_model
+from modelphase.forecast.engine import Selection, select
 from modelphase.forecast.gbm import GlobalLightGBM
 from modelphase.forecast.naive import SeasonalNaive
 from modelphase.forecast.panel import Fallback, Forecaster, PanelForecaster, clean_series
+from modelphase.forecast.seasons import Seasonal
 
 __all__ = [
     "ALLOWED_CLASSES",
@@ -22,10 +26,13 @@ __all__ = [
     "Forecaster",
     "GlobalLightGBM",
     "PanelForecaster",
+    "Seasonal",
     "SeasonalNaive",
+    "Selection",
     "artifact_kind",
     "build_model",
     "clean_series",
     "default_models",
     "default_season",
+    "select",
 ]

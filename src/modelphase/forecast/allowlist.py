@@ -43,6 +43,7 @@ from modelphase.exceptions import ArtifactFormatError, UnsafeArtifactError, Vali
 from modelphase.forecast.gbm import GlobalLightGBM
 from modelphase.forecast.manifest import FORECASTER_KIND, RETRAIN, Fields, shown
 from modelphase.forecast.naive import SeasonalNaive
+from modelphase.forecast.seasons import Seasonal
 
 __all__ = ["ALLOWED_CLASSES", "FORECASTERS", "HELPERS", "NESTED", "read_model", "write_model"]
 
@@ -69,6 +70,7 @@ FORECASTERS: Table = {
     "LightGBM": lambda: GlobalLightGBM,
     "MSTL": lambda: _sf().MSTL,
     "Naive": lambda: _sf().Naive,
+    "Seasonal": lambda: Seasonal,
     "SeasonalNaive": lambda: SeasonalNaive,
     "SeasonalWindowAverage": lambda: _sf().SeasonalWindowAverage,
     "WindowAverage": lambda: _sf().WindowAverage,

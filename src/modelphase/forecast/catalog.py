@@ -114,6 +114,17 @@ def _make(name: str, params: dict[str, Any], step: int) -> Any:
         return _statsforecast(name)(
             season_length=_seasons(params, step, season, many=False), **params
         )
+    if name == "Seasonal":
+        from modelphase.forecast.seasons import Seasonal, clock_seasons
+
+        raw = params.pop("seasons", None)
+        if raw is None:
+            chosen = clock_seasons(step)
+        elif isinstance(raw, list) and raw:
+            chosen = [season_steps(v, step, what="seasons") for v in raw]
+        else:
+            raise SpecError(f"seasons: expected a list of durations such as [1d, 7d], got {raw!r}")
+        return Seasonal(seasons=chosen, **params)
     if name == "LightGBM":
         from modelphase.forecast.gbm import GlobalLightGBM
 
@@ -129,6 +140,7 @@ MODEL_NAMES: tuple[str, ...] = (
     "LightGBM",
     "MSTL",
     "Naive",
+    "Seasonal",
     "SeasonalNaive",
     "SeasonalWindowAverage",
     "WindowAverage",
@@ -181,6 +193,10 @@ def model_seasons(model: Any) -> list[int]:
 def _accepted(name: str) -> list[str]:
     if name == "SeasonalNaive":
         target: Any = SeasonalNaive
+    elif name == "Seasonal":
+        from modelphase.forecast.seasons import Seasonal
+
+        target = Seasonal
     elif name == "LightGBM":
         from modelphase.forecast.gbm import GlobalLightGBM
 

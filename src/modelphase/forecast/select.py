@@ -33,10 +33,12 @@ __all__ = [
     "ENSEMBLE",
     "WEIGHTED",
     "add_ensembles",
+    "calibrate_widths",
     "choose",
     "conformal_quantile",
     "conformal_widths",
     "inverse_error_weights",
+    "min_errors",
     "period_scale",
     "scale_period",
     "series_scale",
@@ -197,30 +199,63 @@ def conformal_widths(
     levels: Sequence[float],
     horizon: int,
 ) -> dict[float, NDArray[np.float64]]:
+    """The half-widths of :func:`calibrate_widths`, without how they were made."""
+    return calibrate_widths(abs_err, lead, scale, levels, horizon)[0]
+
+
+def min_errors(level: float) -> int:
+    """The fewest errors a conformal quantile at ``level`` is read from: enough that the
+    quantile is not the largest error (``2 / (1 - level)``), and at least 20."""
+    return max(20, int(np.ceil(2.0 / (1.0 - level / 100.0))))
+
+
+def calibrate_widths(
+    abs_err: NDArray[np.float64],
+    lead: NDArray[np.int64],
+    scale: NDArray[np.float64],
+    levels: Sequence[float],
+    horizon: int,
+) -> tuple[dict[float, NDArray[np.float64]], dict[float, str]]:
     """Half-widths per lead step (0-based, ``horizon`` of them) in units of a series'
-    scale: the conformal quantile of ``abs_err / scale`` pooled at each lead. Leads with
-    no error take the nearest lead's width."""
-    normalised = np.divide(
-        abs_err, scale, out=np.full(len(abs_err), np.nan), where=scale > 0
-    )  # constant series (scale 0) do not count
+    scale, and per level how they were made.
+
+    ``conformal``: at each lead, the split-conformal quantile of ``abs_err / scale``
+    pooled across series and windows at that lead and, where that gives fewer than
+    :func:`min_errors` errors, at the nearest leads too (a band around the lead, widened
+    until it holds enough): with a handful of series, one lead's errors cannot tell an
+    80% quantile from a 95% one. ``laplace``: where the whole backtest has fewer errors
+    than that, the errors are taken as Laplace (absolute errors exponential), whose
+    quantile at level ``p`` is ``-ln(1 - p)`` times their mean, per band of leads.
+    ``none``: no errors at all, zero widths. Constant series (scale 0) do not count.
+    """
+    normalised = np.divide(abs_err, scale, out=np.full(len(abs_err), np.nan), where=scale > 0)
     keep = np.isfinite(normalised) & (lead >= 0) & (lead < horizon)
     order = np.lexsort((normalised[keep], lead[keep]))
     errs, leads = normalised[keep][order], lead[keep][order]
     bounds = np.searchsorted(leads, np.arange(horizon + 1))
     out: dict[float, NDArray[np.float64]] = {}
+    methods: dict[float, str] = {}
     for lv in levels:
-        widths = np.full(horizon, np.nan)
+        need = min_errors(float(lv))
+        widths = np.zeros(horizon)
+        if not len(errs):
+            out[float(lv)], methods[float(lv)] = widths, "none"
+            continue
+        laplace = len(errs) < need
+        band_need = min(len(errs), 5 if laplace else need)
+        radius = 0
         for k in range(horizon):
-            n = bounds[k + 1] - bounds[k]
-            if n:  # errors of lead k, sorted: the conformal rank
-                rank = min(int(np.ceil((n + 1) * lv / 100.0)) - 1, n - 1)
-                widths[k] = errs[bounds[k] + rank]
-        known = np.flatnonzero(np.isfinite(widths))
-        if not len(known):
-            widths[:] = 0.0
-        else:
-            idx = np.arange(horizon)
-            nearest = known[np.abs(idx[:, None] - known[None, :]).argmin(axis=1)]
-            widths = widths[nearest]
-        out[float(lv)] = widths
-    return out
+            radius = max(radius - 1, 0)
+            while True:
+                lo, hi = bounds[max(k - radius, 0)], bounds[min(k + radius + 1, horizon)]
+                if hi - lo >= band_need or (k - radius <= 0 and k + radius + 1 >= horizon):
+                    break
+                radius += 1
+            band = errs[lo:hi]
+            if laplace:
+                widths[k] = -np.log1p(-lv / 100.0) * float(np.mean(band))
+            else:
+                rank = min(int(np.ceil((len(band) + 1) * lv / 100.0)) - 1, len(band) - 1)
+                widths[k] = float(np.partition(band, rank)[rank])
+        out[float(lv)], methods[float(lv)] = widths, "laplace" if laplace else "conformal"
+    return out, methods

@@ -58,7 +58,7 @@ from modelphase.forecast.panel import Fallback, PanelForecaster, alias_of
 from modelphase.forecast.select import ENSEMBLE, WEIGHTED, period_scale, scale_period
 from modelphase.frame import Panel, format_duration
 
-__all__ = ["ARTIFACT_FORMAT", "TrainedForecaster", "combine"]
+__all__ = ["ARTIFACT_FORMAT", "TrainedForecaster", "combine", "nonnegative_ids"]
 
 _FIELDS = (
     "kind", "name", "step", "horizon", "levels", "season", "dataset_id", "info", "models",
@@ -67,6 +67,18 @@ _FIELDS = (
 
 #: what the manifest of a trained forecaster's artifact calls it
 KIND = "TrainedForecaster"
+
+
+def nonnegative_ids(panel: Panel) -> set[str]:
+    """The series that never went below zero (counts, rates, bytes, utilisation): their
+    forecasts and interval bounds are kept at or above zero."""
+    out = set()
+    for uid in panel.ids:
+        y = panel.series(uid)[1]
+        finite = y[np.isfinite(y)]
+        if len(finite) and float(finite.min()) >= 0.0:
+            out.add(uid)
+    return out
 
 
 def combine(
@@ -78,9 +90,11 @@ def combine(
     scales: Mapping[str, float],
     levels: Sequence[float],
     default: str,
+    floors: set[str] | frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """``unique_id, ds, yhat, yhat-lo-<l>, yhat-hi-<l>..., model`` from every model's
-    forecast (``raw``: ``unique_id, ds, <model>...``, rows in lead order per series)."""
+    forecast (``raw``: ``unique_id, ds, <model>...``, rows in lead order per series);
+    the series in ``floors`` are kept at or above zero."""
     raw = raw.sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
     uids = raw["unique_id"].astype(str).to_numpy()
     values = raw[list(models)].to_numpy(dtype=np.float64)
@@ -97,13 +111,15 @@ def combine(
             yhat[rows] = np.einsum("ij,ij->i", values[rows], w)
         else:
             yhat[rows] = values[rows, column[str(name)]]
+    floored = np.isin(uids, list(floors)) if floors else np.zeros(len(uids), dtype=bool)
+    yhat = np.where(floored, np.maximum(yhat, 0.0), yhat)
     out = pd.DataFrame({"unique_id": raw["unique_id"], "ds": raw["ds"], "yhat": yhat})
     lead = raw.groupby("unique_id", sort=False).cumcount().to_numpy()
     scale = np.array([scales.get(u, 1.0) for u in uids])
     for lv in levels:
         table = widths[float(lv)]
         half = table[np.minimum(lead, len(table) - 1)] * scale
-        out[f"yhat-lo-{lv:g}"] = yhat - half
+        out[f"yhat-lo-{lv:g}"] = np.where(floored, np.maximum(yhat - half, 0.0), yhat - half)
         out[f"yhat-hi-{lv:g}"] = yhat + half
     out["model"] = pick
     return out
@@ -202,6 +218,7 @@ class TrainedForecaster:
             scales,
             levels,
             self.default_choice,
+            nonnegative_ids(panel),
         )
         return self._columns(out, levels), runner.fallbacks_
 

@@ -125,7 +125,9 @@ def seasonal_naive(
     """The last season of ``values`` repeated ``h`` steps (the last value when fewer
     than two seasons are given), and ``{level: (lo, hi)}`` from the spread of the
     seasonal (or one-step) changes: a normal band whose width grows with the square
-    root of the number of seasons ahead. Missing values are carried forward."""
+    root of the number of seasons ahead. Missing values are carried forward. A series
+    that never went below zero (a request count, a ratio) gets no negative value or
+    bound."""
     y = np.asarray(values, dtype=np.float64)
     known = np.flatnonzero(np.isfinite(y))
     if len(known) == 0:
@@ -135,6 +137,7 @@ def seasonal_naive(
     m = season if season > 1 and len(filled) >= 2 * season else 1
     steps = np.arange(h)
     mean = filled[len(filled) - m + steps % m]
+    floor = bool(y[known].min() >= 0.0)
     changes = filled[m:] - filled[:-m]
     spread = float(np.sqrt(np.mean(changes**2))) if len(changes) else 0.0
     ahead = np.sqrt(steps // m + 1.0)
@@ -142,7 +145,8 @@ def seasonal_naive(
     for level in levels:
         z = statistics.NormalDist().inv_cdf(0.5 + float(level) / 200.0)
         half = z * spread * ahead
-        bands[float(level)] = (mean - half, mean + half)
+        lo = mean - half
+        bands[float(level)] = (np.maximum(lo, 0.0) if floor else lo, mean + half)
     return mean, bands
 
 

@@ -11,7 +11,8 @@ thread every few seconds, which is how an alias move takes effect without a rest
 
 The canary's share of traffic comes from its version's canary plan: ``share`` (0-1),
 else ``traffic`` (percent), else the first of ``steps`` (percent), else 10%. The
-latency budget is the spec's ``latency_budget`` (50 ms by default).
+latency budget is the spec's ``latency_budget``, or one fitted to the model's refit time
+(:func:`latency_budget`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ log = logging.getLogger("modelphase.serve")
 
 ALIASES = ("production", "canary", "shadow")
 DEFAULT_BUDGET_S = 0.05
+#: a budget fitted to the model is this many times its measured refit time...
+REFIT_MARGIN = 4.0
+#: ...and at most this long
+MAX_FITTED_BUDGET_S = 5.0
 DEFAULT_CANARY_SHARE = 0.10
 
 
@@ -95,13 +100,25 @@ def canary_share(plan: Mapping[str, Any] | None) -> float:
 
 
 def latency_budget(version: ModelVersion) -> float:
+    """The spec's ``latency_budget``; unset, one that fits the model: ``REFIT_MARGIN``
+    times the refit time training measured (its ``refit_p95_ms``), at least
+    ``DEFAULT_BUDGET_S`` and at most ``MAX_FITTED_BUDGET_S``."""
     text = (version.spec or {}).get("latency_budget")
-    if not text:
+    if text:
+        try:
+            return parse_duration(str(text)) / 1e9
+        except ValueError:
+            return DEFAULT_BUDGET_S
+    refit = (version.metrics or {}).get("refit_p95_ms")
+    return fitted_budget(refit if isinstance(refit, int | float) else None)
+
+
+def fitted_budget(refit_ms: float | None) -> float:
+    """Seconds: ``REFIT_MARGIN`` times a measured refit time, within
+    [``DEFAULT_BUDGET_S``, ``MAX_FITTED_BUDGET_S``]; the default without one."""
+    if refit_ms is None or not refit_ms > 0:
         return DEFAULT_BUDGET_S
-    try:
-        return parse_duration(str(text)) / 1e9
-    except ValueError:
-        return DEFAULT_BUDGET_S
+    return min(MAX_FITTED_BUDGET_S, max(DEFAULT_BUDGET_S, REFIT_MARGIN * refit_ms / 1000.0))
 
 
 class ModelTable:

@@ -1,0 +1,93 @@
+"""One selection engine: seasons per series, intervals per level with few series, no
+negative forecasts of a non-negative series, the same forecast from `forecast` and
+`train`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelphase.forecast import AutoForecast, Seasonal
+from modelphase.forecast.select import calibrate_widths, min_errors
+from modelphase.frame import Panel
+from modelphase.spec import parse_spec
+from modelphase.train import train
+
+HOUR = 3600 * 10**9
+DAY = 24
+
+
+def weekly(days: int, seed: int, *, level: float = 100.0) -> np.ndarray:
+    """Hourly requests with a daily rhythm and quiet weekends, ending on a Monday."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(days * DAY)
+    weekday = ((t // DAY) - days + 1) % 7  # the last day is day 0 of its week
+    daily = 1 + 0.5 * np.sin(2 * np.pi * (t % DAY) / DAY)
+    weekend = np.where(weekday >= 5, 0.3, 1.0)
+    return level * daily * weekend + rng.normal(0, 2, len(t))
+
+
+def panel_of(series: dict[str, np.ndarray]) -> Panel:
+    end = 60 * DAY * HOUR
+    items = [(u, end - HOUR * np.arange(len(y) - 1, -1, -1), y) for u, y in series.items()]
+    return Panel.from_series(items, step=HOUR)
+
+
+def test_each_series_gets_the_seasons_its_own_history_allows() -> None:
+    long, short = weekly(28, 1), weekly(5, 2)
+    assert Seasonal("MSTL", seasons=[DAY, 7 * DAY]).fit(long).seasons_ == [DAY, 7 * DAY]
+    assert Seasonal("MSTL", seasons=[DAY, 7 * DAY]).fit(short).seasons_ == [DAY]
+    # in one panel the short series does not turn the weekly season off for the long one:
+    # its forecast of a busy Monday follows last Monday, not yesterday's quiet Sunday
+    history = panel_of({"long": long[:-DAY], "short": short[:-DAY]})
+    out = AutoForecast(n_jobs=1).fit_predict(history, DAY, level=(80,))
+    sunday = out[out["unique_id"] == "long"]["yhat"].to_numpy()
+    error = np.abs(sunday - long[-DAY:]).mean()
+    daily_naive = np.abs(long[-2 * DAY : -DAY] - long[-DAY:]).mean()
+    assert error < 0.5 * daily_naive
+    assert len(out[out["unique_id"] == "short"]) == DAY
+
+
+def test_few_series_still_get_distinct_calibrated_levels() -> None:
+    history = panel_of({f"s{i}": weekly(21, i)[:-DAY] for i in range(3)})
+    auto = AutoForecast(n_jobs=1)
+    out = auto.fit_predict(history, DAY, level=(80, 95))
+    width80 = (out["yhat-hi-80"] - out["yhat-lo-80"]).to_numpy()
+    width95 = (out["yhat-hi-95"] - out["yhat-lo-95"]).to_numpy()
+    assert (width95 > width80).mean() > 0.95
+    assert set(auto.selection_.calibration.values()) <= {"conformal", "laplace"}
+
+
+def test_calibration_pools_neighbouring_leads_and_says_how() -> None:
+    rng = np.random.default_rng(0)
+    lead = np.repeat(np.arange(24), 3)  # three series: three errors per lead
+    err = np.abs(rng.normal(size=len(lead)))
+    widths, how = calibrate_widths(err, lead, np.ones(len(lead)), [80, 95], 24)
+    assert how == {80.0: "conformal", 95.0: "conformal"}
+    assert (widths[95.0] > widths[80.0]).all()  # one lead's 3 errors could not tell them
+    widths, how = calibrate_widths(err[:12], lead[:12], np.ones(12), [80, 95], 24)
+    assert how == {80.0: "laplace", 95.0: "laplace"}
+    assert widths[95.0][0] == pytest.approx(np.log(20) / np.log(5) * widths[80.0][0])
+    assert min_errors(95) == 40 and min_errors(80) == 20
+
+
+def test_forecasts_of_a_non_negative_series_stay_non_negative() -> None:
+    rng = np.random.default_rng(4)
+    counts = rng.poisson(0.3, 21 * DAY).astype(float)  # mostly zeros, a few requests
+    out = AutoForecast(n_jobs=1).fit_predict(panel_of({"jobs": counts}), DAY, level=(80, 95))
+    assert (out[["yhat", "yhat-lo-80", "yhat-lo-95"]].to_numpy() >= 0).all()
+    assert (out["yhat-hi-95"] > 0).all()
+
+
+def test_forecast_and_train_are_one_engine() -> None:
+    history = panel_of({"a": weekly(16, 5), "b": weekly(9, 6, level=40.0)})
+    auto = AutoForecast(n_jobs=1)
+    expected = auto.fit_predict(history, 12, level=(80, 95))
+    spec = parse_spec(
+        "name: same\nkind: forecast\ntarget: {dataset: abc}\nfrequency: 1h\nhorizon: 12\n"
+    )
+    run = train(spec, history, n_jobs=1)
+    got = run.forecast.sort_values(["unique_id", "ds"], ignore_index=True)
+    pd.testing.assert_frame_equal(got, expected)
+    assert run.chosen == auto.chosen_
