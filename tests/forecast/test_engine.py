@@ -69,7 +69,8 @@ def test_calibration_pools_neighbouring_leads_and_says_how() -> None:
     widths, how = calibrate_widths(err[:12], lead[:12], np.ones(12), [80, 95], 24)
     assert how == {80.0: "laplace", 95.0: "laplace"}
     assert widths[95.0][0] == pytest.approx(np.log(20) / np.log(5) * widths[80.0][0])
-    assert min_errors(95) == 40 and min_errors(80) == 20
+    assert min_errors(95) == 40
+    assert min_errors(80) == 20
 
 
 def test_forecasts_of_a_non_negative_series_stay_non_negative() -> None:
@@ -91,3 +92,19 @@ def test_forecast_and_train_are_one_engine() -> None:
     got = run.forecast.sort_values(["unique_id", "ds"], ignore_index=True)
     pd.testing.assert_frame_equal(got, expected)
     assert run.chosen == auto.chosen_
+
+
+def test_series_that_end_at_different_times_all_get_their_windows() -> None:
+    """M4's series (and NAB's files) end at different times: each series is backtested
+    on its own last windows, not on windows cut at the panel's last time."""
+    start = 0
+    items = [
+        ("early", start + HOUR * np.arange(10 * DAY), weekly(10, 7)),
+        ("late", start + HOUR * np.arange(20 * DAY), weekly(20, 8)),
+    ]
+    auto = AutoForecast(n_jobs=1)
+    out = auto.fit_predict(Panel.from_series(items, step=HOUR), DAY, level=(80,))
+    windows = auto.selection_.backtest.groupby("unique_id")["window"].nunique()
+    assert windows.to_dict() == {"early": 2, "late": 2}  # windows 1 and 2 are scored
+    first = out.groupby("unique_id")["ds"].min()
+    assert first["early"] == pd.Timestamp(10 * DAY * HOUR, tz="UTC")

@@ -43,7 +43,8 @@ def test_the_fallback_of_a_non_negative_series_has_no_negative_bound() -> None:
     mean, bands = seasonal_naive(counts, 24, 24, [80, 95])
     assert (mean >= 0).all()
     for lo, hi in bands.values():
-        assert (lo >= 0).all() and (hi > 0).all()
+        assert (lo >= 0).all()
+        assert (hi > 0).all()
     assert (bands[95.0][1] > bands[80.0][1]).all()
     # a series that does go below zero keeps its negative bounds
     _, signed = seasonal_naive(counts - 2.0, 24, 24, [95])

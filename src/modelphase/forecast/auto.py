@@ -3,8 +3,9 @@
 :class:`AutoForecast` is what ``modelphase forecast`` runs on data: the engine of
 ``modelphase train`` (:func:`modelphase.forecast.engine.select`) with the default
 candidates (:func:`default_models`), ``DEFAULT_WINDOWS`` rolling-origin windows of the
-horizon (fewer when the history is short) and per-series choice shrunk toward the
-panel's best (``DEFAULT_MARGIN``). A spec without ``candidates`` trains the same.
+horizon counted back from each series' own end (fewer when the history is short) and
+per-series choice shrunk toward the panel's best (``DEFAULT_MARGIN``). A spec without
+``candidates`` trains the same.
 
 The candidates follow each series' own history (:mod:`modelphase.forecast.seasons`):
 a weekly season where a series has two weeks, a daily one where it has two days, none
@@ -19,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelphase.backtest import folds
 from modelphase.exceptions import ValidationError
 from modelphase.forecast.catalog import default_season
 from modelphase.forecast.engine import Selection, select
@@ -105,7 +105,7 @@ class AutoForecast:
             panel,
             models,
             h=h,
-            folds=folds(panel, h=h, n_windows=windows),
+            n_windows=windows,
             levels=level,
             margin=self.margin,
             ensembles=self.ensemble,

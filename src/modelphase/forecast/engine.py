@@ -96,7 +96,8 @@ def select(
     models: Sequence[Any],
     *,
     h: int,
-    folds: Sequence[Fold],
+    folds: Sequence[Fold] | None = None,
+    n_windows: int = 3,
     levels: Sequence[float] = (),
     gap: int = 0,
     refit: bool = True,
@@ -110,8 +111,12 @@ def select(
     progress: Progress | None = None,
 ) -> Selection:
     """Backtest ``models`` on ``folds`` of ``panel``, choose per series, calibrate and
-    refit (the module's docstring has the steps). ``panel`` is on its grid; every model
-    has a distinct alias, none of them ``baseline``."""
+    refit (the module's docstring has the steps). Without ``folds``, each series gets
+    ``n_windows`` windows of ``h`` counted back from its own last value (``h`` apart),
+    so that series ending at different times (M4's, NAB's files) all get theirs; with a
+    panel whose series all end together that is the same as time-aligned folds.
+    ``panel`` is on its grid; every model has a distinct alias, none of them
+    ``baseline``; ``ensembles`` false leaves out the median and the weighted mean."""
     assert panel.step is not None
     note = progress or (lambda stage, done, total: None)
     step = panel.step
@@ -122,11 +127,18 @@ def select(
     levels = sorted(float(lv) for lv in levels)
 
     note("backtest and refit", 0, 1)
+    windows: Sequence[Fold] | int = folds if folds is not None else n_windows
     cv, raw, fallbacks = _backtest_and_refit(
-        [*models, baseline], fallback, season, h, folds, gap, refit, panel, n_jobs, note
+        [*models, baseline], fallback, season, h, windows, gap, refit, panel, n_jobs, note
     )
-    cutoffs = np.array([f.cutoff for f in folds], dtype=np.int64)  # oldest first
-    cv["window"] = np.searchsorted(cutoffs, pd.DatetimeIndex(cv["cutoff"]).asi8).astype(np.int64)
+    cutoff_ns = pd.DatetimeIndex(cv["cutoff"]).asi8
+    if folds is not None:
+        cutoffs = np.array([f.cutoff for f in folds], dtype=np.int64)  # oldest first
+        cv["window"] = np.searchsorted(cutoffs, cutoff_ns).astype(np.int64)
+    else:  # each series' windows, numbered so that its newest is n_windows - 1
+        rank = pd.Series(cutoff_ns).groupby(cv["unique_id"].to_numpy()).rank(method="dense")
+        count = rank.groupby(cv["unique_id"].to_numpy()).transform("max")
+        cv["window"] = (rank - count + n_windows - 1).to_numpy().astype(np.int64)
     cv = cv.sort_values(["unique_id", "window", "ds"], kind="stable", ignore_index=True)
     cv["lead"] = (cv["ds"] - cv["cutoff"]).to_numpy().astype(np.int64) // step - 1
 
@@ -136,14 +148,10 @@ def select(
     rolling, final = choose(errs, names, margin=margin)
     for uid in panel.ids:  # series too short for any backtest window: the panel's choice
         final.setdefault(uid, _most_chosen(final, names[0]))
-    in_sample = len(folds) < 2
+    in_sample = (len(folds) if folds is not None else n_windows) < 2
     period = scale_period(step, season)
-    position = {uid: i for i, uid in enumerate(panel.ids)}
-    row_series = cv["unique_id"].map(position).to_numpy(dtype=np.int64)
     # each backtest row's scale: its series' at its window's cutoff
-    row_scale = _window_scales(panel, folds, season, period, h, gap)[
-        row_series, cv["window"].to_numpy()
-    ]
+    row_scale = _row_scales(panel, cv, season, period, h, gap)
     floors = nonnegative_ids(panel)
     scored, widths, calibration = _score_selected(
         cv, names, rolling, final, in_sample, row_scale, levels, h + gap, h, floors
@@ -181,7 +189,7 @@ def select(
         model=model,
         forecast=forecast,
         fallbacks=fallbacks,
-        folds=list(folds),
+        folds=list(folds or []),
         in_sample=in_sample,
         calibration=calibration,
     )
@@ -201,7 +209,7 @@ def _backtest_and_refit(
     fallback: Any,
     season: int,
     h: int,
-    windows: Sequence[Fold],
+    windows: Sequence[Fold] | int,
     gap: int,
     refit: bool,
     panel: Panel,
@@ -244,36 +252,44 @@ def _task(
     fallback: Any,
     season: int,
     h: int,
-    windows: Sequence[Fold],
+    windows: Sequence[Fold] | int,
     gap: int,
     refit: bool,
     task: tuple[list[Any], Panel],
 ) -> tuple[pd.DataFrame, list[Fallback], pd.DataFrame]:
     """One task: every window's backtest of some models on a panel (refitted at each
     window's cutoff, or with ``refit`` false fitted once and forecast forward), then their
-    refit on all its data (the baseline is only backtested)."""
+    refit on all its data (the baseline is only backtested). ``windows``: time-aligned
+    folds, or a number of windows counted back from each series' end."""
     models, panel = task
     runner = PanelForecaster(models, fallback=fallback, season_length=season)
-    cv = runner.cross_validation(panel, h=h, gap=gap, folds=windows, refit=refit)
+    if isinstance(windows, int):
+        cv = runner.cross_validation(panel, h=h, n_windows=windows, align="series")
+    else:
+        cv = runner.cross_validation(panel, h=h, gap=gap, folds=windows, refit=refit)
     kept = [m for m in models if alias_of(m) != BASELINE]
     final = PanelForecaster(kept, fallback=fallback, season_length=season)
     raw = final.fit(panel).predict(h)
     return cv, runner.cv_fallbacks_ + final.fallbacks_, raw
 
 
-def _window_scales(
-    panel: Panel, windows: Sequence[Fold], season: int, period: int, h: int, gap: int
+def _row_scales(
+    panel: Panel, cv: pd.DataFrame, season: int, period: int, h: int, gap: int
 ) -> NDArray[np.float64]:
-    """``[series, window]``: each series' :func:`period_scale` for each backtest window,
-    from its data up to that window's cutoff (no look-ahead); series in panel order."""
-    out = np.ones((panel.n_series, len(windows)))
-    for i, uid in enumerate(panel.ids):
-        ds, y = panel.series(uid)
-        for k, fold in enumerate(windows):
-            upto = y[: np.searchsorted(ds, fold.cutoff, side="right")]
-            if np.isfinite(upto).any():
-                out[i, k] = period_scale(upto, season=season, period=period, h=h, gap=gap)
-    return out
+    """Each backtest row's :func:`period_scale`: its series' from the data up to its
+    window's cutoff (no look-ahead)."""
+    cutoff = pd.DatetimeIndex(cv["cutoff"]).asi8
+    keys = pd.DataFrame({"unique_id": cv["unique_id"].to_numpy(), "cutoff": cutoff})
+    pairs = keys.drop_duplicates(ignore_index=True).copy()
+    scales = np.ones(len(pairs))
+    for i, (uid, at) in enumerate(zip(pairs["unique_id"], pairs["cutoff"], strict=True)):
+        ds, y = panel.series(str(uid))
+        upto = y[: np.searchsorted(ds, int(at), side="right")]
+        if np.isfinite(upto).any():
+            scales[i] = period_scale(upto, season=season, period=period, h=h, gap=gap)
+    pairs["scale"] = scales
+    merged = keys.merge(pairs, on=["unique_id", "cutoff"], how="left")
+    return merged["scale"].to_numpy(dtype=np.float64)
 
 
 def _score_selected(
