@@ -46,6 +46,8 @@ __all__ = [
 
 DAY = 86_400 * NS_PER_SECOND
 WEEK = 7 * DAY
+#: the default MSTL and Theta fit on at most the last four weeks
+MAX_HISTORY_DAYS = 28
 
 #: the models :class:`Seasonal` can wrap; MSTL takes every season kept, the others the
 #: longest
@@ -109,7 +111,9 @@ class Seasonal:
     """``model`` with the seasons each series' history allows (statsforecast's shape).
 
     ``seasons``: the candidate seasons in steps; ``min_cycles``: cycles of history a
-    season needs; ``test``: keep only seasons whose autocorrelation is significant.
+    season needs; ``test``: keep only seasons whose autocorrelation is significant;
+    ``max_history``: fit on at most the last that many points (the cost of MSTL and
+    Theta grows faster than the history, and a month tells a day ahead as much).
     Without a season the model runs without one (MSTL: its trend model alone, an ETS
     without season; the seasonal naive: the last value).
     """
@@ -120,18 +124,22 @@ class Seasonal:
         seasons: Sequence[int] = (24,),
         min_cycles: float = 2.0,
         test: bool = True,
+        max_history: int | None = None,
         alias: str | None = None,
     ) -> None:
         self.model = model
         self.seasons = seasons
         self.min_cycles = min_cycles
         self.test = test
+        self.max_history = max_history
         self.alias = alias if alias is not None else model
 
     def fit(self, y: NDArray[np.float64], X: Any = None) -> Seasonal:
         if self.model not in MODELS:
             raise ValidationError(f"model: expected one of {', '.join(MODELS)}, got {self.model!r}")
         y = np.asarray(y, dtype=np.float64)
+        if self.max_history is not None:
+            y = y[-int(self.max_history) :]
         self.seasons_ = allowed_seasons(
             y, list(self.seasons), min_cycles=float(self.min_cycles), test=bool(self.test)
         )
@@ -185,7 +193,8 @@ def default_models(step: int) -> list[Any]:
     """The default candidates for data every ``step`` ns: the seasonal naive and MSTL,
     each with the daily season alone and with the daily and weekly seasons (the weekly
     one where a series has two weeks), and Theta with the daily season; every season
-    only where the series' own history allows it (:class:`Seasonal`). For daily data the
+    only where the series' own history allows it (:class:`Seasonal`); MSTL and Theta
+    on at most the last ``MAX_HISTORY_DAYS`` days. For daily data the
     season is a week; without a clock season (steps that do not divide a day), none.
 
     Chosen by the development protocol (``benchmarks/generalization.py``; BENCHMARKS.md
@@ -195,13 +204,14 @@ def default_models(step: int) -> list[Any]:
     """
     seasons = clock_seasons(step)
     daily = seasons[:1]
+    recent = MAX_HISTORY_DAYS * DAY // step if step <= DAY else None
     models = [Seasonal("SeasonalNaive", seasons=daily, alias="SeasonalNaive")]
     if len(seasons) > 1:
         models.append(Seasonal("SeasonalNaive", seasons=seasons, alias="SeasonalNaive_weekly"))
-    models.append(Seasonal("MSTL", seasons=daily, alias="MSTL"))
+    models.append(Seasonal("MSTL", seasons=daily, max_history=recent, alias="MSTL"))
     if len(seasons) > 1:
-        models.append(Seasonal("MSTL", seasons=seasons, alias="MSTL_weekly"))
-    models.append(Seasonal("AutoTheta", seasons=daily, alias="Theta"))
+        models.append(Seasonal("MSTL", seasons=seasons, max_history=recent, alias="MSTL_weekly"))
+    models.append(Seasonal("AutoTheta", seasons=daily, max_history=recent, alias="Theta"))
     return models
 
 
