@@ -62,9 +62,13 @@ def forecast_command(
 ) -> None:
     """Forecast every series h steps ahead; write unique_id, ds, yhat[, yhat_lo_80, ...].
 
-    Default: SeasonalNaive, MSTL (daily, and weekly when the history allows) and their
-    median are backtested on the last h points of each series; the best is refitted and
-    forecasts, with conformal intervals calibrated on the backtest errors.
+    Default: the engine of `modelphase train` on the default candidates (seasonal naive
+    and MSTL with a daily, and a daily and weekly season, Theta with a daily one; each
+    series with the seasons its own history allows), their median and weighted mean,
+    backtested on 3 windows of h at the end of each series; each series keeps the
+    panel's best unless its own windows favour another by 20%, and forecasts with
+    intervals calibrated per level on the backtest errors. A series that never went
+    below zero gets no negative forecast.
 
     With a registered model (--model NAME@ALIAS): without data, the forecast it made when
     it was trained; with --input or --dataset, each series' chosen model refitted on that
