@@ -92,6 +92,20 @@ def test_false_positives_are_discounted_just_after_a_window() -> None:
     assert right_after.raw == pytest.approx(1.0 - FP_STANDARD)
 
 
+def test_a_given_threshold_is_used_as_given_and_the_others_still_optimised() -> None:
+    """Leave-one-category-out scores a category at a threshold chosen elsewhere."""
+    corpus = one_file(100, [(40, 49)])
+    scores = spikes(100, {30: 2.0, 40: 1.0})  # an FP above the window's detection
+    best = nab_score(corpus, scores)
+    assert best["standard"].threshold == 1.0  # the window is worth the FP
+    fixed = nab_score(corpus, scores, {"standard": 1.5})
+    assert (fixed["standard"].threshold, fixed["standard"].tp, fixed["standard"].fp) == (1.5, 0, 1)
+    assert fixed["standard"].score < best["standard"].score
+    assert fixed["reward_low_FP_rate"] == best["reward_low_FP_rate"]
+    none = nab_score(corpus, scores, {"standard": math.inf})["standard"]
+    assert (none.tp, none.fp, none.score) == (0, 0, 0.0)
+
+
 def test_probation_rows_are_ignored() -> None:
     assert nab_probation(100) == 15
     assert nab_probation(10_000) == 750

@@ -7,6 +7,7 @@ an :class:`Explanation`, and :func:`detect_alerts` groups them into one :class:`
 per service and incident.
 """
 
+from modelphase.anomaly._tail import TAILS, tail_probability
 from modelphase.anomaly.alerts import (
     DECIDERS,
     DEFAULT_THRESHOLDS,
@@ -17,7 +18,7 @@ from modelphase.anomaly.alerts import (
     group_episodes,
 )
 from modelphase.anomaly.base import Detector, score_stream
-from modelphase.anomaly.calibrated import Calibrated
+from modelphase.anomaly.calibrated import RELIABLE_HISTORY, Calibrated
 from modelphase.anomaly.catalog import DEFAULT_DETECTOR, DETECTORS, build_detector
 from modelphase.anomaly.context import ContextualNovelty
 from modelphase.anomaly.deciders import (
@@ -45,6 +46,8 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "DETECTORS",
     "PATTERNS",
+    "RELIABLE_HISTORY",
+    "TAILS",
     "Alert",
     "Alerter",
     "Calibrated",
@@ -73,4 +76,5 @@ __all__ = [
     "explain",
     "group_episodes",
     "score_stream",
+    "tail_probability",
 ]

@@ -2,14 +2,21 @@
 
 A decider flags points; an on-call engineer wants incidents. :class:`EpisodeTracker`
 follows one series point by point: the first flagged point opens an episode, flagged
-points less than ``cooldown`` after the last one extend it, and the first point
-``cooldown`` or more after the last flag closes it (:meth:`EpisodeTracker.close` closes
-one still open at the end of a stream). A closed :class:`Episode` has its start and
-end (first and last flagged point), its peak (the highest score; the first of equal
-ones), the number of flagged points, and an
+points less than ``cooldown`` after the last one extend it, and so do the points that
+follow while the peak's deviation lasts, for up to ``extend`` after the last flag: a
+calibrated detector with a cool-down flags an outage once, and the outage still lasts
+three hours. The deviation lasts when the peak is out of the ``band`` of spreads
+around the expected value (:func:`~modelphase.anomaly.explain.expectation`, from the
+history before the start) and the points after it stay more than half the band off on
+its side; after a gap of up to three points, a point must be back beyond the band.
+The first point ``cooldown`` or more after the last flagged or deviant point closes
+the episode (:meth:`EpisodeTracker.close` closes one still open at the end of a
+stream). A closed :class:`Episode` has its start and end (the first flagged point; the
+last flagged or deviant one), its peak (the highest score; the first of equal ones),
+the number of flagged points, the largest deviation of a flagged point, and an
 :class:`~modelphase.anomaly.explain.Explanation` computed at the close from the history
-before the start and the points from the start to the close (the cool-down after the
-last flag shows whether the deviation lasted). A missing value (NaN) never opens or
+before the start and the points from the start to the close, the closing point
+included (it shows where the deviation ended). A missing value (NaN) never opens or
 extends an episode.
 
 State is bounded: the last ``history`` of points (at most ``max_points``), and while an
@@ -42,11 +49,13 @@ from typing import Any
 import numpy as np
 
 from modelphase.anomaly.deciders import Decision
-from modelphase.anomaly.explain import Explanation, explain
+from modelphase.anomaly.explain import Expectation, Explanation, expectation, explain
 from modelphase.exceptions import ValidationError
 from modelphase.frame import format_time, parse_duration
 
 __all__ = ["Episode", "EpisodeTracker", "as_duration"]
+
+_GAP = 3  # points of a lasting deviation that may be back in range (as explanations)
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,12 @@ class Episode:
     n_flagged: int
     explanation: Explanation
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: the series had too little history before the start to calibrate its scores
+    #: reliably (:data:`~modelphase.anomaly.calibrated.RELIABLE_HISTORY`)
+    short_history: bool = False
+    #: the largest deviation of a flagged point, in spreads (as ``explanation``'s, which
+    #: is the peak's; NaN without a baseline)
+    max_deviation: float = math.nan
 
     @property
     def service(self) -> str:
@@ -82,6 +97,8 @@ class Episode:
             "peak": format_time(self.peak),
             "peak_score": _finite(self.peak_score),
             "n_flagged": self.n_flagged,
+            "short_history": self.short_history,
+            "max_deviation": _finite(self.max_deviation),
             "explanation": self.explanation.to_dict(),
         }
 
@@ -116,6 +133,7 @@ class EpisodeTracker:
         short: int | str = "30m",
         lookback: int | str = "6h",
         max_points: int = 20_000,
+        extend: int | str = "1d",
     ) -> None:
         self.unique_id = unique_id
         self.labels = labels
@@ -125,6 +143,7 @@ class EpisodeTracker:
         self.short = short
         self.lookback = lookback
         self.max_points = max_points
+        self.extend = extend
         self.reset()
 
     def get_params(self) -> dict[str, Any]:
@@ -140,6 +159,7 @@ class EpisodeTracker:
         self.history_ = as_duration(self.history, "history")
         self.short_ = as_duration(self.short, "short")
         self.lookback_ = as_duration(self.lookback, "lookback")
+        self.extend_ = as_duration(self.extend, "extend")
         self.times_: deque[int] = deque(maxlen=self.max_points)
         self.values_: deque[float] = deque(maxlen=self.max_points)
         self._forget_episode()
@@ -150,9 +170,13 @@ class EpisodeTracker:
         self.before_: tuple[np.ndarray, np.ndarray] | None = None
         self.window_t_: list[int] = []
         self.window_x_: list[float] = []
-        self.start_ = self.last_flag_ = self.peak_ = 0
+        self.start_ = self.last_flag_ = self.peak_ = self.last_deviant_ = 0
         self.peak_score_ = -math.inf
         self.n_flagged_ = 0
+        self.expect_: Expectation | None = None
+        self.sign_ = 0.0  # the side of the peak's deviation; 0 if inside the band
+        self.gap_ = 0  # points since the last flagged or deviant one
+        self.max_dev_ = math.nan  # the largest |deviation| of a flagged point
 
     def update(
         self, t: int, x: float, decision: Decision | bool, score: float = 0.0
@@ -168,9 +192,16 @@ class EpisodeTracker:
             flagged = bool(decision)
         t = int(t)
         closed = None
-        if self.open_ and t - self.last_flag_ >= self.cooldown_:
+        flagged = flagged and x == x
+        if self.open_ and not flagged:
+            if self._lasts(t, x):
+                self.last_deviant_, self.gap_ = t, 0
+            else:
+                self.gap_ += 1
+        if self.open_ and t - max(self.last_flag_, self.last_deviant_) >= self.cooldown_:
+            self._keep(t, x)  # the closing point: where the deviation ended
             closed = self._close()
-        if flagged and x == x:
+        if flagged:
             if not self.open_:
                 self.open_ = True
                 self.start_ = self.peak_ = t
@@ -178,13 +209,17 @@ class EpisodeTracker:
                     np.fromiter(self.times_, np.int64, len(self.times_)),
                     np.fromiter(self.values_, np.float64, len(self.values_)),
                 )
-            self.last_flag_ = t
+                self.expect_ = expectation(self.before_[0], self.before_[1], t)
+            self.last_flag_, self.gap_ = t, 0
             self.n_flagged_ += 1
+            d = math.nan if self.expect_ is None else self.expect_.deviation(t, float(x))
+            if not abs(d) <= self.max_dev_:  # (NaN so far: the first)
+                self.max_dev_ = abs(d)
             if score > self.peak_score_:
                 self.peak_, self.peak_score_ = t, float(score)
-        if self.open_ and len(self.window_t_) < self.max_points:
-            self.window_t_.append(t)
-            self.window_x_.append(float(x))
+                self.sign_ = math.copysign(1.0, d) if abs(d) > float(self.band) else 0.0
+        if self.open_:
+            self._keep(t, x)
         times, values = self.times_, self.values_
         times.append(t)
         values.append(float(x))
@@ -192,6 +227,23 @@ class EpisodeTracker:
             times.popleft()
             values.popleft()
         return closed
+
+    def _keep(self, t: int, x: float) -> None:
+        if len(self.window_t_) < self.max_points and (
+            not self.window_t_ or self.window_t_[-1] != t
+        ):
+            self.window_t_.append(t)
+            self.window_x_.append(float(x))
+
+    def _lasts(self, t: int, x: float) -> bool:
+        """Whether the point continues the peak's deviation: the peak was out of the
+        band, the run since it has no gap of more than three points, and the point is
+        within ``extend`` of the last flag."""
+        if not self.sign_ or self.gap_ >= _GAP or x != x or t - self.last_flag_ > self.extend_:
+            return False
+        assert self.expect_ is not None
+        floor = float(self.band) / (2 if self.gap_ == 0 else 1)  # as explanations' runs
+        return self.sign_ * self.expect_.deviation(t, x) > floor
 
     def close(self) -> Episode | None:
         """Close the open episode at the end of a stream (None if there is none)."""
@@ -215,12 +267,13 @@ class EpisodeTracker:
         episode = Episode(
             unique_id=self.unique_id,
             start=self.start_,
-            end=self.last_flag_,
+            end=max(self.last_flag_, self.last_deviant_),
             peak=self.peak_,
             peak_score=self.peak_score_,
             n_flagged=self.n_flagged_,
             explanation=explanation,
             labels=dict(self.labels or {}),
+            max_deviation=self.max_dev_,
         )
         self._forget_episode()
         return episode

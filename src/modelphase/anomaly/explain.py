@@ -23,8 +23,10 @@ pattern is read from the deviations ``d = (x - expected) / spread`` of the point
    sides (at least two on each, the smaller side at least a quarter of them) while the
    median ``d`` over the episode stayed within one spread;
 3. ``spike`` (above) / ``dip`` (below): short: the run of the peak (the stretch around
-   it where the deviation in the peak's direction exceeds half the band, gaps of up to
-   three points allowed) lasts less than ``short``;
+   it where the deviation in the peak's direction exceeds half the band; after a gap
+   of up to three points it goes on where the deviation is back beyond the band; each
+   point counts for one sampling step, so three hourly points last three hours) is one
+   point or lasts less than ``short``;
 4. ``seasonality``: on the ``time_of_day`` baseline, the peak value lies inside the last
    day's 1%..99% range: normal for the day overall, wrong for its time of day;
 5. ``trend``: a lasting deviation that grew: a straight line fitted to the deviation
@@ -58,7 +60,7 @@ from numpy.typing import NDArray
 from modelphase.exceptions import ValidationError
 from modelphase.frame import NS_PER_SECOND, format_duration, format_time
 
-__all__ = ["PATTERNS", "Explanation", "explain"]
+__all__ = ["PATTERNS", "Expectation", "Explanation", "expectation", "explain"]
 
 #: Every pattern an explanation can name.
 PATTERNS: tuple[str, ...] = ("level", "spike", "dip", "variance", "trend", "seasonality", "none")
@@ -225,7 +227,8 @@ def _pattern(
         )
     z = sign * d
     lo, hi = _run(z, at, band / 2)
-    lasted = int(t[hi - 1] - t[lo])
+    # each point of a run stands for one step; a run of one point is short at any step
+    lasted = int(t[hi - 1] - t[lo]) + _step(t) if hi - lo > 1 else 0
     if lasted < short:
         kind = "spike" if sign > 0 else "dip"
         return kind, (
@@ -260,14 +263,64 @@ def _span(ns: int) -> str:
     return format_duration(ns) if ns > 0 else "one point"
 
 
+def _step(t: I64) -> int:
+    """The sampling interval: the median gap between points (0 for a single point)."""
+    return int(np.median(np.diff(t))) if len(t) > 1 else 0
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """The expected value and spread after an episode's start, from the history before
+    it, by the baseline :func:`explain` would choose (``time_of_day`` falls back to the
+    day's median where no earlier day has the time)."""
+
+    baseline: str
+    level: float
+    spread: float
+    before_t: I64
+    before_x: F64
+
+    def deviation(self, t: int, x: float) -> float:
+        """``(x - expected) / spread`` at time ``t`` (ns)."""
+        expected = self.level
+        if self.baseline == "time_of_day":
+            found = float(_same_time(self.before_t, self.before_x, np.array([t], np.int64))[0])
+            if math.isfinite(found):
+                expected = found
+        return (x - expected) / self.spread
+
+
+def expectation(
+    before_t: I64 | list[int], before_x: F64 | list[float], start: int
+) -> Expectation | None:
+    """What the points from ``start`` on are held to (None without enough history).
+
+    >>> minute = 60 * 10**9
+    >>> calm = 10.0 + np.arange(100) % 2  # 10, 11, 10, 11, ...
+    >>> e = expectation(np.arange(100) * minute, calm, 100 * minute)
+    >>> e.baseline, round(e.deviation(100 * minute, 20.0))
+    ('day', 13)
+    """
+    bt, bx = np.asarray(before_t, np.int64), np.asarray(before_x, np.float64)
+    keep = np.isfinite(bx)
+    bt, bx = bt[keep], bx[keep]
+    _, base = _choose(bt, bx, int(start))
+    if base is None:
+        return None
+    return Expectation(base.name, base.level, base.spread, bt, bx)
+
+
 def _run(z: F64, at: int, floor: float) -> tuple[int, int]:
-    """``[lo, hi)``: the stretch around ``at`` where ``z > floor``, short gaps allowed."""
-    inside = np.isfinite(z) & (z > floor)
+    """``[lo, hi)``: the stretch around ``at`` where ``z > floor``; after a gap of up to
+    three points it goes on only where ``z`` is back beyond ``2 * floor`` (noise that
+    brushes the floor now and then does not string a spike into a lasting run)."""
+    ok = np.isfinite(z)
+    inside, strong = ok & (z > floor), ok & (z > 2 * floor)
     lo = hi = at
     gap = 0
     i = at - 1
     while i >= 0 and gap <= _GAP:
-        if inside[i]:
+        if strong[i] or (inside[i] and gap == 0):
             lo, gap = i, 0
         else:
             gap += 1
@@ -275,7 +328,7 @@ def _run(z: F64, at: int, floor: float) -> tuple[int, int]:
     gap = 0
     i = at + 1
     while i < len(z) and gap <= _GAP:
-        if inside[i]:
+        if strong[i] or (inside[i] and gap == 0):
             hi, gap = i, 0
         else:
             gap += 1

@@ -9,7 +9,8 @@ replaced atomically, so bad input writes nothing and a crash leaves no half file
 
 ``--dataset ID --alerts`` runs :func:`modelphase.anomaly.detect_alerts` over every series
 of a stored dataset and prints the alerts (a table on stderr, JSON on stdout with
-``--json``); it writes nothing.
+``--json``), with one warning line when series are too short to calibrate reliably
+(:meth:`modelphase.anomaly.Alerter.short_series`); it writes nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from rich.table import Table
 from modelphase.anomaly import (
     DEFAULT_DETECTOR,
     DETECTORS,
+    RELIABLE_HISTORY,
     Alert,
+    Alerter,
     FixedThreshold,
     build_detector,
     default_decider,
@@ -96,8 +99,9 @@ def detect_command(
     min_deviation: float | None = typer.Option(
         None,
         "--min-deviation",
-        help="With --alerts: episodes whose peak is fewer robust deviations than this "
-        "from its expected value are not alerts (default 6; 0 keeps them all).",
+        help="With --alerts: episodes whose flagged points are all fewer robust "
+        "deviations than this from the expected value are not alerts (default 6; 0 keeps "
+        "them all).",
     ),
     as_json: bool = typer.Option(
         False, "--json", help="Print a JSON summary (with --alerts: the alerts) on stdout."
@@ -121,7 +125,9 @@ def detect_command(
     episodes (--cooldown), groups the episodes of one service (--group-by)
     into one alert, and explains each: expected value and range, deviation,
     and the pattern that broke (level, spike, dip, variance, trend,
-    seasonality). A table on stderr; --json prints the alerts on stdout. Exits
+    seasonality). A table on stderr; --json prints the alerts on stdout. A
+    series with fewer than 1,000 points is too short to calibrate reliably:
+    one warning line says so (and --json lists them under short_history). Exits
     0 with alerts or none.
 
     Exits 1 on bad input, writing nothing (a value that is not a number, an
@@ -235,6 +241,10 @@ def _alerts(
         )
     seconds = time.perf_counter() - started
     n_episodes = sum(len(a.episodes) for a in found)
+    short = Alerter(model, decider).short_series(panel)
+    warning = short_history_warning(short, panel.n_series)
+    if warning:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     if as_json:
         print_json(
             {
@@ -248,6 +258,8 @@ def _alerts(
                 "points": panel.n_points,
                 "seconds": round(seconds, 3),
                 "episodes": n_episodes,
+                "short_history": short,
+                "warnings": [warning] if warning else [],
                 "alerts": [a.to_dict() for a in found],
             }
         )
@@ -260,6 +272,19 @@ def _alerts(
         f"({panel.n_points:,} points, {seconds:.1f} s): {model.name}, threshold "
         f"{decider.get_params().get('threshold', '?')}, cooldown {cooldown}, grouped by "
         f"{', '.join(group_by)}"
+    )
+
+
+def short_history_warning(short: Mapping[str, int], n_series: int) -> str:
+    """One line for the series too short to calibrate reliably ("" for none)."""
+    if not short:
+        return ""
+    which = next(iter(short)) if len(short) == 1 else f"{len(short):,} of {n_series:,} series"
+    return (
+        f"{which} {'has' if len(short) == 1 else 'have'} fewer than {RELIABLE_HISTORY:,} "
+        f"points (the fewest {min(short.values()):,}): too short to calibrate scores "
+        "reliably; a score past a series' largest so far rests on a fitted tail. Fix: "
+        f"give {RELIABLE_HISTORY:,} points of history or more"
     )
 
 
