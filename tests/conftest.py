@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from modelphase.config import get_settings
 from support.cli import CliResult, RunCli
+
+# CI runs the same examples every time (a run must not fail on a newly drawn one);
+# a developer's run draws new ones, which is where new counterexamples come from
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture

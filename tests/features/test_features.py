@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
@@ -77,6 +77,7 @@ def test_training_rows_equal_serving_rows(fs: FeatureSet, ys: list[list[float]])
 
 @settings(max_examples=100, deadline=None)
 @given(feature_sets, st.lists(series_values, min_size=1, max_size=3))
+@example(FeatureSet((Lag(1),)), [[np.nan], [np.nan, 0.0], []])  # an empty series last
 def test_next_rows_equal_serving_rows(fs: FeatureSet, ys: list[list[float]]) -> None:
     panel = _panel(ys)
     x, _ = fs.transform_next(panel)

@@ -49,7 +49,9 @@ class _Past:
         self.values = values
         self.targets = targets
         m = len(targets)
-        self.contiguous = m > 0 and int(targets[-1]) - int(targets[0]) == m - 1
+        # consecutive positions (one slice reads them all); ends alone do not tell, as
+        # an empty series repeats its neighbour's position
+        self.contiguous = m > 0 and bool(np.all(np.diff(targets) == 1))
         # rows with fewer than `lookback` points before them, youngest first: the only
         # rows ever masked, and for a given d exactly those younger than d
         young = np.flatnonzero(age < lookback)
