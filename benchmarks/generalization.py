@@ -30,7 +30,9 @@ peer's, coverage within 3 points of nominal.
     python benchmarks/generalization.py [--sets m4,nab,fleet,anomaly] [--n-jobs 2]
         [--quick] [--json PATH] [--fleet-seeds 3] [--fleet-services 3] [--fleet-services-1m 1]
 
-``--quick`` runs a small subset of every set (a smoke run; its numbers mean little).
+``--fleet-services 0`` (or ``--fleet-services-1m 0``) leaves that step out, to run the
+two steps of the fleet separately. ``--quick`` runs a small subset of every set (a
+smoke run; its numbers mean little).
 Timings are measurements, never test assertions; the load average is printed with them.
 """
 
@@ -83,8 +85,12 @@ def build_set(name: str, args: argparse.Namespace) -> ForecastSet:
     max_days = 8 if args.quick else 30
     parts = []
     for minutes, services in ((5, args.fleet_services), (1, args.fleet_services_1m)):
+        if services < 1:  # that step is left out (0 services)
+            continue
         n = 1 if args.quick else services
         parts.append(fleet_set(seeds, n, [minutes * 60 * NS_PER_SECOND], max_days=max_days))
+    if not parts:
+        raise SystemExit("fleet: expected --fleet-services or --fleet-services-1m above 0")
     return ForecastSet(
         parts[0].name, [t for p in parts for t in p.tasks], [n for p in parts for n in p.notes]
     )
@@ -221,10 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--nab-dir", type=Path, default=SHARED / "data" / "nab")
     parser.add_argument("--fleet-seeds", type=int, default=3)
     parser.add_argument(
-        "--fleet-services", type=int, default=3, help="at 5m, per seed (6 series each)"
+        "--fleet-services", type=int, default=3, help="at 5m, per seed (6 series); 0: no 5m"
     )
     parser.add_argument(
-        "--fleet-services-1m", type=int, default=1, help="at 1m, per seed (6 series each)"
+        "--fleet-services-1m", type=int, default=1, help="at 1m, per seed (6 series); 0: no 1m"
     )
     args = parser.parse_args(argv)
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -13,22 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+from support.scripts import BENCHMARKS, load_script
 
 
 @pytest.fixture
 def gen(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    for var in THREADS:  # recorded, so that teardown restores them
-        monkeypatch.setenv(var, "1")
-    path = ROOT / "benchmarks" / "_gen_anomaly.py"
-    spec = importlib.util.spec_from_file_location("_gen_anomaly", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "_gen_anomaly", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("_gen_anomaly", BENCHMARKS / "_gen_anomaly.py", monkeypatch)
 
 
 def tiny_corpus(root: Path) -> None:

@@ -6,14 +6,13 @@ imported by path. Only the scoring functions are used: no statsforecast, no prop
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
+
+from support.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -24,21 +23,11 @@ OFFICIAL = M4 / "official_hourly_forecasts"
 PUBLISHED = {"Naive2": (18.383, 2.395, 1.000), "sNaive": (13.912, 1.193, 0.627)}
 
 
-def load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 if not (SHARED / "tools" / "m4score.py").exists() or not OFFICIAL.exists():
     pytest.skip("shared M4 data and reference scorer not present", allow_module_level=True)
 
-bench = load("m4_benchmark", ROOT / "benchmarks" / "m4.py")
-ref = load("m4score_reference", SHARED / "tools" / "m4score.py")
+bench = load_script("m4_benchmark", ROOT / "benchmarks" / "m4.py")
+ref = load_script("m4score_reference", SHARED / "tools" / "m4score.py")
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ variables at import; the test puts them back afterwards.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -17,22 +15,12 @@ import pandas as pd
 import pytest
 
 from modelphase.anomaly import DETECTORS
-
-ROOT = Path(__file__).resolve().parents[2]
-THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+from support.scripts import BENCHMARKS, load_script
 
 
 @pytest.fixture
 def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    for var in THREADS:  # recorded, so that teardown restores them
-        monkeypatch.setenv(var, "1")
-    spec = importlib.util.spec_from_file_location("nab_benchmark", ROOT / "benchmarks" / "nab.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "nab_benchmark", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("nab_benchmark", BENCHMARKS / "nab.py", monkeypatch)
 
 
 def tiny_corpus(root: Path) -> dict[str, list[list[str]]]:

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from modelphase.forecast import AutoForecast, Seasonal
+from modelphase.forecast.panel import alias_of
+from modelphase.forecast.seasons import MAX_THETA_POINTS, default_models
 from modelphase.forecast.select import calibrate_widths, min_errors
 from modelphase.frame import Panel
 from modelphase.spec import parse_spec
@@ -47,6 +49,20 @@ def test_each_series_gets_the_seasons_its_own_history_allows() -> None:
     daily_naive = np.abs(long[-2 * DAY : -DAY] - long[-DAY:]).mean()
     assert error < 0.5 * daily_naive
     assert len(out[out["unique_id"] == "short"]) == DAY
+
+
+@pytest.mark.parametrize(
+    ("minutes", "mstl", "theta"),
+    [(5, 8064, 8064), (1, 40320, MAX_THETA_POINTS), (24 * 60, None, MAX_THETA_POINTS)],
+)
+def test_the_default_models_fit_on_a_bounded_history(
+    minutes: int, mstl: int | None, theta: int
+) -> None:
+    # four weeks of sub-daily data for MSTL, and never more points than Theta fits in
+    # seconds (a month at one minute took it minutes); daily data keeps its whole history
+    models = {alias_of(m): m for m in default_models(minutes * 60 * 10**9)}
+    assert models["MSTL"].max_history == mstl
+    assert models["Theta"].max_history == theta
 
 
 def test_few_series_still_get_distinct_calibrated_levels() -> None:

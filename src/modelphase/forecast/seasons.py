@@ -46,8 +46,12 @@ __all__ = [
 
 DAY = 86_400 * NS_PER_SECOND
 WEEK = 7 * DAY
-#: the default MSTL and Theta fit on at most the last four weeks
+#: the default MSTL and Theta fit on at most the last four weeks of sub-daily data
 MAX_HISTORY_DAYS = 28
+#: and Theta on at most this many points (four weeks at 5 minutes, 5.6 days at one
+#: minute): its fit grows faster than the history (a 1-minute series of 28 days took
+#: over two minutes, its last 8,064 points 7.5 s)
+MAX_THETA_POINTS = 8064
 
 #: the models :class:`Seasonal` can wrap; MSTL takes every season kept, the others the
 #: longest
@@ -194,7 +198,8 @@ def default_models(step: int) -> list[Any]:
     each with the daily season alone and with the daily and weekly seasons (the weekly
     one where a series has two weeks), and Theta with the daily season; every season
     only where the series' own history allows it (:class:`Seasonal`); MSTL and Theta
-    on at most the last ``MAX_HISTORY_DAYS`` days. For daily data the
+    on at most the last ``MAX_HISTORY_DAYS`` days of sub-daily data, Theta on at most
+    ``MAX_THETA_POINTS`` points. For daily data the
     season is a week; without a clock season (steps that do not divide a day), none.
 
     Chosen by the development protocol (``benchmarks/generalization.py``; BENCHMARKS.md
@@ -204,14 +209,15 @@ def default_models(step: int) -> list[Any]:
     """
     seasons = clock_seasons(step)
     daily = seasons[:1]
-    recent = MAX_HISTORY_DAYS * DAY // step if step <= DAY else None
+    recent = MAX_HISTORY_DAYS * DAY // step if step < DAY else None
+    theta = MAX_THETA_POINTS if recent is None else min(recent, MAX_THETA_POINTS)
     models = [Seasonal("SeasonalNaive", seasons=daily, alias="SeasonalNaive")]
     if len(seasons) > 1:
         models.append(Seasonal("SeasonalNaive", seasons=seasons, alias="SeasonalNaive_weekly"))
     models.append(Seasonal("MSTL", seasons=daily, max_history=recent, alias="MSTL"))
     if len(seasons) > 1:
         models.append(Seasonal("MSTL", seasons=seasons, max_history=recent, alias="MSTL_weekly"))
-    models.append(Seasonal("AutoTheta", seasons=daily, max_history=recent, alias="Theta"))
+    models.append(Seasonal("AutoTheta", seasons=daily, max_history=theta, alias="Theta"))
     return models
 
 
