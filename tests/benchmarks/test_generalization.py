@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from modelphase.frame import NS_PER_SECOND, Panel
+from support.scripts import BENCHMARKS
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 MINUTE = 60 * NS_PER_SECOND
 
 

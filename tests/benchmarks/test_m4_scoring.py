@@ -6,15 +6,12 @@ imported by path. Only the scoring functions are used: no statsforecast, no prop
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from support.scripts import load_script
+from support.scripts import BENCHMARKS, ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 M4 = SHARED / "data" / "m4"
 OFFICIAL = M4 / "official_hourly_forecasts"
@@ -26,7 +23,7 @@ PUBLISHED = {"Naive2": (18.383, 2.395, 1.000), "sNaive": (13.912, 1.193, 0.627)}
 if not (SHARED / "tools" / "m4score.py").exists() or not OFFICIAL.exists():
     pytest.skip("shared M4 data and reference scorer not present", allow_module_level=True)
 
-bench = load_script("m4_benchmark", ROOT / "benchmarks" / "m4.py")
+bench = load_script("m4_benchmark", BENCHMARKS / "m4.py")
 ref = load_script("m4score_reference", SHARED / "tools" / "m4score.py")
 
 
