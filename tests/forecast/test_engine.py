@@ -124,3 +124,45 @@ def test_series_that_end_at_different_times_all_get_their_windows() -> None:
     assert windows.to_dict() == {"early": 2, "late": 2}  # windows 1 and 2 are scored
     first = out.groupby("unique_id")["ds"].min()
     assert first["early"] == pd.Timestamp(10 * DAY * HOUR, tz="UTC")
+
+
+def test_combine_applies_each_series_decisions_to_its_own_rows() -> None:
+    """The final forecast is each series' chosen model (or ensemble), its scale times the
+    width of each lead, and a floor at zero only for the series that never went below it;
+    shuffled rows and a series the choices never saw (the default) included."""
+    from modelphase.forecast.select import ENSEMBLE, WEIGHTED
+    from modelphase.forecast.trained import combine
+
+    rng = np.random.default_rng(3)
+    models, h = ["A", "B", "C"], 4
+    ids = ["s0", "s1", "s2", "s3"]
+    raw = pd.DataFrame(
+        {
+            "unique_id": np.repeat(ids, h),
+            "ds": np.tile(np.arange(h), len(ids)),
+            **{m: rng.normal(0, 5, len(ids) * h) for m in models},
+        }
+    ).sample(frac=1.0, random_state=0)
+    chosen = {"s0": "B", "s1": ENSEMBLE, "s2": WEIGHTED}  # s3: the default, "C"
+    weights = {"s2": np.array([0.5, 0.25, 0.25])}
+    widths = {80.0: np.array([1.0, 2.0]), 95.0: np.array([3.0, 4.0])}  # last lead repeats
+    scales = {"s0": 2.0, "s1": 1.0, "s2": 0.5, "s3": 10.0}
+    out = combine(raw, models, chosen, weights, widths, scales, [80, 95], "C", {"s1", "s3"})
+    for uid in ids:
+        got = out[out["unique_id"] == uid].reset_index(drop=True)
+        rows = raw[raw["unique_id"] == uid].sort_values("ds")[models].to_numpy()
+        pick = chosen.get(uid, "C")
+        if pick == ENSEMBLE:
+            want = np.median(rows, axis=1)
+        elif pick == WEIGHTED:
+            want = rows @ weights[uid]
+        else:
+            want = rows[:, models.index(pick)]
+        half = widths[80.0][np.minimum(np.arange(h), 1)] * scales[uid]
+        lo = want - half
+        if uid in {"s1", "s3"}:
+            want, lo = np.maximum(want, 0.0), np.maximum(np.maximum(want, 0.0) - half, 0.0)
+        np.testing.assert_allclose(got["yhat"], want)
+        np.testing.assert_allclose(got["yhat-lo-80"], lo)
+        np.testing.assert_allclose(got["yhat-hi-80"], want + half)
+        assert list(got["model"]) == [pick] * h

@@ -146,8 +146,9 @@ def select(
     names = add_ensembles(cv, aliases) if ensembles else list(aliases)
     errs = window_mae(cv, names)
     rolling, final = choose(errs, names, margin=margin)
+    most = _most_chosen(final, names[0])
     for uid in panel.ids:  # series too short for any backtest window: the panel's choice
-        final.setdefault(uid, _most_chosen(final, names[0]))
+        final.setdefault(uid, most)
     in_sample = (len(folds) if folds is not None else n_windows) < 2
     period = scale_period(step, season)
     # each backtest row's scale: its series' at its window's cutoff

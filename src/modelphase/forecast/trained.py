@@ -96,26 +96,29 @@ def combine(
     forecast (``raw``: ``unique_id, ds, <model>...``, rows in lead order per series);
     the series in ``floors`` are kept at or above zero."""
     raw = raw.sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
-    uids = raw["unique_id"].astype(str).to_numpy()
+    # decisions are per series: look each up once, then broadcast to its rows
+    codes, series = pd.factorize(raw["unique_id"].astype(str), sort=False)
+    ids = [str(u) for u in series]
     values = raw[list(models)].to_numpy(dtype=np.float64)
-    pick = np.array([chosen.get(u, default) for u in uids], dtype=object)
+    picks = np.array([chosen.get(u, default) for u in ids], dtype=object)
+    pick = picks[codes]
     column = {m: i for i, m in enumerate(models)}
     yhat = np.empty(len(raw))
-    for name in pd.unique(pick):
+    for name in pd.unique(picks):
         rows = pick == name
         if name == ENSEMBLE:
             yhat[rows] = np.median(values[rows], axis=1)
         elif name == WEIGHTED:
             equal = np.full(len(models), 1.0 / len(models))
-            w = np.stack([weights.get(u, equal) for u in uids[rows]])
-            yhat[rows] = np.einsum("ij,ij->i", values[rows], w)
+            rows_w = np.stack([weights.get(u, equal) for u in ids])
+            yhat[rows] = np.einsum("ij,ij->i", values[rows], rows_w[codes[rows]])
         else:
             yhat[rows] = values[rows, column[str(name)]]
-    floored = np.isin(uids, list(floors)) if floors else np.zeros(len(uids), dtype=bool)
+    floored = np.array([u in floors for u in ids], dtype=bool)[codes]
     yhat = np.where(floored, np.maximum(yhat, 0.0), yhat)
     out = pd.DataFrame({"unique_id": raw["unique_id"], "ds": raw["ds"], "yhat": yhat})
     lead = raw.groupby("unique_id", sort=False).cumcount().to_numpy()
-    scale = np.array([scales.get(u, 1.0) for u in uids])
+    scale = np.array([scales.get(u, 1.0) for u in ids], dtype=np.float64)[codes]
     for lv in levels:
         table = widths[float(lv)]
         half = table[np.minimum(lead, len(table) - 1)] * scale
