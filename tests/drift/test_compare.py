@@ -10,7 +10,6 @@ import pytest
 from scipy import stats
 
 from modelphase.drift import compare, compare_columns, effect_size, js_distance, psi
-from modelphase.drift.compare import _ks, _wasserstein
 from modelphase.exceptions import ValidationError
 
 
@@ -19,12 +18,14 @@ def test_ks_and_wasserstein_agree_with_scipy(n: int, m: int) -> None:
     rng = np.random.default_rng(n)
     shift = 0.2 if n < 10_000 else 0.02  # p-values near where decisions are made
     a, b = np.sort(rng.normal(0, 1, n)), np.sort(rng.normal(shift, 1.0, m))
-    d, p = _ks(a, b)
+    found = compare(a, b)
     want = stats.ks_2samp(a, b, method="asymp")
-    assert d == pytest.approx(want.statistic, abs=1e-12)
+    assert found.value == pytest.approx(want.statistic, abs=1e-12)
     # the exact branch to rounding; the limiting distribution within 1% above 10,000
-    assert p == pytest.approx(want.pvalue, rel=1e-9 if n < 10_000 else 1e-2, abs=1e-300)
-    assert _wasserstein(a, b) == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9)
+    assert found.p_raw == pytest.approx(want.pvalue, rel=1e-9 if n < 10_000 else 1e-2, abs=1e-300)
+    assert found.effect_size * np.std(a) == pytest.approx(
+        stats.wasserstein_distance(a, b), rel=1e-9
+    )
 
 
 def test_every_shifted_column_is_found_and_no_other() -> None:

@@ -14,7 +14,7 @@ drift must also be large enough to act on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -53,34 +53,22 @@ _EXACT_KS_N = 10_000
 @dataclass(frozen=True)
 class ColumnDrift:
     """One column's comparison; ``p_value`` is adjusted for the columns compared with
-    it (``p_raw`` is the test's own)."""
+    it (``p_raw`` is the test's own). The first six fields are ``drift check``'s."""
 
     column: str
     statistic: str
     value: float
     p_value: float
-    p_raw: float
     effect_size: float
+    drifted: bool
+    p_raw: float
     psi: float
     js_distance: float
-    drifted: bool
     reference_rows: int
     current_rows: int
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "column": self.column,
-            "statistic": self.statistic,
-            "value": self.value,
-            "p_value": self.p_value,
-            "effect_size": self.effect_size,
-            "drifted": self.drifted,
-            "p_raw": self.p_raw,
-            "psi": self.psi,
-            "js_distance": self.js_distance,
-            "reference_rows": self.reference_rows,
-            "current_rows": self.current_rows,
-        }
+        return asdict(self)
 
 
 def _finite(x: ArrayLike, what: str) -> NDArray[np.float64]:
@@ -124,8 +112,8 @@ def js_distance(reference: ArrayLike, current: ArrayLike, bins: int = BINS) -> f
 def effect_size(reference: ArrayLike, current: ArrayLike) -> float:
     """The Wasserstein distance between the samples over the reference's standard
     deviation (over its mean absolute value, or 1, for a constant reference)."""
-    ref, cur = _finite(reference, "reference"), _finite(current, "current")
-    return _effect(ref, cur)
+    ref = np.sort(_finite(reference, "reference"))
+    return _scaled(_wasserstein(*_gaps(ref, np.sort(_finite(current, "current")))), ref)
 
 
 def _gaps(
@@ -139,13 +127,9 @@ def _gaps(
     return both, gap
 
 
-def _ks(ref: NDArray[np.float64], cur: NDArray[np.float64]) -> tuple[float, float]:
-    """Two-sample Kolmogorov-Smirnov on sorted samples: the largest gap between their
-    empirical CDFs and its asymptotic two-sided p-value (scipy's ``method="asymp"``)."""
-    return _ks_of(_gaps(ref, cur)[1], len(ref), len(cur))
-
-
-def _ks_of(gap: NDArray[np.float64], n: int, m: int) -> tuple[float, float]:
+def _ks(gap: NDArray[np.float64], n: int, m: int) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov from the CDF gaps of samples of ``n`` and ``m``:
+    the largest gap and its two-sided p-value (scipy's ``method="asymp"``)."""
     d = float(np.max(np.abs(gap)))
     en = n * m / (n + m)
     if en <= _EXACT_KS_N:
@@ -155,12 +139,8 @@ def _ks_of(gap: NDArray[np.float64], n: int, m: int) -> tuple[float, float]:
     return d, float(np.clip(p, 0.0, 1.0))
 
 
-def _wasserstein(ref: NDArray[np.float64], cur: NDArray[np.float64]) -> float:
-    """The area between the empirical CDFs of two sorted samples."""
-    return _wasserstein_of(*_gaps(ref, cur))
-
-
-def _wasserstein_of(both: NDArray[np.float64], gap: NDArray[np.float64]) -> float:
+def _wasserstein(both: NDArray[np.float64], gap: NDArray[np.float64]) -> float:
+    """The area between the empirical CDFs (from :func:`_gaps`)."""
     return float(np.sum(np.abs(gap[:-1]) * np.diff(both)))
 
 
@@ -169,10 +149,6 @@ def _scaled(dist: float, ref: NDArray[np.float64]) -> float:
     if sd <= 0:
         sd = float(np.mean(np.abs(ref))) or 1.0
     return dist / sd
-
-
-def _effect(ref: NDArray[np.float64], cur: NDArray[np.float64]) -> float:
-    return _scaled(_wasserstein(np.sort(ref), np.sort(cur)), ref)
 
 
 def compare(
@@ -216,42 +192,30 @@ def compare_columns(
         )
     if not names:
         raise ValidationError("columns: expected at least one column to compare, got none")
-    rows = []
+    found = []
     for name in names:
         ref = np.sort(_finite(reference[name], f"reference column {name!r}"))
         cur = np.sort(_finite(current[name], f"current column {name!r}"))
         both, gap = _gaps(ref, cur)
-        d, p_raw = _ks_of(gap, len(ref), len(cur))
+        d, p_raw = _ks(gap, len(ref), len(cur))
         p, q = _shares(ref, cur, bins)
-        rows.append(
-            (
-                name,
-                d,
-                p_raw,
-                _scaled(_wasserstein_of(both, gap), ref),
-                _psi_of(p, q),
-                float(jensenshannon(p, q, base=2.0)),
-                len(ref),
-                len(cur),
+        found.append(
+            ColumnDrift(
+                column=name,
+                statistic="ks",
+                value=d,
+                p_value=p_raw,
+                effect_size=_scaled(_wasserstein(both, gap), ref),
+                drifted=False,
+                p_raw=p_raw,
+                psi=_psi_of(p, q),
+                js_distance=float(jensenshannon(p, q, base=2.0)),
+                reference_rows=len(ref),
+                current_rows=len(cur),
             )
         )
-    raw = np.array([r[2] for r in rows], dtype=np.float64)
-    adjusted = stats.false_discovery_control(raw, method="bh")
+    adjusted = stats.false_discovery_control([c.p_raw for c in found], method="bh")
     return [
-        ColumnDrift(
-            column=name,
-            statistic="ks",
-            value=value,
-            p_value=float(adj),
-            p_raw=p_raw,
-            effect_size=effect,
-            psi=psi_value,
-            js_distance=js,
-            drifted=bool(adj < alpha and effect >= min_effect),
-            reference_rows=n_ref,
-            current_rows=n_cur,
-        )
-        for (name, value, p_raw, effect, psi_value, js, n_ref, n_cur), adj in zip(
-            rows, adjusted, strict=True
-        )
+        replace(c, p_value=float(adj), drifted=bool(adj < alpha and c.effect_size >= min_effect))
+        for c, adj in zip(found, adjusted, strict=True)
     ]

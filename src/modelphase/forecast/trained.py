@@ -110,8 +110,8 @@ def combine(
             yhat[rows] = np.median(values[rows], axis=1)
         elif name == WEIGHTED:
             equal = np.full(len(models), 1.0 / len(models))
-            rows_w = np.stack([weights.get(u, equal) for u in ids])
-            yhat[rows] = np.einsum("ij,ij->i", values[rows], rows_w[codes[rows]])
+            per_series = np.stack([weights.get(u, equal) for u in ids])
+            yhat[rows] = np.einsum("ij,ij->i", values[rows], per_series[codes[rows]])
         else:
             yhat[rows] = values[rows, column[str(name)]]
     floored = np.array([u in floors for u in ids], dtype=bool)[codes]
