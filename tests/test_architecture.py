@@ -49,7 +49,19 @@ ALLOWED: dict[str, set[str]] = {
     },
     "decisions": BASE,
     "decide": BASE | {"forecast", "anomaly", "backtest"},
-    "monitor": BASE | {"drift", "anomaly", "forecast", "backtest", "decisions", "registry"},
+    # the monitor orchestrates: it retrains (train, spec, ingest) and rolls out (registry)
+    "monitor": BASE
+    | {
+        "drift",
+        "anomaly",
+        "forecast",
+        "backtest",
+        "decisions",
+        "registry",
+        "ingest",
+        "spec",
+        "train",
+    },
     "engine": BASE,
     "testing": BASE | {"forecast", "anomaly", "drift"},
 }

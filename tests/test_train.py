@@ -4,6 +4,7 @@ registration with lineage, the report, and clear errors on bad specs and data.""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -443,3 +444,100 @@ def test_intervals_are_calibrated_on_the_errors_of_earlier_choices() -> None:
     )
     # final: B in window 0 (2), A in window 1 (10), B in window 2 (3)
     assert final[50.0][0] == pytest.approx(np.log(2) * 5.0)
+
+
+DETECTOR_SPEC = """
+name: load-detector
+kind: anomaly
+target: {dataset: abc}
+frequency: 1h
+horizon: 1
+candidates:
+  - model: zscore
+alerts: {threshold: 4.0, group_by: [host], cooldown: 2h}
+gates:
+  - {name: quiet, metric: alerts_per_service_day, max: 0.5}
+owners: [sre]
+"""
+
+
+def test_a_detector_spec_trains_gates_and_registers_a_servable_detector(home: Path) -> None:
+    from modelphase.serve.predictors import SCORE, load
+    from modelphase.train import register_detector, train_detector
+
+    panel = make_panel()
+    spike = panel.y.copy()
+    spike[100] += 50.0  # one outage on one host: one alert
+    panel = replace(panel, y=spike)
+    run = train_detector("ignored", panel, spec=parse_spec(DETECTOR_SPEC), dataset_id="ab12")
+    assert run.name == "load-detector"
+    assert run.metrics["alerts"] >= 1
+    assert run.metrics["alerts_per_service_day"] == pytest.approx(run.metrics["alerts"] / (8 * 20))
+    assert run.passed
+    with Registry() as reg:
+        v = register_detector(run, reg, metrics={"precision": 1.0})
+        assert v.flavor == SCORE
+        assert v.dataset_id == "ab12"
+        assert v.metrics["precision"] == 1.0
+        assert v.metrics["alerts"] == run.metrics["alerts"]
+        assert v.owners == ["sre"]
+        assert v.gates_passed
+        params = json.loads(reg.load_artifact("load-detector", v.version))
+        assert params["decider"]["params"]["threshold"] == 4.0
+        assert params["group_by"] == ["host"]
+        predictor = load(v, reg.load_artifact("load-detector", v.version))
+    assert predictor is not None
+
+
+def test_a_detector_spec_with_a_failing_gate_or_a_bad_detector() -> None:
+    from modelphase.train import detector_of, train_detector
+
+    strict = parse_spec(DETECTOR_SPEC.replace("max: 0.5", "max: 0.0"))
+    panel = make_panel()
+    spike = panel.y.copy()
+    spike[100] += 50.0
+    panel = replace(panel, y=spike)
+    assert not train_detector("x", panel, spec=strict).passed
+    with pytest.raises(SpecError, match="unknown model"):
+        detector_of(parse_spec(DETECTOR_SPEC.replace("model: zscore", "model: nope")))
+    with pytest.raises(SpecError, match="unknown alert rule"):
+        parse_spec(DETECTOR_SPEC.replace("cooldown: 2h", "coldown: 2h"))
+
+
+def test_cli_trains_a_detector_spec(cli: RunCli, home: Path, tmp_path: Path) -> None:
+    dataset = _dataset(home, make_panel())
+    spec = tmp_path / "detector.yaml"
+    spec.write_text(DETECTOR_SPEC.replace("dataset: abc", f"dataset: {dataset}"))
+    result = cli("train", str(spec), "--json")
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["version"] == 1
+    assert summary["passed"]
+    assert summary["detector"]["detector"]["name"] == "zscore"
+    assert (
+        cli("models", "promote", "load-detector", "--version", "1", "--alias", "production").code
+        == 0
+    )
+
+
+def test_load_target_reads_a_dataset_and_its_series(home: Path) -> None:
+    from modelphase.ingest import load_target
+
+    panel = make_panel()
+    dataset = _dataset(home, panel)
+    spec = parse_spec(SPEC.replace("dataset: abc", f"dataset: {dataset[:8]}"))
+    loaded = load_target(spec.target)
+    assert loaded.dataset_id == dataset
+    assert loaded.panel.n_series == panel.n_series
+    picked = parse_spec(
+        SPEC.replace(
+            "target: {dataset: abc}",
+            f"target: {{dataset: {dataset}, series: ['load{{host=\"h1\"}}']}}",
+        )
+    )
+    assert load_target(picked.target).panel.ids == ['load{host="h1"}']
+    wrong = parse_spec(
+        SPEC.replace("target: {dataset: abc}", f"target: {{dataset: {dataset}, series: [nope]}}")
+    )
+    with pytest.raises(ValidationError, match="does not have"):
+        load_target(wrong.target)

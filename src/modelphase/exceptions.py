@@ -45,6 +45,7 @@ what came and how to fix it. Credentials never appear in a message.
     │   ├── ModelNotFoundError(LookupError)      no model, version or alias by that name
     │   ├── AliasConflictError                   a stale --expect: someone moved the alias
     │   ├── GateFailedError                      promoting a version whose gates failed
+    │   ├── StateConflictError                   another monitor wrote the state meanwhile
     │   ├── RegistryUnavailableError(ConnectionError)   the database cannot be reached
     │   │   ├── RegistryBusyError                another writer held its lock too long
     │   │   └── RegistryStorageError             its disk is full, read-only or damaged
@@ -107,6 +108,7 @@ __all__ = [
     "SeriesNotFoundError",
     "SourceError",
     "SpecError",
+    "StateConflictError",
     "ThrottledError",
     "TimestampParseError",
     "UnexpectedResultTypeError",
@@ -410,6 +412,10 @@ class GateFailedError(RegistryError):
     def __init__(self, message: str, *, gates: Sequence[str]) -> None:
         self.gates = list(gates)
         super().__init__(message)
+
+
+class StateConflictError(RegistryError):
+    """The monitor's state of a model was written by someone else since it was read."""
 
 
 class RegistryUnavailableError(RegistryError, ConnectionError):

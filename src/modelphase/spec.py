@@ -60,6 +60,10 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
+#: the keys of an anomaly spec's ``alerts:`` (the arguments of ``anomaly.Alerter``)
+ALERT_RULES = frozenset(
+    {"threshold", "group_by", "cooldown", "min_deviation", "band", "short", "lookback", "history"}
+)
 #: the most features (lags, rolling statistics, calendar columns) one spec may ask for
 MAX_FEATURES = 100
 
@@ -164,7 +168,21 @@ class ModelSpec(_Strict):
     #: the model: four times its refit time measured in training, at least 50 ms
     latency_budget: str | None = None
     monitoring: dict[str, Any] = Field(default_factory=dict)
+    #: kind anomaly: the alert rules around the detector (``threshold``, ``group_by``,
+    #: ``cooldown``, ``min_deviation``, ``band``, ``short``, ``lookback``, ``history``)
+    alerts: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
+
+    @field_validator("alerts")
+    @classmethod
+    def _alerts(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - ALERT_RULES)
+        if unknown:
+            raise ValueError(
+                f"unknown alert rule(s) {', '.join(unknown)}; expected among "
+                f"{', '.join(sorted(ALERT_RULES))}"
+            )
+        return value
 
     @field_validator("name")
     @classmethod

@@ -24,6 +24,7 @@ gate fails.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ import pandas as pd
 import yaml
 
 from modelphase import __version__
+from modelphase.anomaly import DETECTORS, Alert, Alerter, FixedThreshold
+from modelphase.anomaly import FLAVOR as DETECTOR_FLAVOR
 from modelphase.backtest import Fold, evaluate, folds
 from modelphase.backtest.scoring import score_backtest
 from modelphase.exceptions import SpecError, ValidationError
@@ -42,12 +45,24 @@ from modelphase.forecast.engine import BASELINE, Progress, select
 from modelphase.forecast.naive import SeasonalNaive
 from modelphase.forecast.panel import Fallback, alias_of
 from modelphase.forecast.seasons import default_models
+from modelphase.forecast.trained import FLAVOR as FORECAST_FLAVOR
 from modelphase.forecast.trained import TrainedForecaster
-from modelphase.frame import Panel, format_duration
+from modelphase.frame import NS_PER_SECOND, Panel, format_duration, label_table
 from modelphase.registry import ModelRegistry, ModelVersion
 from modelphase.spec import ModelSpec
 
-__all__ = ["BASELINE", "TrainingRun", "gate_metrics", "refit_p95_ms", "register_run", "train"]
+__all__ = [
+    "BASELINE",
+    "DetectorRun",
+    "TrainingRun",
+    "detector_of",
+    "gate_metrics",
+    "refit_p95_ms",
+    "register_detector",
+    "register_run",
+    "train",
+    "train_detector",
+]
 
 #: the series whose refit serving's latency budget is fitted to
 REFIT_SAMPLE = 20
@@ -253,7 +268,7 @@ def register_run(
     return registry.register(
         spec.name,
         run.model.to_bytes(),
-        flavor="modelphase.forecast",
+        flavor=FORECAST_FLAVOR,
         model_class="TrainedForecaster",
         params=params,
         spec=spec.to_dict(),
@@ -266,6 +281,143 @@ def register_run(
         code_version=code_version or f"modelphase {__version__}",
         git_commit=git_commit,
     )
+
+
+@dataclass
+class DetectorRun:
+    """A detector run over its training data: the alerts it raised there and their
+    rates, the gates on those rates; :attr:`alerter` is what gets registered."""
+
+    name: str
+    alerter: Alerter
+    alerts: list[Alert]
+    metrics: dict[str, Any]
+    gates: list[dict[str, Any]]
+    dataset_id: str | None
+    seconds: float
+    spec: ModelSpec | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(g["passed"] for g in self.gates)
+
+
+def detector_of(spec: ModelSpec) -> Alerter:
+    """The alerter an anomaly spec declares: its first candidate is the detector (the
+    default detector without one), its ``alerts:`` the alert rules (``threshold``,
+    ``group_by``, ``cooldown``, ``min_deviation``)."""
+    if spec.kind != "anomaly":
+        raise SpecError(f"kind: expected anomaly for a detector, got {spec.kind}")
+    spec.check_models(sorted(DETECTORS))
+    if spec.candidates and len(spec.candidates) > 1:
+        raise SpecError(
+            f"candidates: an anomaly spec names one detector, got {len(spec.candidates)}",
+            errors=["candidates: keep one detector"],
+        )
+    rules = dict(spec.alerts)
+    threshold = rules.pop("threshold", None)
+    detector = (
+        {"name": spec.candidates[0].model, "params": dict(spec.candidates[0].params)}
+        if spec.candidates
+        else None
+    )
+    decider = FixedThreshold(float(threshold)) if threshold is not None else None
+    try:
+        alerter = Alerter(detector, decider, **rules)
+        alerter.get_params()  # builds the detector: bad parameters fail here
+    except (TypeError, ValueError) as exc:
+        raise SpecError(
+            f"candidates/alerts: the detector cannot be built: {exc}",
+            errors=[f"detector: {exc}"],
+        ) from None
+    return alerter
+
+
+def train_detector(
+    name: str,
+    panel: Panel,
+    alerter: Alerter | None = None,
+    *,
+    spec: ModelSpec | None = None,
+    dataset_id: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DetectorRun:
+    """Run a detector over ``panel`` as it will run in production, and measure what it
+    would have raised: ``alerts``, ``alerts_per_service_day`` (with the alerter's first
+    ``group_by`` label as the service), ``alerts_per_series_day`` and the share of
+    series too short to calibrate. ``spec`` (kind anomaly) gives the alerter and the
+    gates on those metrics; without it ``alerter`` (default: the default detector)."""
+    started = time.perf_counter()
+    if spec is not None:
+        alerter = detector_of(spec)
+        name = spec.name
+    alerter = alerter if alerter is not None else Alerter()
+    alerts = alerter.run(panel, progress=progress)
+    days = _days(panel)
+    services = _services(panel, alerter)
+    short = alerter.short_series(panel)
+    metrics: dict[str, Any] = {
+        "alerts": float(len(alerts)),
+        "episodes": float(sum(len(a.episodes) for a in alerts)),
+        "series": float(panel.n_series),
+        "days": days,
+        "alerts_per_service_day": len(alerts) / max(services * days, 1e-9),
+        "alerts_per_series_day": len(alerts) / max(panel.n_series * days, 1e-9),
+        "short_history_share": len(short) / max(panel.n_series, 1),
+    }
+    gates = evaluate(spec.gate_dicts(), metrics) if spec is not None else []
+    return DetectorRun(
+        name, alerter, alerts, metrics, gates, dataset_id, time.perf_counter() - started, spec
+    )
+
+
+def register_detector(
+    run: DetectorRun,
+    registry: ModelRegistry,
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    code_version: str | None = None,
+    git_commit: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> ModelVersion:
+    """Register a detector run: its artifact is the alerter's parameters as JSON (data,
+    never code: serving rebuilds it with ``Alerter(**params)`` from closed tables).
+    ``metrics`` are added to the run's (e.g. precision and recall against labelled
+    incidents). A run whose gates failed is registered as not promotable."""
+    params = run.alerter.get_params()
+    spec = run.spec
+    return registry.register(
+        run.name,
+        json.dumps(params, sort_keys=True).encode(),
+        flavor=DETECTOR_FLAVOR,
+        model_class="Alerter",
+        params=params,
+        spec=spec.to_dict() if spec is not None else None,
+        dataset_id=run.dataset_id,
+        metrics={**{k: _plain(v) for k, v in run.metrics.items()}, **(metrics or {})},
+        gates=run.gates,
+        owners=spec.owners if spec is not None else [],
+        canary_plan=spec.canary if spec is not None else None,
+        tags={"kind": "anomaly", **(tags or {})},
+        code_version=code_version or f"modelphase {__version__}",
+        git_commit=git_commit,
+    )
+
+
+def _days(panel: Panel) -> float:
+    if panel.n_points == 0:
+        return 0.0
+    ds = panel.ds
+    return max(float(ds.max() - ds.min() + (panel.step or 0)) / (86_400 * NS_PER_SECOND), 0.0)
+
+
+def _services(panel: Panel, alerter: Alerter) -> int:
+    label = next(iter(alerter.group_by), None)
+    if label is None:
+        return panel.n_series
+    table = label_table(panel.ids)
+    values = table.loc[table["label"] == label, "value"]
+    return max(int(values.nunique()), 1) if len(values) else panel.n_series
 
 
 def spec_text(spec: ModelSpec) -> str:

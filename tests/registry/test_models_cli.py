@@ -34,6 +34,8 @@ EVENT_FIELDS = {
     "reason",
     "forced",
     "actor_token",
+    "share",
+    "evidence",
 }
 FAILED_GATE = '[{"name":"mase","passed":false}]'
 _ADMIN = object()  # "use the admin's credentials": none on SQLite, the root token on PostgreSQL
@@ -174,7 +176,7 @@ def test_register_list_show_and_diff(mp: Models) -> None:
 
     listed = mp.json("models", "list")
     assert [(m["name"], m["latest_version"]) for m in listed] == [("errors", 1), ("latency", 3)]
-    assert set(listed[0]) == {"name", "latest_version", "aliases", "owners", "created_at"}
+    assert set(listed[0]) == {"name", "latest_version", "aliases", "owners", "created_at", "shares"}
     mp.ok("models", "promote", "latency", "--version", "1", "--alias", "production")
     assert mp.json("models", "list")[1]["aliases"] == {"production": 1}
     table = mp.ok("models", "list").stdout

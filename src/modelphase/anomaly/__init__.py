@@ -11,6 +11,7 @@ from modelphase.anomaly._tail import TAILS, tail_probability
 from modelphase.anomaly.alerts import (
     DECIDERS,
     DEFAULT_THRESHOLDS,
+    FLAVOR,
     Alert,
     Alerter,
     default_decider,
@@ -45,6 +46,7 @@ __all__ = [
     "DEFAULT_DETECTOR",
     "DEFAULT_THRESHOLDS",
     "DETECTORS",
+    "FLAVOR",
     "PATTERNS",
     "RELIABLE_HISTORY",
     "TAILS",

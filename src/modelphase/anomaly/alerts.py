@@ -60,6 +60,7 @@ from modelphase.frame import Panel, format_time, label_table
 __all__ = [
     "DECIDERS",
     "DEFAULT_THRESHOLDS",
+    "FLAVOR",
     "Alert",
     "Alerter",
     "default_decider",
@@ -68,6 +69,9 @@ __all__ = [
 ]
 
 #: name -> decider class, for :class:`Alerter`'s JSON parameters
+#: the registry flavor of an :class:`Alerter`: its artifact is its ``get_params()`` as JSON
+FLAVOR = "modelphase.anomaly"
+
 DECIDERS: dict[str, type[Decider]] = {
     cls.__name__: cls for cls in (FixedThreshold, QuantileThreshold, LikelihoodThreshold)
 }

@@ -17,13 +17,11 @@ from modelphase.frame import (
     check_finite,
     check_order,
     format_duration,
-    format_time,
     infer_step,
 )
 from modelphase.limits import (
     MAX_DATASET_POINTS,
     MAX_INPUT_BYTES,
-    MAX_RANGE_POINTS,
     check_at_most,
 )
 
@@ -32,7 +30,6 @@ __all__ = [
     "check_input_file",
     "check_output_file",
     "check_output_folder",
-    "check_range",
 ]
 
 _MIB = 1024 * 1024
@@ -142,17 +139,4 @@ def check_grid(raw: Panel, step: int | None, *, nonfinite: str, what: str) -> No
         MAX_DATASET_POINTS,
         "pass a larger --step, or split the input by time or by series",
         " points (gaps included)",
-    )
-
-
-def check_range(start: int, end: int, step: int, what: str) -> None:
-    """Refuse a range query of more than ``MAX_RANGE_POINTS`` points per series."""
-    if step <= 0 or end < start:
-        return  # the query's own checks say what is wrong
-    check_at_most(
-        f"{what} from {format_time(start)} to {format_time(end)} every {format_duration(step)}",
-        (end - start) // step + 1,
-        MAX_RANGE_POINTS,
-        "shorten the range or use a larger step",
-        " points per series",
     )

@@ -13,10 +13,12 @@ from modelphase.cli import (
     decisions,
     demo,
     detect,
+    drift,
     forecast,
     gc,
     ingest,
     models,
+    monitor,
     registry,
     serve,
     simulate,
@@ -50,6 +52,8 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(registry.app, name="registry")
 app.add_typer(spec.app, name="spec")
 app.add_typer(decisions.app, name="decisions")
+app.add_typer(monitor.app, name="monitor")
+app.add_typer(drift.app, name="drift")
 app.command("simulate")(simulate.simulate_command)
 app.command("demo")(demo.demo_command)
 app.command("forecast")(forecast.forecast_command)

@@ -29,7 +29,7 @@ import httpx
 import typer
 from rich.markup import escape
 
-from modelphase import __version__
+from modelphase.anomaly import FLAVOR as DETECTOR_FLAVOR
 from modelphase.anomaly import Alert, Alerter
 from modelphase.backtest import IncidentScore, Window, score_alerts, service_days
 from modelphase.cli._checks import check_output_folder
@@ -48,7 +48,7 @@ from modelphase.registry import ModelVersion, open_registry
 from modelphase.report import Span, plot_panel
 from modelphase.simulate import Simulation, simulate
 from modelphase.spec import load_spec
-from modelphase.train import register_run, train
+from modelphase.train import register_detector, register_run, train, train_detector
 
 
 def demo_command(
@@ -185,7 +185,8 @@ def detect_step(sim: Simulation, panel: Panel, dataset_id: str) -> ModelVersion:
         "cool-down"
     )
     with progress("scoring series", panel.n_series) as update:
-        alerts = alerter.run(panel, progress=update)
+        run = train_detector(DETECTOR_NAME, panel, alerter, dataset_id=dataset_id, progress=update)
+    alerts = run.alerts
     score = score_alerts(alerts, sim.events, service_days=service_days(panel))
     out.print(
         alerts_table(
@@ -202,21 +203,12 @@ def detect_step(sim: Simulation, panel: Panel, dataset_id: str) -> ModelVersion:
             out.print(f"  missed {event.event_id} {event.kind}: {escape(event.description)}")
     out.print(f"detection: {_score_line(score)}")
     with open_registry() as reg:
-        version = reg.register(
-            DETECTOR_NAME,
-            json.dumps(params, sort_keys=True).encode(),
-            flavor="modelphase.anomaly",
-            model_class="Alerter",
-            params=params,
-            dataset_id=dataset_id,
-            metrics=score.to_dict(),
-            tags={"origin": "demo", "kind": "anomaly"},
-            code_version=f"modelphase {__version__}",
-            git_commit=git_commit(),
+        version = register_detector(
+            run, reg, metrics=score.to_dict(), tags={"origin": "demo"}, git_commit=git_commit()
         )
     err.print(
         f"[bold]8. registered[/] {DETECTOR_NAME} version {version.version} "
-        f"(flavor modelphase.anomaly; rebuild with Alerter(**params))"
+        f"(flavor {DETECTOR_FLAVOR}; rebuild with Alerter(**params))"
     )
     return version
 

@@ -23,6 +23,7 @@ from modelphase.cli._render import atomic_output, err, print_json, rfc3339
 from modelphase.exceptions import ValidationError
 from modelphase.forecast import AutoForecast
 from modelphase.forecast.catalog import MODEL_NAMES, build_model
+from modelphase.forecast.trained import FLAVOR as FORECAST_FLAVOR
 from modelphase.forecast.trained import TrainedForecaster
 from modelphase.frame import Panel, format_duration, parse_duration
 from modelphase.ingest import DatasetStore, prepare, read_csv, read_parquet
@@ -147,7 +148,7 @@ def _registered(
     alias = None if version is not None else which
     with open_registry() as reg:
         found = reg.get(name, version, alias=alias)
-        if found.flavor != "modelphase.forecast":
+        if found.flavor != FORECAST_FLAVOR:
             raise ValidationError(
                 f"{name} version {found.version} is a {found.flavor!r} model, not a "
                 "forecaster trained by `modelphase train`",

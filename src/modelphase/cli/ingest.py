@@ -10,10 +10,10 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from modelphase.cli._checks import check_grid, check_input_file, check_range
+from modelphase.cli._checks import check_grid, check_input_file
 from modelphase.cli._render import err, manifest_table, print_json, progress
 from modelphase.config import get_settings
-from modelphase.frame import NS_PER_SECOND, Panel, parse_duration, parse_time
+from modelphase.frame import Panel, parse_duration
 from modelphase.ingest import (
     DatasetStore,
     Manifest,
@@ -22,6 +22,7 @@ from modelphase.ingest import (
     ingest_panel,
     ingest_prometheus,
     prepare,
+    query_window,
     read_csv,
     read_exposition,
     read_parquet,
@@ -157,10 +158,7 @@ def prometheus_command(
     if timeout is not None:
         check_at_most("--timeout", timeout, MAX_TIMEOUT_SECONDS, "wait less per request", " s")
     now = datetime.now(UTC)
-    now_ns = int(now.timestamp()) * NS_PER_SECOND
-    start_ns, end_ns = parse_time(start, now=now_ns), parse_time(end, now=now_ns)
-    step_ns = parse_duration(step)
-    check_range(start_ns, end_ns, step_ns, "--start/--end/--step")
+    start_ns, end_ns, step_ns = query_window(start, end, step, now=now, what="--start/--end/--step")
     settings = get_settings().prometheus
     settings = replace(
         settings,

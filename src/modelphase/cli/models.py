@@ -19,7 +19,16 @@ from modelphase.exceptions import DatasetNotFoundError, IntegrityError, Validati
 from modelphase.forecast import artifact_kind
 from modelphase.frame import NS_PER_SECOND, parse_time
 from modelphase.ingest import DatasetStore
-from modelphase.registry import UNSET, AliasEvent, ModelRegistry, ModelVersion, Unset
+from modelphase.limits import check_at_most
+from modelphase.registry import (
+    UNSET,
+    AliasEvent,
+    ModelRegistry,
+    ModelVersion,
+    Registry,
+    Unset,
+)
+from modelphase.registry.monitoring import MonitorStore
 
 app = typer.Typer(
     help="The model registry: versions with lineage, aliases with an audited history.\n\n"
@@ -159,6 +168,37 @@ def history_command(
         print_json([e.to_dict() for e in events])
         return
     out.print(events_table(name, events))
+
+
+@app.command("health")
+def health_command(
+    name: str = typer.Argument(...),
+    limit: int = typer.Option(10, "--limit", "-n", help="How many verdicts, newest first."),
+    as_json: bool = JSON,
+) -> None:
+    """The monitor's verdicts on a model (healthy, degraded, unknown) with their reasons
+    and evidence, newest first (`modelphase monitor run` writes them)."""
+    check_at_most("--limit", limit, 1000, "ask for fewer verdicts")
+    with open_registry() as reg:
+        if not isinstance(reg, Registry):
+            raise ValidationError(
+                "health verdicts are read from the registry database: expected a database "
+                "URL, got an HTTP registry. Fix: pass --registry DATABASE_URL"
+            )
+        reg.get(name)  # an unknown model exits 1
+        verdicts = MonitorStore(reg).health(name, limit=max(1, limit))
+    if as_json:
+        print_json([v.to_dict() for v in verdicts])
+        return
+    table = Table(title=f"health of {escape(name)}", title_justify="left")
+    for col in ("at", "version", "verdict", "why"):
+        table.add_column(col, overflow="fold")
+    for v in verdicts:
+        why = "; ".join(v.evidence.get("reasons") or []) or "-"
+        table.add_row(v.at[:19], str(v.version or "-"), v.verdict, escape(why))
+    out.print(table)
+    if not verdicts:
+        err.print("no verdicts yet: `modelphase monitor run --once` writes one per pass")
 
 
 @app.command("live")

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from modelphase.cli._checks import check_output_folder
 from modelphase.cli._render import atomic_output, err, print_json, rfc3339
+from modelphase.exceptions import ValidationError
 from modelphase.frame import format_duration, format_time, parse_duration, parse_time
 from modelphase.ingest import DatasetStore, ingest_panel, to_openmetrics
 from modelphase.limits import (
@@ -22,7 +23,7 @@ from modelphase.limits import (
     MAX_SIMULATED_DAYS,
     check_at_most,
 )
-from modelphase.simulate import Simulation, simulate
+from modelphase.simulate import RegimeChange, Simulation, simulate
 
 #: series per simulated service (request rate, p50, p99, errors, CPU, memory)
 SERIES_PER_SERVICE = 6
@@ -54,6 +55,16 @@ def simulate_command(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same data."),
     no_events: bool = typer.Option(False, "--no-events", help="Leave out injected events."),
+    regime_change: str | None = typer.Option(
+        None,
+        "--regime-change",
+        metavar="AFTER",
+        help=(
+            "Add a lasting regime change AFTER this long from --start (e.g. 3d12h), for "
+            "every service: request rate +30% with its daily peak 3 h later, p99 latency "
+            "x1.5 (p50 x1.25), to the end of the data. Recorded as regime_change events."
+        ),
+    ),
     output: Path = typer.Option(Path("simulated"), "--output", "-o", help="Folder for the files."),
     fmt: SimFormat = typer.Option(SimFormat.csv, "--format", help="Data file format."),
     openmetrics: bool = typer.Option(
@@ -69,26 +80,37 @@ def simulate_command(
     Per service: request rate (daily and weekly seasonality, trend), p50/p99 latency that
     rises with load, error ratio, CPU and memory. Events: spikes, level shifts, slow
     drifts, latency regressions after deploys (incidents); traffic surges, missing
-    scrapes and deploys (not incidents). Writes telemetry.csv (long: unique_id,ds,y)
-    and events.json (the ground truth) to --output.
+    scrapes and deploys (not incidents). --regime-change adds a change that lasts (a new
+    traffic mix and a latency regression), the new normal to retrain on. Writes
+    telemetry.csv (long: unique_id,ds,y) and events.json (the ground truth) to --output.
 
     At most 20 million points in all (services x 6 series x days / step).
     """
     step_ns = parse_duration(step)
     check_size(services, days, step_ns)
     check_output_folder(output)
+    start_ns = parse_time(start)
+    change = None if regime_change is None else regime_at(regime_change, start_ns, days)
     sim = simulate(
         services=services,
         days=days,
         step=step_ns,
-        start=parse_time(start),
+        start=start_ns,
         seed=seed,
         events=not no_events,
+        regime_change=change,
     )
     written = write_simulation(sim, output, fmt=fmt.value, openmetrics=openmetrics)
     dataset_id = None
     if ingest:
-        source = {"kind": "simulate", "services": services, "days": days, "seed": seed}
+        source: dict[str, object] = {
+            "kind": "simulate",
+            "services": services,
+            "days": days,
+            "seed": seed,
+        }
+        if regime_change is not None:
+            source["regime_change"] = regime_change
         store = DatasetStore()
         dataset_id = ingest_panel(sim.panel, store, source, now=datetime.now(UTC)).id
     if as_json:
@@ -111,6 +133,18 @@ def simulate_command(
     )
     if dataset_id:
         typer.echo(dataset_id)
+
+
+def regime_at(after: str, start: int, days: float) -> RegimeChange:
+    """The default :class:`RegimeChange`, ``after`` (a duration) from ``start``."""
+    offset = parse_duration(after)
+    if days > 0 and not offset < days * _DAY_NS:  # bad days are left to simulate
+        raise ValidationError(
+            f"--regime-change: expected a duration after --start and within --days "
+            f"({days:g} days), got {after!r}",
+            hint="pass --regime-change 3d12h (the middle of --days 7)",
+        )
+    return RegimeChange(start=start + offset)
 
 
 def check_size(services: int, days: float, step: int) -> None:

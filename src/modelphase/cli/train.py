@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.cli._checks import check_output_file, check_range
+from modelphase.cli._checks import check_output_file
 from modelphase.cli._registry import (
     REGISTRY,
     TOKEN,
@@ -19,17 +19,24 @@ from modelphase.cli._registry import (
     open_registry,
     registry_options,
 )
-from modelphase.cli._render import err, print_json, stages
+from modelphase.cli._render import err, print_json, progress, stages
 from modelphase.cli.models import git_commit
 from modelphase.config import get_settings
-from modelphase.exceptions import ValidationError
-from modelphase.frame import NS_PER_SECOND, Panel, format_duration, parse_duration, parse_time
-from modelphase.ingest import DatasetStore, PrometheusClient, ingest_prometheus
+from modelphase.frame import Panel, format_duration
+from modelphase.ingest import load_target
 from modelphase.limits import MAX_JOBS, check_at_most
 from modelphase.report import write_training_report
 from modelphase.serve.table import fitted_budget
 from modelphase.spec import ModelSpec, load_spec
-from modelphase.train import TrainingRun, register_run, spec_text, train
+from modelphase.train import (
+    TrainingRun,
+    detector_of,
+    register_detector,
+    register_run,
+    spec_text,
+    train,
+    train_detector,
+)
 
 #: Exit code of a run whose gates failed (errors exit 1, usage errors 2).
 GATES_FAILED = 3
@@ -72,6 +79,11 @@ def train_command(
         check_output_file(report, "--report")
     spec = load_spec(spec_path)
     registry_options(registry, token, token_file)
+    if spec.kind == "anomaly":
+        detector_of(spec)  # a detector that cannot be built exits 1 before the data loads
+        panel, dataset_id = _data(spec, dataset)
+        _train_detector(spec, panel, dataset_id, register, as_json)
+        return
     panel, dataset_id = _data(spec, dataset)
     err.print(
         f"training [bold]{escape(spec.name)}[/] on dataset {dataset_id}: {panel.n_series:,} "
@@ -96,6 +108,49 @@ def train_command(
         raise typer.Exit(GATES_FAILED)
 
 
+def _train_detector(
+    spec: ModelSpec, panel: Panel, dataset_id: str, register: bool, as_json: bool
+) -> None:
+    """An anomaly spec: run its detector over the data, gate the alert rates, register."""
+    err.print(
+        f"training detector [bold]{escape(spec.name)}[/] on dataset {dataset_id}: "
+        f"{panel.n_series:,} series"
+    )
+    with progress("scoring series", panel.n_series) as update:
+        run = train_detector(spec.name, panel, spec=spec, dataset_id=dataset_id, progress=update)
+    version = None
+    if register:
+        with open_registry() as reg:
+            version = register_detector(run, reg, git_commit=git_commit())
+    table = Table(title="alerts on the training data", title_justify="left")
+    for col in ("metric", "value"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for key, value in run.metrics.items():
+        table.add_row(key, _cell(value))
+    err.print(table)
+    _gates(run.gates)
+    where = f"registered {spec.name} version {version.version}" if version else "not registered"
+    verdict = (
+        "[green]gates passed[/]" if run.passed else "[bold red]gates FAILED: not promotable[/]"
+    )
+    err.print(f"{verdict}; {where}")
+    if as_json:
+        print_json(
+            {
+                "name": spec.name,
+                "version": version.version if version else None,
+                "dataset_id": dataset_id,
+                "passed": run.passed,
+                "gates": run.gates,
+                "metrics": run.metrics,
+                "detector": run.alerter.get_params(),
+                "seconds": round(run.seconds, 3),
+            }
+        )
+    if not run.passed:
+        raise typer.Exit(GATES_FAILED)
+
+
 def write_report(run: TrainingRun, version: int | None, path: Path) -> Path:
     """The run's HTML report at ``path``."""
     return write_training_report(
@@ -116,44 +171,15 @@ def write_report(run: TrainingRun, version: int | None, path: Path) -> Path:
 
 
 def _data(spec: ModelSpec, dataset: str | None) -> tuple[Panel, str]:
-    store = DatasetStore()
-    if dataset is None and spec.target.dataset is not None:
-        dataset = spec.target.dataset
-    if dataset is not None:
-        dataset_id = store.resolve(dataset)
-        panel = store.load(dataset_id)
-    else:
-        target = spec.target.prometheus
-        assert target is not None
-        settings = get_settings().prometheus
-        if target.url:
-            settings = replace(settings, url=target.url)
-        now = datetime.now(UTC)
-        now_ns = int(now.timestamp()) * NS_PER_SECOND
-        start = parse_time(target.start, now=now_ns)
-        end = parse_time(target.end, now=now_ns)
-        step = parse_duration(target.step)
-        check_range(start, end, step, "target.prometheus start/end/step")
-        client = PrometheusClient.from_settings(settings)
-        with client, err.status(f"querying Prometheus at {settings.url}"):
-            manifest, messages = ingest_prometheus(
-                client, target.query, store, start=start, end=end, step=step, now=now
-            )
-        for message in messages:
-            err.print(f"[yellow]prometheus warning:[/] {escape(message)}")
-        dataset_id = manifest.id
-        panel = store.load(dataset_id)
-    if spec.target.series:
-        missing = sorted(set(spec.target.series) - set(panel.ids))
-        if missing:
-            raise ValidationError(
-                f"target.series names {len(missing)} series the dataset does not have: "
-                f"{', '.join(missing[:3])}",
-                unique_ids=missing,
-                hint=f"`modelphase datasets show {dataset_id}` lists its series",
-            )
-        panel = panel.subset(spec.target.series)
-    return panel, dataset_id
+    with ExitStack() as spinner:  # shown while Prometheus answers, if it is asked
+
+        def querying(url: str) -> None:
+            spinner.enter_context(err.status(f"querying Prometheus at {url}"))
+
+        loaded = load_target(spec.target, dataset=dataset, on_query=querying)
+    for message in loaded.warnings:
+        err.print(f"[yellow]prometheus warning:[/] {escape(message)}")
+    return loaded.panel, loaded.dataset_id
 
 
 def _default_report(spec: ModelSpec, version: int | None) -> Path:
@@ -233,13 +259,7 @@ def _show(run: TrainingRun, version: int | None, path: Path, as_json: bool) -> N
         cells = [_cell(row.get(c)) for c in cols]
         table.add_row(f"[bold]{name}[/]" if name == "selected" else str(name), *cells)
     err.print(table)
-    gates = Table(title="gates", title_justify="left")
-    for col in ("gate", "metric", "value", "threshold", "result"):
-        gates.add_column(col)
-    for g in run.gates:
-        mark = "[green]pass[/]" if g["passed"] else "[bold red]FAIL[/]"
-        gates.add_row(g["name"], g["metric"], _cell(g["value"]), g["threshold"], mark)
-    err.print(gates)
+    _gates(run.gates)
     for fb in run.fallbacks[:10]:
         err.print(f"[yellow]fallback:[/] {escape(fb.unique_id)}: {fb.model} ({escape(fb.reason)})")
     budget = run.spec.latency_budget_ns
@@ -251,13 +271,24 @@ def _show(run: TrainingRun, version: int | None, path: Path, as_json: bool) -> N
             "requests with values from the fallback. Fix: raise latency_budget, or leave it out "
             "to fit it to the model"
         )
-    verdict = (
-        "[green]gates passed[/]" if run.passed else "[bold red]gates FAILED: not promotable[/]"
-    )
     where = f"registered {run.spec.name} version {version}" if version else "not registered"
-    err.print(f"{verdict}; {where}; report: {path}")
+    err.print(f"{_verdict(run.passed)}; {where}; report: {path}")
     if not as_json:
         typer.echo(str(path))
+
+
+def _verdict(passed: bool) -> str:
+    return "[green]gates passed[/]" if passed else "[bold red]gates FAILED: not promotable[/]"
+
+
+def _gates(results: list[dict[str, Any]]) -> None:
+    gates = Table(title="gates", title_justify="left")
+    for col in ("gate", "metric", "value", "threshold", "result"):
+        gates.add_column(col)
+    for g in results:
+        mark = "[green]pass[/]" if g["passed"] else "[bold red]FAIL[/]"
+        gates.add_row(g["name"], g["metric"], _cell(g["value"]), g["threshold"], mark)
+    err.print(gates)
 
 
 def _cell(value: Any) -> str:

@@ -17,9 +17,11 @@ from modelphase.forecast.gbm import GlobalLightGBM
 from modelphase.forecast.naive import SeasonalNaive
 from modelphase.forecast.panel import Fallback, Forecaster, PanelForecaster, clean_series
 from modelphase.forecast.seasons import Seasonal
+from modelphase.forecast.trained import FLAVOR, TrainedForecaster
 
 __all__ = [
     "ALLOWED_CLASSES",
+    "FLAVOR",
     "MODEL_NAMES",
     "AutoForecast",
     "Fallback",
@@ -29,6 +31,7 @@ __all__ = [
     "Seasonal",
     "SeasonalNaive",
     "Selection",
+    "TrainedForecaster",
     "artifact_kind",
     "build_model",
     "clean_series",

@@ -58,7 +58,10 @@ from modelphase.forecast.panel import Fallback, PanelForecaster, alias_of
 from modelphase.forecast.select import ENSEMBLE, WEIGHTED, period_scale, scale_period
 from modelphase.frame import Panel, format_duration
 
-__all__ = ["ARTIFACT_FORMAT", "TrainedForecaster", "combine", "nonnegative_ids"]
+__all__ = ["ARTIFACT_FORMAT", "FLAVOR", "TrainedForecaster", "combine", "nonnegative_ids"]
+
+#: the registry flavor of a :class:`TrainedForecaster` artifact
+FLAVOR = "modelphase.forecast"
 
 _FIELDS = (
     "kind", "name", "step", "horizon", "levels", "season", "dataset_id", "info", "models",

@@ -82,6 +82,10 @@ class AliasEvent:
     forced: bool
     #: the id of the token that moved it (None: the local admin)
     actor_token: str | None = None
+    #: a canary's share of traffic after the move (None: its plan's)
+    share: float | None = None
+    #: what the monitor saw when it moved the alias (None: a person's move)
+    evidence: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +98,8 @@ class ModelSummary:
     aliases: dict[str, int]
     owners: list[str]
     created_at: str
+    #: the traffic share the rollout gave an alias (a canary's), where it set one
+    shares: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

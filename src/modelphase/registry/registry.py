@@ -306,8 +306,11 @@ class Registry:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(models).order_by(models.c.name)).all()
             held: dict[str, dict[str, int]] = {}
+            shares: dict[str, dict[str, float]] = {}
             for a in conn.execute(sa.select(aliases).order_by(aliases.c.alias)).all():
                 held.setdefault(a.name, {})[a.alias] = a.version
+                if a.share is not None:
+                    shares.setdefault(a.name, {})[a.alias] = float(a.share)
             owners = {
                 r.name: json.loads(r.owners)
                 for r in conn.execute(
@@ -325,6 +328,7 @@ class Registry:
                 held.get(r.name, {}),
                 owners.get(r.name, []),
                 format_us(r.created_at_us) or "",
+                shares.get(r.name, {}),
             )
             for r in rows
         ]
@@ -379,13 +383,19 @@ class Registry:
         expect: int | Unset | None = UNSET,
         reason: str = "",
         force: bool = False,
+        share: float | None = None,
+        evidence: Mapping[str, Any] | None = None,
     ) -> AliasEvent:
         """Point ``alias`` at ``version`` if it still holds ``expect`` (None: unset).
 
         A version whose gates failed is refused unless ``force`` (admins only), and the
         forced move is marked in the history. Promoting to the version the alias already
-        holds changes nothing and returns the event that put it there.
+        holds changes nothing and returns the event that put it there, unless ``share``
+        (a canary's share of traffic, 0-1) changes: that is a ``share`` event. ``evidence``
+        (JSON) is kept with the event: what the monitor saw when it moved the alias.
         """
+        if share is not None and not 0.0 <= share <= 1.0:
+            raise ValidationError(f"share: expected a fraction in [0, 1], got {share}")
         require(self.principal, Role.DEPLOYER, "moving an alias")
         check_alias(alias)
         with self.db.write() as conn:
@@ -413,10 +423,23 @@ class Registry:
                     actual=current,
                 )
             if current == version:
-                return self._last_event(conn, name, alias)
-            return self._move(conn, name, alias, current, version, "promote", reason, forced)
+                if share is None or share == self._alias_share(conn, name, alias):
+                    return self._last_event(conn, name, alias)
+                action = "share"
+            else:
+                action = "promote"
+            return self._move(
+                conn, name, alias, current, version, action, reason, forced, share, evidence
+            )
 
-    def rollback(self, name: str, alias: str = "production", *, reason: str = "") -> AliasEvent:
+    def rollback(
+        self,
+        name: str,
+        alias: str = "production",
+        *,
+        reason: str = "",
+        evidence: Mapping[str, Any] | None = None,
+    ) -> AliasEvent:
         """Move ``alias`` back to the version it held before its current one."""
         require(self.principal, Role.DEPLOYER, "moving an alias")
         check_alias(alias)
@@ -445,7 +468,30 @@ class Registry:
                     name=name,
                     version=current,
                 )
-            return self._move(conn, name, alias, current, came, "rollback", reason, False)
+            return self._move(
+                conn, name, alias, current, came, "rollback", reason, False, evidence=evidence
+            )
+
+    def unset(
+        self,
+        name: str,
+        alias: str,
+        *,
+        reason: str = "",
+        evidence: Mapping[str, Any] | None = None,
+    ) -> AliasEvent | None:
+        """Remove ``alias`` (a shadow or canary that is done or rolled back); the event
+        has no ``to_version``. None when the alias was not set."""
+        require(self.principal, Role.DEPLOYER, "moving an alias")
+        check_alias(alias)
+        with self.db.write() as conn:
+            self._lock_model(conn, name)
+            current = self._alias_version(conn, name, alias)
+            if current is None:
+                return None
+            return self._move(
+                conn, name, alias, current, None, "unset", reason, False, evidence=evidence
+            )
 
     def history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         """Every move of the aliases of ``name`` (or of one alias), oldest first."""
@@ -548,24 +594,30 @@ class Registry:
         name: str,
         alias: str,
         current: int | None,
-        version: int,
+        version: int | None,
         action: str,
         reason: str,
         forced: bool,
+        share: float | None = None,
+        evidence: Mapping[str, Any] | None = None,
     ) -> AliasEvent:
         now = self._now_us()
-        if current is None:
+        where = (aliases.c.name == name) & (aliases.c.alias == alias)
+        if version is None:
+            conn.execute(sa.delete(aliases).where(where))
+        elif current is None:
             conn.execute(
                 sa.insert(aliases).values(
-                    name=name, alias=alias, version=version, updated_at_us=now
+                    name=name, alias=alias, version=version, updated_at_us=now, share=share
                 )
             )
         else:
             conn.execute(
                 sa.update(aliases)
-                .where((aliases.c.name == name) & (aliases.c.alias == alias))
-                .values(version=version, updated_at_us=now)
+                .where(where)
+                .values(version=version, updated_at_us=now, share=share)
             )
+        seen = dict(evidence) if evidence is not None else None
         event_id = conn.execute(
             sa.insert(alias_events)
             .values(
@@ -579,12 +631,14 @@ class Registry:
                 at_us=now,
                 reason=reason,
                 forced=forced,
+                share=share,
+                evidence=dumps(seen, "evidence") if seen is not None else None,
             )
             .returning(alias_events.c.id)
         ).scalar_one()
         return AliasEvent(
             event_id, name, alias, action, current, version, self.principal.name,
-            format_us(now) or "", reason, forced, self.principal.token_id,
+            format_us(now) or "", reason, forced, self.principal.token_id, share, seen,
         )  # fmt: skip
 
     def _events(
@@ -627,6 +681,11 @@ class Registry:
                 version=version,
             )
         return row
+
+    def _alias_share(self, conn: Connection, name: str, alias: str) -> float | None:
+        return conn.execute(
+            sa.select(aliases.c.share).where((aliases.c.name == name) & (aliases.c.alias == alias))
+        ).scalar()
 
     def _alias_version(self, conn: Connection, name: str, alias: str) -> int | None:
         return conn.execute(
@@ -770,6 +829,8 @@ def _event(row: Row[Any]) -> AliasEvent:
         reason=row.reason,
         forced=bool(row.forced),
         actor_token=row.actor_token,
+        share=row.share,
+        evidence=json.loads(row.evidence) if row.evidence else None,
     )
 
 

@@ -11,6 +11,8 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
+    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -25,14 +27,17 @@ __all__ = [
     "KNOWN_REVISIONS",
     "alias_events",
     "aliases",
+    "health",
     "metadata",
     "models",
+    "monitor_leases",
+    "monitor_state",
     "tokens",
     "versions",
 ]
 
 #: Alembic revisions in order; the last is the schema this code writes.
-KNOWN_REVISIONS = ("0001", "0002")
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 HEAD = KNOWN_REVISIONS[-1]
 
 metadata = MetaData()
@@ -81,6 +86,8 @@ aliases = Table(
     Column("alias", String(100), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
+    #: a canary's share of traffic (0-1) set by the rollout; None: its plan's first step
+    Column("share", Float, nullable=True),
     ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"]),
 )
 
@@ -98,6 +105,9 @@ alias_events = Table(
     Column("reason", Text, nullable=False),
     Column("forced", Boolean, nullable=False),
     Column("actor_token", String(32), nullable=True),
+    Column("share", Float, nullable=True),
+    #: JSON: what the monitor saw when it made the move (None for a person's move)
+    Column("evidence", Text, nullable=True),
     ForeignKeyConstraint(["name"], ["models.name"]),
     Index("ix_alias_events_name_alias_at", "name", "alias", "at_us"),
 )
@@ -112,4 +122,43 @@ tokens = Table(
     Column("created_by", String(200), nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
     Column("revoked_at_us", BigInteger, nullable=True),
+)
+
+#: the monitor's rollout of each model: its phase (idle, shadow, canary), the candidate
+#: version and canary step, since when; ``revision`` makes every write a compare-and-set
+monitor_state = Table(
+    "monitor_state",
+    metadata,
+    Column("name", String(200), ForeignKey("models.name"), primary_key=True),
+    Column("phase", String(20), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("step", Integer, nullable=False),
+    Column("since_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+#: who may act: one holder per lease until it expires
+monitor_leases = Table(
+    "monitor_leases",
+    metadata,
+    Column("lease", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_at_us", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+)
+
+#: the monitor's verdicts on each model's production version, with their evidence
+health = Table(
+    "health",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), ForeignKey("models.name"), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("at_us", BigInteger, nullable=False),
+    Column("verdict", String(20), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("evidence", Text, nullable=False),
+    Index("ix_health_name_at", "name", "at_us"),
 )

@@ -180,7 +180,9 @@ class Caller:
             {"forecasts": out},
             seconds,
             started_us,
-            prediction=[{"unique_id": f["unique_id"], "mean": f["mean"]} for f in out],
+            prediction=[
+                {"unique_id": f["unique_id"], "ds": f.get("ds"), "mean": f["mean"]} for f in out
+            ],
             interval=[{"unique_id": f["unique_id"], "intervals": f["intervals"]} for f in out],
             extra={"heavy": heavy},
         )

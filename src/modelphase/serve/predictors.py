@@ -25,9 +25,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from modelphase.anomaly import FLAVOR as SCORE_FLAVOR
 from modelphase.anomaly import Alerter
 from modelphase.exceptions import ModelphaseError, SeriesNotFoundError, ValidationError
 from modelphase.forecast.manifest import read_json
+from modelphase.forecast.trained import FLAVOR as FORECAST_FLAVOR
 from modelphase.forecast.trained import TrainedForecaster
 from modelphase.frame import Panel
 from modelphase.registry import ModelVersion
@@ -43,7 +45,7 @@ __all__ = [
     "load",
 ]
 
-FORECAST, SCORE = "modelphase.forecast", "modelphase.anomaly"
+FORECAST, SCORE = FORECAST_FLAVOR, SCORE_FLAVOR
 
 
 @dataclass(frozen=True)

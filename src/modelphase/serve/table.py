@@ -9,8 +9,9 @@ waits or fails while a version loads. A version that fails to load is reported a
 alias keeps serving what it served before. :class:`Reloader` refreshes in a background
 thread every few seconds, which is how an alias move takes effect without a restart.
 
-The canary's share of traffic comes from its version's canary plan: ``share`` (0-1),
-else ``traffic`` (percent), else the first of ``steps`` (percent), else 10%. The
+The canary's share of traffic is the one the rollout set on its alias (the monitor's
+canary steps); without one, its version's canary plan's: ``share`` (0-1), else
+``traffic`` (percent), else the first of ``steps`` (percent), else 10%. The
 latency budget is the spec's ``latency_budget``, or one fitted to the model's refit time
 (:func:`latency_budget`).
 """
@@ -67,10 +68,14 @@ class Route:
     production: Served
     canary: Served | None = None
     shadow: Served | None = None
+    #: the share the rollout set on the canary alias (None: the canary plan's)
+    share: float | None = None
 
     @property
     def canary_share(self) -> float:
-        return self.canary.canary_share if self.canary is not None else 0.0
+        if self.canary is None:
+            return 0.0
+        return self.share if self.share is not None else self.canary.canary_share
 
     def by_alias(self) -> dict[str, Served]:
         out = {"production": self.production}
@@ -177,7 +182,11 @@ class ModelTable:
                 served[alias] = item
             if "production" in served:
                 routes[summary.name] = Route(
-                    summary.name, served["production"], served.get("canary"), served.get("shadow")
+                    summary.name,
+                    served["production"],
+                    served.get("canary"),
+                    served.get("shadow"),
+                    summary.shares.get("canary"),
                 )
         changes = _changes(self.routes, routes)
         self._loaded, self.errors = loaded, errors
@@ -206,8 +215,11 @@ def _changes(old: Mapping[str, Route], new: Mapping[str, Route]) -> list[str]:
     for name in sorted(set(old) | set(new)):
         before = {a: s.version for a, s in old[name].by_alias().items()} if name in old else {}
         after = {a: s.version for a, s in new[name].by_alias().items()} if name in new else {}
+        shares = [r.canary_share if r is not None else 0.0 for r in (old.get(name), new.get(name))]
         if before != after:
             out.append(f"{name}: {before or '-'} -> {after or '-'}")
+        elif shares[0] != shares[1]:
+            out.append(f"{name}: canary share {shares[0]:.0%} -> {shares[1]:.0%}")
     return out
 
 

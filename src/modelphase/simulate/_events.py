@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from modelphase.frame import format_duration
 from modelphase.simulate._telemetry import HOUR_NS, SERIES_KEYS
-from modelphase.simulate._types import EVENT_KINDS, INCIDENT_KINDS, Event
+from modelphase.simulate._types import EVENT_KINDS, INCIDENT_KINDS, REGIME_CHANGE, Event
 
 __all__ = ["Planned", "assign_kinds", "inject", "make_events", "plan_service", "surge_factor"]
 
@@ -51,8 +51,11 @@ _NOUN = {
     "cpu": "CPU usage",
     "memory": "memory usage",
 }
-# a deploy sorts before the regression that starts with it
-_ORDER = {kind: i for i, kind in enumerate(sorted(SLOT_KINDS, key=lambda k: k != "deploy"))}
+# a deploy sorts before the regression that starts with it, a regime change last
+_ORDER = {
+    kind: i
+    for i, kind in enumerate(sorted((*SLOT_KINDS, REGIME_CHANGE), key=lambda k: k != "deploy"))
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Planned:
     last: int
     magnitude: float
     keys: tuple[str, ...]  # the series (by key) whose values change
+    detail: str = ""  # the description, when the plan brings its own (regime changes)
 
 
 def slots_per_service(days: float) -> int:
@@ -223,6 +227,8 @@ def make_events(
 
 
 def _describe(plan: Planned, service: str, span: str, other: str) -> str:
+    if plan.detail:
+        return plan.detail
     m = plan.magnitude
     noun = _NOUN[plan.keys[0]] if plan.keys else ""
     if plan.kind == "spike":

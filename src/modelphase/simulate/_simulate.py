@@ -18,6 +18,7 @@ from modelphase.simulate._events import (
     slots_per_service,
     surge_factor,
 )
+from modelphase.simulate._regime import RegimeChange, resolve_regime
 from modelphase.simulate._telemetry import DAY_NS, SERIES_KEYS, calendar, draw_params, telemetry
 from modelphase.simulate._types import SERVICE_NAMES, Simulation
 
@@ -60,6 +61,7 @@ def simulate(
     start: int = DEFAULT_START,
     seed: int = 0,
     events: bool = True,
+    regime_change: RegimeChange | None = None,
 ) -> Simulation:
     """Simulate six series per service for ``days`` from ``start``, every ``step`` ns.
 
@@ -68,19 +70,29 @@ def simulate(
     ``days < 2``); with ``services >= 3``, ``days >= 7`` and a step of at most an hour,
     every kind of :data:`EVENT_KINDS` occurs. Events of one service never overlap.
 
+    ``regime_change`` (a :class:`RegimeChange`) adds a change that lasts to the end of
+    the data for its services: by default, from the middle of the grid, the request rate
+    is 30% higher with its daily peak 3 h later (latency, errors, CPU and memory follow
+    through the load model) and p99 latency is 1.5 times higher (p50 1.25). Each of its
+    services gets an event of kind ``regime_change`` (not an incident) from the change
+    to the grid's last point, listing the series it changes; the random events keep
+    their times and magnitudes.
+
     The same arguments give bit-identical results. ``events=False`` gives exactly the
     same values outside the events' series and windows, and more services keep the data
-    and events of the first ones (only event ids are renumbered).
+    and events of the first ones (only event ids are renumbered). Likewise, a regime
+    change leaves every value outside its event's series and window as without it.
 
     ``services`` (>= 1) are named :data:`SERVICE_NAMES` then ``svc12``, ``svc13``...;
     ``step`` and ``start`` are nanoseconds; ``seed`` is an integer >= 0. Raises
     :class:`~modelphase.exceptions.ValidationError` on bad arguments, fewer than two
-    points, or more than :data:`MAX_SAMPLES` samples.
+    points, more than :data:`MAX_SAMPLES` samples, or a bad ``regime_change``.
     """
     n = _check(services, days, step, start, seed, events)
     ds = int(start) + np.arange(n, dtype=np.int64) * int(step)
-    cal = calendar(ds, int(start), int(step))
     names = service_names(int(services))
+    regime = resolve_regime(regime_change, ds, int(step), names)
+    cal = calendar(ds, int(start), int(step))
     slots = slots_per_service(float(days))
     root = int(seed)
     kinds = assign_kinds(_rng(root, _SCHEDULE), len(names), slots) if events else []
@@ -92,7 +104,17 @@ def simulate(
         plans = (
             plan_service(_rng(root, _SERVICE, i, _EVENTS), kinds[i], n, lo, step) if events else []
         )
-        series = telemetry(params, cal, surge_factor(plans, n), _rng(root, _SERVICE, i, _NOISE))
+        changed = regime if regime is not None and name in regime.services else None
+        series = telemetry(
+            params,
+            cal,
+            surge_factor(plans, n),
+            _rng(root, _SERVICE, i, _NOISE),
+            changed.mix if changed is not None else None,
+        )
+        if changed is not None:
+            changed.apply_latency(series)
+            plans = [*plans, changed.plan(name, n)]
         inject(series, plans)
         series["memory"] = np.round(series["memory"])  # whole bytes
         columns.update({unique_id(name, key): series[key] for key in SERIES_KEYS})

@@ -8,6 +8,9 @@ Everything derives from a request rate with daily, weekly and trend components:
 - error ratio = e * (1 + c * u^2) * slow noise, sampled like a binomial ratio
 - cpu = idle + cores per request * requests; memory = base + lagged load + sawtooth (GC)
 
+A :class:`Mix` (the traffic mix of a regime change) replaces the daily shape and level
+of the rate from a grid point on; everything derived from the rate follows.
+
 Sampling noise is drawn with fixed shapes from its own generator, so the same seed gives
 the same noise with or without events: a simulation with events equals the event-free one
 outside the events' series and windows.
@@ -22,7 +25,15 @@ from numpy.typing import NDArray
 
 from modelphase.frame import NS_PER_SECOND
 
-__all__ = ["SERIES_KEYS", "Calendar", "ServiceParams", "calendar", "draw_params", "telemetry"]
+__all__ = [
+    "SERIES_KEYS",
+    "Calendar",
+    "Mix",
+    "ServiceParams",
+    "calendar",
+    "draw_params",
+    "telemetry",
+]
 
 HOUR_NS = 3600 * NS_PER_SECOND
 DAY_NS = 24 * HOUR_NS
@@ -96,6 +107,16 @@ class ServiceParams:
     saw_phase: float
 
 
+@dataclass(frozen=True)
+class Mix:
+    """A new traffic mix from grid point ``first`` on: the daily shape ``shift_hours``
+    later (its peak and trough move with it) and the level times ``1 + level``."""
+
+    first: int
+    level: float
+    shift_hours: float
+
+
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
@@ -138,11 +159,26 @@ def _daily(p: ServiceParams, hours: F64) -> F64:
     return out
 
 
-def _expected(p: ServiceParams, cal: Calendar, lag_hours: float = 0.0) -> F64:
-    """The noise-free request rate, optionally as it was ``lag_hours`` earlier."""
+def _expected(
+    p: ServiceParams, cal: Calendar, lag_hours: float = 0.0, mix: Mix | None = None
+) -> F64:
+    """The noise-free request rate, optionally as it was ``lag_hours`` earlier.
+
+    With ``mix``, the points from ``mix.first`` on have the new shape and level (lagged
+    too: the change itself is not delayed, so it starts exactly at ``mix.first``).
+    """
     hours = cal.hours - lag_hours if lag_hours else cal.hours
     weekly = 1.0 - p.weekend_drop * cal.weekend
     out: F64 = p.base_rps * _daily(p, hours) * weekly * np.exp(p.trend * cal.weeks)
+    if mix is not None:
+        after = slice(mix.first, None)
+        out[after] = (
+            p.base_rps
+            * _daily(p, hours[after] - mix.shift_hours)
+            * weekly[after]
+            * np.exp(p.trend * cal.weeks[after])
+            * (1.0 + mix.level)
+        )
     return out
 
 
@@ -161,9 +197,14 @@ def _lognormal(z: F64, sigma: F64 | float) -> F64:
 
 
 def telemetry(
-    p: ServiceParams, cal: Calendar, surge: F64, rng: np.random.Generator
+    p: ServiceParams,
+    cal: Calendar,
+    surge: F64,
+    rng: np.random.Generator,
+    mix: Mix | None = None,
 ) -> dict[str, F64]:
-    """The six series of one service (keys :data:`SERIES_KEYS`), surges included."""
+    """The six series of one service (keys :data:`SERIES_KEYS`), surges included, with
+    the traffic ``mix`` of a regime change if given."""
     n = len(cal.hours)
     # every draw has a fixed shape, in a fixed order: the noise never depends on events
     slow_load = _slow(rng, n, cal.smooth)
@@ -175,7 +216,7 @@ def telemetry(
     z_cpu = rng.standard_normal(n)
     z_memory = rng.standard_normal(n)
 
-    rate = _expected(p, cal) * _lognormal(slow_load, 0.05) * surge
+    rate = _expected(p, cal, mix=mix) * _lognormal(slow_load, 0.05) * surge
     count = np.maximum(rate * cal.step_seconds, 1e-9)  # requests expected in one step
     # Poisson-like sampling: same mean and variance as count / step, always positive
     requests = rate * _lognormal(z_requests, np.sqrt(np.log1p(1.0 / count)))
@@ -196,7 +237,7 @@ def telemetry(
     cpu = (p.idle_cores + p.cores_per_rps * requests) * _lognormal(z_cpu, 0.03)
 
     peak = p.base_rps * (1.0 + p.daily_1 + p.daily_2)
-    lagged = _expected(p, cal, p.memory_lag_hours) / peak
+    lagged = _expected(p, cal, p.memory_lag_hours, mix) / peak
     saw = (cal.hours_since_start / p.saw_period_hours + p.saw_phase) % 1.0
     memory = (
         p.memory_base

@@ -10,7 +10,14 @@ from numpy.typing import NDArray
 
 from modelphase.frame import Panel, format_time
 
-__all__ = ["EVENT_KINDS", "INCIDENT_KINDS", "SERVICE_NAMES", "Event", "Simulation"]
+__all__ = [
+    "EVENT_KINDS",
+    "INCIDENT_KINDS",
+    "REGIME_CHANGE",
+    "SERVICE_NAMES",
+    "Event",
+    "Simulation",
+]
 
 SERVICE_NAMES: tuple[str, ...] = (
     "checkout",
@@ -26,6 +33,7 @@ SERVICE_NAMES: tuple[str, ...] = (
     "notifications",
     "gateway",
 )
+#: The kinds of the random events (``events=True``).
 EVENT_KINDS: tuple[str, ...] = (
     "spike",
     "level_shift",
@@ -35,6 +43,8 @@ EVENT_KINDS: tuple[str, ...] = (
     "missing_scrapes",
     "deploy",
 )
+#: The kind of the events that record a :class:`~modelphase.simulate.RegimeChange`.
+REGIME_CHANGE = "regime_change"
 #: The kinds that are incidents: what a detector should alert on.
 INCIDENT_KINDS: frozenset[str] = frozenset({"spike", "level_shift", "drift", "latency_regression"})
 
@@ -59,6 +69,12 @@ class Event:
     - ``missing_scrapes``: the number of missing points (every series of the service is
       NaN in the window).
     - ``deploy``: ``0.0``; a deploy changes no value by itself (``start == end``).
+    - ``regime_change`` (:data:`REGIME_CHANGE`, only from a
+      :class:`~modelphase.simulate.RegimeChange`): the relative change of the request
+      rate's level (``0.3`` is +30%); ``end`` is the grid's last point, and every listed
+      series differs from the simulation without the change at every point from
+      ``start`` on. Not an incident: what follows is the new normal, to retrain on. The
+      description gives the peak shift and latency factor.
     """
 
     event_id: str
@@ -95,7 +111,8 @@ class Simulation:
 
     ``panel`` has ``step`` set, sorted ids, every series spanning the whole range, and
     NaN exactly at the points of the ``missing_scrapes`` events. ``events`` are ordered
-    by start (``event_id`` ``e000``, ``e001``, ...).
+    by start (``event_id`` ``e000``, ``e001``, ...); a ``regime_change`` event sorts
+    after the other events of its service that start at the same point.
     """
 
     panel: Panel

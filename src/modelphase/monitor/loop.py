@@ -1,0 +1,695 @@
+"""The monitoring loop: for every served model, judge its production version on the
+actuals that arrived (accuracy from the decision log, drift from the data), write the
+verdict to the registry, and, when the policy says so, retrain it and roll the new
+version out: shadow, then the canary's steps, then production; or roll it back.
+
+One pass (:meth:`Monitor.run_once`) is what ``modelphase monitor run --once`` does; the
+loop repeats it. A pass first takes the registry's monitor lease, so two monitors on one
+registry never both act. Every move is written into the model's state before it is
+made (``pending``) and the moves are idempotent, so a monitor killed at any moment
+finishes the move on its next pass and never makes it twice; a retrain is found again
+by the run id it was registered with rather than trained twice.
+
+What a pass judges, per model (the policy is :class:`~modelphase.monitor.policy.Policy`):
+
+- **accuracy**: the production version's logged forecasts whose times fall in the last
+  ``window`` of the actuals, joined with them: MASE against the version's backtest MASE,
+  coverage of the widest band; fewer than ``min_points`` joined: not judged yet;
+- **drift**: every series of the actuals' last ``window`` against the version's training
+  dataset (:func:`modelphase.drift.compare_series`, one correction across the fleet);
+- **staleness**: the version's age against ``max_age``.
+
+Detectors are judged (alert rate, drift) and their verdicts written; the automatic
+retrain and rollout are for forecasters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from modelphase.decisions import read_decisions
+from modelphase.drift import compare_series
+from modelphase.exceptions import ModelphaseError, StateConflictError
+from modelphase.forecast.catalog import default_season
+from modelphase.forecast.trained import FLAVOR as FORECAST_FLAVOR
+from modelphase.frame import Panel
+from modelphase.ingest import DatasetStore, ingest_panel, load_target
+from modelphase.monitor.accuracy import (
+    JoinCounts,
+    accuracy,
+    alert_rates,
+    forecast_rows,
+    join_actuals,
+    score_rows,
+    series_scales,
+)
+from modelphase.monitor.judge import Verdict, judge
+from modelphase.monitor.policy import Policy
+from modelphase.registry import ModelVersion, Registry
+from modelphase.registry.monitoring import MonitorState, MonitorStore
+from modelphase.spec import ModelSpec, parse_spec
+from modelphase.train import register_run, train
+
+__all__ = ["ACTED", "DEGRADED", "HEALTHY", "ModelReport", "Monitor", "MonitorReport"]
+
+log = logging.getLogger("modelphase.monitor")
+
+#: exit codes of ``modelphase monitor run --once``
+HEALTHY, DEGRADED, ACTED = 0, 3, 5
+
+#: an actuals source: the panel of recent telemetry for a model (None: none yet)
+Actuals = Callable[[ModelVersion, ModelSpec], Panel | None]
+Trainer = Callable[[ModelSpec, Panel, str], ModelVersion | None]
+
+
+@dataclass
+class ModelReport:
+    """One model's pass: its verdict, why, what was done, and the numbers."""
+
+    name: str
+    version: int | None
+    phase: str
+    verdict: str  # healthy, degraded, unknown
+    reasons: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class MonitorReport:
+    """A pass over every model; :attr:`exit_code` is the command's."""
+
+    models: list[ModelReport]
+    holder: str
+    lease: bool
+    seconds: float = 0.0
+    note: str = ""
+
+    @property
+    def acted(self) -> bool:
+        return any(m.actions for m in self.models)
+
+    @property
+    def degraded(self) -> bool:
+        return any(m.verdict == "degraded" for m in self.models)
+
+    @property
+    def exit_code(self) -> int:
+        return ACTED if self.acted else DEGRADED if self.degraded else HEALTHY
+
+    def to_dict(self) -> dict[str, Any]:
+        status = {ACTED: "acted", DEGRADED: "degraded", HEALTHY: "healthy"}[self.exit_code]
+        return {
+            "status": status,
+            "exit_code": self.exit_code,
+            "holder": self.holder,
+            "lease": self.lease,
+            "note": self.note,
+            "seconds": round(self.seconds, 3),
+            "models": [m.to_dict() for m in self.models],
+        }
+
+
+class Monitor:
+    """Judge, retrain and roll out the registry's served models.
+
+    ``decisions`` is the decision log's folder; ``actuals`` gives a model's recent
+    telemetry (default: its spec's target loaded afresh, which for a Prometheus target
+    is a new window); ``store`` holds the datasets (training data for drift, retrain
+    snapshots). ``holder`` names this monitor in the lease (default host:pid);
+    ``lease_s`` is how long a pass may hold it. ``trainer`` is the retrain step
+    (default: :func:`modelphase.train.train` on the actuals, then register).
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        decisions: str | Path | None,
+        actuals: Actuals | None = None,
+        store: DatasetStore | None = None,
+        holder: str | None = None,
+        lease_s: float = 600.0,
+        trainer: Trainer | None = None,
+        n_jobs: int | None = 1,
+        names: list[str] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.states = MonitorStore(registry)
+        self.decisions = Path(decisions) if decisions is not None else None
+        self.store = store if store is not None else DatasetStore()
+        self.actuals = actuals if actuals is not None else self._target_actuals
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
+        self.lease_s = lease_s
+        self.trainer = trainer if trainer is not None else self._retrain
+        self.n_jobs = n_jobs
+        self.names = names
+
+    # ---------------------------------------------------------------- the pass
+
+    def run_once(self, *, release: bool = True) -> MonitorReport:
+        """One pass over every model with a production alias (or ``names``)."""
+        started = time.perf_counter()
+        if not self.states.acquire(self.holder, self.lease_s):
+            held = self.states.lease() or {}
+            return MonitorReport(
+                [], self.holder, False, time.perf_counter() - started,
+                f"another monitor ({held.get('holder')}) holds the lease until "
+                f"{held.get('expires_at')}; nothing done",
+            )  # fmt: skip
+        reports = []
+        try:
+            for summary in self.registry.models():
+                if "production" not in summary.aliases:
+                    continue
+                if self.names is not None and summary.name not in self.names:
+                    continue
+                try:
+                    reports.append(self._model(summary.name, summary.aliases))
+                except StateConflictError as exc:
+                    reports.append(
+                        ModelReport(summary.name, summary.aliases.get("production"), "-",
+                                    "unknown", [str(exc)])
+                    )  # fmt: skip
+                if not self.states.acquire(self.holder, self.lease_s):
+                    break  # the lease ran out: stop before acting on stale authority
+        finally:
+            if release:
+                self.states.release(self.holder)
+        return MonitorReport(reports, self.holder, True, time.perf_counter() - started)
+
+    def _model(self, name: str, aliases: Mapping[str, int]) -> ModelReport:
+        prod = self.registry.get(name, aliases["production"])
+        state = self.states.state(name)
+        report = ModelReport(name, prod.version, state.phase, "unknown")
+        spec = _spec(prod)
+        if spec is None:
+            report.reasons.append("no spec stored with the version: not monitored")
+            return report
+        try:
+            policy = Policy.of(spec.monitoring, prod.canary_plan or spec.canary)
+        except ModelphaseError as exc:
+            report.reasons.append(str(exc))
+            return report
+        state = self._finish_pending(state, report)
+        try:
+            panel = self.actuals(prod, spec)
+        except ModelphaseError as exc:
+            report.reasons.append(f"actuals unavailable: {exc}")
+            panel = None
+        decisions = self._decisions(name)
+        self._judge_health(prod, spec, policy, panel, decisions, report)
+        self.states.record_health(
+            name, prod.version, report.verdict, {"reasons": report.reasons, **report.evidence}
+        )
+        if prod.flavor != FORECAST_FLAVOR:
+            return report
+        if state.phase in ("idle", "retraining"):
+            self._idle(state, prod, spec, policy, panel, report)
+        elif state.phase == "shadow":
+            self._shadow(state, prod, policy, panel, decisions, report)
+        elif state.phase == "canary":
+            self._canary(state, prod, policy, panel, decisions, report)
+        report.phase = self.states.state(name).phase
+        return report
+
+    # ------------------------------------------------------------------ health
+
+    def _judge_health(
+        self,
+        prod: ModelVersion,
+        spec: ModelSpec,
+        policy: Policy,
+        panel: Panel | None,
+        decisions: pd.DataFrame,
+        report: ModelReport,
+    ) -> None:
+        triggers: list[str] = []
+        judged = False
+        if policy.max_age_ns is not None:
+            age = self.registry._now_us() * 1000 - _created_ns(prod)
+            report.evidence["age_s"] = age / 1e9
+            judged = True
+            if age > policy.max_age_ns:
+                triggers.append(f"stale: version {prod.version} is older than max_age")
+        if panel is None or panel.n_points == 0:
+            report.reasons.append("no actuals yet")
+        else:
+            end = int(panel.ds.max())
+            recent = end - policy.window_ns
+            if prod.flavor == FORECAST_FLAVOR:
+                judged |= self._accuracy(prod, policy, panel, decisions, recent, report, triggers)
+            else:
+                judged |= self._alerts(prod, decisions, report)
+            judged |= self._drift(prod, policy, panel, recent, report, triggers)
+        report.reasons[:0] = triggers
+        report.verdict = "degraded" if triggers else "healthy" if judged else "unknown"
+
+    def _accuracy(
+        self,
+        prod: ModelVersion,
+        policy: Policy,
+        panel: Panel,
+        decisions: pd.DataFrame,
+        recent: int,
+        report: ModelReport,
+        triggers: list[str],
+    ) -> bool:
+        counts = JoinCounts()
+        rows = forecast_rows(_of(decisions, prod.version, "production"), counts)
+        rows = rows[rows["ds"] > recent]
+        joined, counts = join_actuals(rows, panel, counts)
+        report.evidence["actuals"] = counts.to_dict()
+        if len(joined) < policy.min_points:
+            report.reasons.append(
+                f"accuracy not judged yet: {len(joined)} of {policy.min_points} forecast "
+                "points have actuals"
+            )
+            return False
+        scales = series_scales(panel, default_season(panel.step or 1))
+        table = accuracy(joined, by=["version"], scales=scales)
+        row: dict[str, Any] = {str(k): v for k, v in table.iloc[0].to_dict().items()}
+        report.evidence["accuracy"] = {k: _plain(v) for k, v in row.items()}
+        trained = (prod.metrics or {}).get("mase")
+        mase = float(row["mase"])
+        if (
+            policy.max_mase_ratio is not None
+            and isinstance(trained, int | float)
+            and np.isfinite(trained)
+            and np.isfinite(mase)
+        ):
+            ratio = mase / max(float(trained), 1e-12)
+            report.evidence["accuracy"]["mase_ratio"] = ratio
+            if ratio > policy.max_mase_ratio:
+                triggers.append(
+                    f"accuracy: recent MASE {mase:.3g} is {ratio:.2f}x the backtest's "
+                    f"{float(trained):.3g} (limit {policy.max_mase_ratio:g}x)"
+                )
+        if policy.max_mase is not None and np.isfinite(mase) and mase > policy.max_mase:
+            triggers.append(f"accuracy: recent MASE {mase:.3g} above {policy.max_mase:g}")
+        covers = sorted((c for c in row if c.startswith("coverage_")), key=lambda c: float(c[9:]))
+        if policy.min_coverage is not None and covers:
+            widest = float(row[covers[-1]])
+            if np.isfinite(widest) and widest < policy.min_coverage:
+                triggers.append(
+                    f"coverage: {widest:.0%} of actuals inside the {covers[-1][9:]}% band "
+                    f"(limit {policy.min_coverage:.0%})"
+                )
+        return True
+
+    def _alerts(self, prod: ModelVersion, decisions: pd.DataFrame, report: ModelReport) -> bool:
+        table = alert_rates(score_rows(_of(decisions, prod.version, "production")), by=["version"])
+        if not len(table):
+            return False
+        report.evidence["alerts"] = {k: _plain(v) for k, v in table.iloc[0].to_dict().items()}
+        return True
+
+    def _drift(
+        self,
+        prod: ModelVersion,
+        policy: Policy,
+        panel: Panel,
+        recent: int,
+        report: ModelReport,
+        triggers: list[str],
+    ) -> bool:
+        if not prod.dataset_id:
+            return False
+        try:
+            reference = self.store.load(prod.dataset_id)
+        except ModelphaseError as exc:
+            report.reasons.append(f"drift not judged: training dataset unavailable ({exc})")
+            return False
+        trained_until = int(reference.ds.max()) if reference.n_points else recent
+        current = _long(panel)
+        current = current[current["ds"] > max(recent, trained_until)]
+        ref = _long(reference)
+        ref = ref[ref["unique_id"].isin(current["unique_id"].unique())]
+        if not len(current):
+            report.reasons.append("drift not judged: no actuals after the training data")
+            return False
+        found = compare_series(
+            ref, current, alpha=policy.drift_alpha, min_effect=policy.drift_min_effect
+        )
+        tested = found[found["tested"]]
+        if not len(tested):
+            report.reasons.append("drift not judged: too few actuals per series yet")
+            return False
+        drifted = tested[tested["drifted"]]
+        share = len(drifted) / len(tested)
+        top = drifted.sort_values("effect_size", ascending=False, key=np.abs).head(5)
+        report.evidence["drift"] = {
+            "tested": len(tested),
+            "drifted": len(drifted),
+            "share": share,
+            "top": [
+                {"unique_id": r.unique_id, "effect_size": _plain(r.effect_size),
+                 "p_value": _plain(r.p_value)}
+                for r in top.itertuples()
+            ],
+        }  # fmt: skip
+        if share > policy.drift_share:
+            triggers.append(
+                f"drift: {len(drifted)} of {len(tested)} series moved by at least "
+                f"{policy.drift_min_effect:g} sd since training (limit {policy.drift_share:.0%})"
+            )
+        return True
+
+    # ----------------------------------------------------------------- rollout
+
+    def _idle(
+        self,
+        state: MonitorState,
+        prod: ModelVersion,
+        spec: ModelSpec,
+        policy: Policy,
+        panel: Panel | None,
+        report: ModelReport,
+    ) -> None:
+        if state.phase == "idle":
+            if report.verdict != "degraded" or not policy.retrain or panel is None:
+                return
+            last = int(state.data.get("last_action_us", 0))
+            now = self.registry._now_us()
+            if last and now - last < policy.cooldown_ns // 1000:
+                report.reasons.append("cooling down after the last retrain or rollback")
+                return
+            run_id = uuid.uuid4().hex[:16]
+            state = self.states.save(
+                replace(
+                    state, phase="retraining", version=None, step=0, since_us=now,
+                    data={**state.data, "run_id": run_id, "trigger": report.reasons[:5]},
+                )
+            )  # fmt: skip
+        run_id = str(state.data.get("run_id"))
+        version = self._retrained(prod.name, run_id)
+        if version is None:
+            assert panel is not None or state.phase == "retraining"
+            if panel is None:
+                report.reasons.append("retrain waits for actuals")
+                return
+            version = self.trainer(spec, panel, run_id)
+            if version is None or version.gates_passed is False:
+                why = "the retrained version failed its gates" if version else "retrain failed"
+                report.actions.append(f"retrained: {why}; production stays")
+                self._to_idle(state, why)
+                return
+            report.actions.append(f"retrained {prod.name} v{version.version} ({run_id})")
+        evidence = {"trigger": state.data.get("trigger"), "run_id": run_id}
+        if policy.shadow:
+            self._begin(state, version, "shadow", 0, None, evidence, report)
+        else:
+            self._begin(state, version, "canary", 0, policy.steps[0] / 100.0, evidence, report)
+
+    def _shadow(
+        self,
+        state: MonitorState,
+        prod: ModelVersion,
+        policy: Policy,
+        panel: Panel | None,
+        decisions: pd.DataFrame,
+        report: ModelReport,
+    ) -> None:
+        v = int(state.version or 0)
+        if self.registry.live(prod.name).get("shadow") != v:
+            self._to_idle(state, f"shadow no longer holds v{v}: moved by someone else")
+            report.reasons.append("shadow moved by someone else; rollout stopped")
+            return
+        cand, base = self._paired(decisions, prod.version, v, state.since_us, panel)
+        verdict = judge(
+            cand, base, paired=True, min_samples=policy.shadow_min_samples,
+            max_samples=policy.max_samples, tolerance=policy.tolerance, alpha=policy.alpha,
+        )  # fmt: skip
+        self._note(report, "shadow", v, verdict)
+        if verdict.outcome == "wait":
+            return
+        evidence = {"stage": "shadow", **verdict.to_dict()}
+        if verdict.outcome == "fail":
+            self._abort(state, "shadow", v, verdict, evidence, report)
+            return
+        self._begin(state, self.registry.get(prod.name, v), "canary", 0,
+                    policy.steps[0] / 100.0, evidence, report, leaving="shadow")  # fmt: skip
+
+    def _canary(
+        self,
+        state: MonitorState,
+        prod: ModelVersion,
+        policy: Policy,
+        panel: Panel | None,
+        decisions: pd.DataFrame,
+        report: ModelReport,
+    ) -> None:
+        v = int(state.version or 0)
+        if self.registry.live(prod.name).get("canary") != v:
+            self._to_idle(state, f"canary no longer holds v{v}: moved by someone else")
+            report.reasons.append("canary moved by someone else; rollout stopped")
+            return
+        cand, base, failures = self._split(decisions, prod.version, v, state.since_us, panel)
+        verdict = judge(
+            cand, base, paired=False, min_samples=policy.min_samples,
+            max_samples=policy.max_samples, tolerance=policy.tolerance, alpha=policy.alpha,
+            failures=failures[0], baseline_failures=failures[1],
+            max_failure_increase=policy.max_failure_increase,
+        )  # fmt: skip
+        step = policy.steps[min(state.step, len(policy.steps) - 1)]
+        self._note(report, f"canary {step:g}%", v, verdict)
+        if verdict.outcome == "wait":
+            return
+        evidence = {"stage": f"canary {step:g}%", **verdict.to_dict()}
+        if verdict.outcome == "fail":
+            self._abort(state, "canary", v, verdict, evidence, report)
+            return
+        nxt = state.step + 1
+        if nxt < len(policy.steps) and policy.steps[nxt] < 100.0:
+            share = policy.steps[nxt] / 100.0
+            self._pending(state, [("promote", "canary", v, share)], evidence)
+            report.actions.append(f"canary v{v}: {step:g}% -> {policy.steps[nxt]:g}%")
+            self.states.save(
+                replace(self.states.state(prod.name), phase="canary", version=v, step=nxt,
+                        since_us=self.registry._now_us(), data=_clear(state.data))
+            )  # fmt: skip
+            return
+        moves: list[tuple[str, str, int, float | None]] = [
+            ("promote", "production", v, None),
+            ("unset", "canary", v, None),
+        ]
+        self._pending(state, moves, evidence)
+        report.actions.append(f"promoted {prod.name} v{v} to production (was v{prod.version})")
+        self._to_idle(self.states.state(prod.name), f"promoted v{v}")
+
+    # --------------------------------------------------------------- the moves
+
+    def _begin(
+        self,
+        state: MonitorState,
+        version: ModelVersion,
+        phase: str,
+        step: int,
+        share: float | None,
+        evidence: dict[str, Any],
+        report: ModelReport,
+        leaving: str | None = None,
+    ) -> None:
+        moves: list[tuple[str, str, int, float | None]] = [
+            ("promote", phase, version.version, share)
+        ]
+        if leaving is not None:
+            moves.append(("unset", leaving, version.version, None))
+        self._pending(state, moves, evidence)
+        where = phase if share is None else f"{phase} at {share:.0%}"
+        report.actions.append(f"{version.name} v{version.version} -> {where}")
+        self.states.save(
+            replace(self.states.state(version.name), phase=phase, version=version.version,
+                    step=step, since_us=self.registry._now_us(), data=_clear(state.data))
+        )  # fmt: skip
+
+    def _abort(
+        self,
+        state: MonitorState,
+        alias: str,
+        v: int,
+        verdict: Verdict,
+        evidence: dict[str, Any],
+        report: ModelReport,
+    ) -> None:
+        moves: list[tuple[str, str, int, float | None]] = [("unset", alias, v, None)]
+        self._pending(state, moves, evidence)
+        report.actions.append(f"rolled back {state.name} v{v} from {alias}: {verdict.reason}")
+        self._to_idle(self.states.state(state.name), f"rolled back v{v}: {verdict.reason}")
+
+    def _pending(
+        self,
+        state: MonitorState,
+        moves: list[tuple[str, str, int, float | None]],
+        evidence: dict[str, Any],
+    ) -> None:
+        """Write the moves into the state, make them, then clear them."""
+        fresh = self.states.state(state.name)
+        pending = {"moves": [list(m) for m in moves], "evidence": _json(evidence)}
+        fresh = self.states.save(replace(fresh, data={**fresh.data, "pending": pending}))
+        self._apply(state.name, pending)
+        self.states.save(replace(fresh, data=_clear(fresh.data)))
+
+    def _finish_pending(self, state: MonitorState, report: ModelReport) -> MonitorState:
+        pending = state.data.get("pending")
+        if not pending:
+            return state
+        self._apply(state.name, pending)
+        report.actions.append("finished the move an earlier pass was making")
+        return self.states.save(replace(state, data=_clear(state.data)))
+
+    def _apply(self, name: str, pending: Mapping[str, Any]) -> None:
+        evidence = dict(pending.get("evidence") or {})
+        reason = f"monitor: {evidence.get('reason') or evidence.get('stage') or 'rollout'}"
+        for op, alias, version, share in pending.get("moves", []):
+            if op == "promote":
+                self.registry.promote(
+                    name, int(version), alias, reason=reason, share=share, evidence=evidence
+                )
+            elif self.registry.live(name).get(alias) == int(version):  # unset, still ours
+                self.registry.unset(name, alias, reason=reason, evidence=evidence)
+
+    def _to_idle(self, state: MonitorState, why: str) -> None:
+        data = {k: v for k, v in _clear(state.data).items() if k not in ("run_id", "trigger")}
+        data["last_action_us"] = self.registry._now_us()
+        data["last"] = why
+        self.states.save(replace(state, phase="idle", version=None, step=0, data=data, since_us=0))
+
+    def _note(self, report: ModelReport, stage: str, v: int, verdict: Verdict) -> None:
+        report.reasons.append(f"{stage} v{v}: {verdict.outcome}: {verdict.reason}")
+        report.evidence[stage.split()[0]] = _json(verdict.evidence)
+
+    # --------------------------------------------------------------- the data
+
+    def _decisions(self, name: str) -> pd.DataFrame:
+        if self.decisions is None or not self.decisions.exists():
+            return pd.DataFrame(columns=["endpoint"])
+        return read_decisions(self.decisions, model=name)
+
+    def _errors(
+        self, decisions: pd.DataFrame, version: int, alias: str, since_us: int, panel: Panel | None
+    ) -> pd.DataFrame:
+        """Joined forecast rows of one version and alias logged since ``since_us``, with
+        ``err``, the absolute error scaled by the series' naive error."""
+        if panel is None:
+            return pd.DataFrame(columns=["request_id", "unique_id", "step", "err"])
+        part = _of(decisions, version, alias)
+        if len(part) and since_us:
+            since = pd.Timestamp(since_us * 1000, tz="UTC")
+            part = part[part["time_us"] >= since]
+        joined, _ = join_actuals(forecast_rows(part), panel)
+        scales = series_scales(panel, default_season(panel.step or 1))
+        scale = joined["unique_id"].map(scales).to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            joined["err"] = np.abs(joined["y"].to_numpy() - joined["yhat"].to_numpy()) / scale
+        return joined
+
+    def _paired(
+        self, decisions: pd.DataFrame, prod: int, v: int, since_us: int, panel: Panel | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        cand = self._errors(decisions, v, "shadow", since_us, panel)
+        base = self._errors(decisions, prod, "production", since_us, panel)
+        keys = ["request_id", "unique_id", "step"]
+        both = cand[[*keys, "err"]].merge(base[[*keys, "err"]], on=keys, suffixes=("_c", "_b"))
+        return both["err_c"].to_numpy(), both["err_b"].to_numpy()
+
+    def _split(
+        self, decisions: pd.DataFrame, prod: int, v: int, since_us: int, panel: Panel | None
+    ) -> tuple[np.ndarray, np.ndarray, tuple[tuple[int, int], tuple[int, int]]]:
+        cand = self._errors(decisions, v, "canary", since_us, panel)
+        base = self._errors(decisions, prod, "production", since_us, panel)
+        failures = (_failures(decisions, v, "canary", since_us),
+                    _failures(decisions, prod, "production", since_us))  # fmt: skip
+        return cand["err"].to_numpy(), base["err"].to_numpy(), failures
+
+    def _retrained(self, name: str, run_id: str) -> ModelVersion | None:
+        for version in reversed(self.registry.versions(name)):
+            if version.tags.get("monitor_run") == run_id:
+                return version
+        return None
+
+    def _retrain(self, spec: ModelSpec, panel: Panel, run_id: str) -> ModelVersion | None:
+        manifest = ingest_panel(
+            panel, self.store, {"kind": "monitor", "run": run_id}, now=datetime.now(UTC)
+        )
+        run = train(spec, self.store.load(manifest.id), dataset_id=manifest.id, n_jobs=self.n_jobs)
+        return register_run(run, self.registry, tags={"origin": "monitor", "monitor_run": run_id})
+
+    def _target_actuals(self, prod: ModelVersion, spec: ModelSpec) -> Panel | None:
+        return load_target(spec.target, store=self.store).panel
+
+
+def _spec(version: ModelVersion) -> ModelSpec | None:
+    if not version.spec:
+        return None
+    try:
+        return parse_spec(yaml.safe_dump(version.spec), source=f"{version.name} v{version.version}")
+    except ModelphaseError:
+        return None
+
+
+def _of(decisions: pd.DataFrame, version: int | None, alias: str) -> pd.DataFrame:
+    if not len(decisions) or "version" not in decisions.columns:
+        return decisions.iloc[0:0]
+    keep = (decisions["version"] == version) & (decisions["alias"] == alias)
+    return decisions[keep.fillna(False).astype(bool)]
+
+
+def _failures(decisions: pd.DataFrame, version: int, alias: str, since_us: int) -> tuple[int, int]:
+    part = _of(decisions, version, alias)
+    if len(part) and since_us:
+        part = part[part["time_us"] >= pd.Timestamp(since_us * 1000, tz="UTC")]
+    if not len(part):
+        return 0, 0
+    return int((part["answered_by"] == "fallback").sum()), len(part)
+
+
+def _long(panel: Panel) -> pd.DataFrame:
+    lengths = np.diff(panel.indptr)
+    return pd.DataFrame(
+        {
+            "unique_id": np.repeat(np.asarray(panel.ids, dtype=object), lengths),
+            "ds": panel.ds,
+            "y": panel.y,
+        }
+    )
+
+
+def _created_ns(version: ModelVersion) -> int:
+    return int(pd.Timestamp(version.created_at).value)
+
+
+def _clear(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != "pending"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    return _plain(value)
