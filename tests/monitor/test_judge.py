@@ -29,6 +29,27 @@ def test_a_better_candidate_passes_and_a_worse_one_fails(paired: bool) -> None:
     assert failed.outcome == "fail"
     assert "worse than production" in failed.reason
     assert failed.evidence["p_worse"] < 0.05
+    assert failed.evidence["error_ratio"] == pytest.approx(worse.mean() / base.mean())
+
+
+def test_the_mean_is_judged_not_the_median() -> None:
+    """Most errors smaller, a few far larger: a mean 1.5 times production's fails,
+    where a rank test would have passed it."""
+    base = errors(400, 1.0, 12)
+    cand = base * 0.8
+    cand[::20] *= 20.0  # one error in twenty, twenty times larger
+    assert cand.mean() / base.mean() > 1.3
+    assert judge(cand, base, paired=True).outcome == "fail"
+
+
+def test_errors_of_one_request_are_resampled_together() -> None:
+    base = errors(240, 1.0, 13)
+    cand = base * 0.75
+    requests = np.repeat(np.arange(30), 8)  # 30 requests of 8 steps
+    verdict = judge(cand, base, paired=True, requests=requests, min_samples=50)
+    assert verdict.outcome == "pass"
+    with pytest.raises(ValueError, match="one request per error"):
+        judge(cand, base, paired=True, requests=requests[:10])
 
 
 def test_an_equal_candidate_is_not_promoted_without_evidence() -> None:

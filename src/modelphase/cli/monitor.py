@@ -20,16 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from prometheus_client import start_http_server
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.cli._checks import check_input_file
+from modelphase.cli._checks import check_input_file, check_output_file
 from modelphase.cli._registry import REGISTRY, TOKEN, TOKEN_FILE, open_registry, registry_options
 from modelphase.cli._render import err, fail, out, print_json
 from modelphase.config import get_settings
 from modelphase.frame import Panel, format_duration, parse_duration
 from modelphase.ingest import DatasetStore, prepare, read_csv, read_parquet
+from modelphase.limits import MAX_JOBS, check_at_most
 from modelphase.monitor import Monitor, MonitorReport
+from modelphase.monitor.metrics import MonitorMetrics
 from modelphase.registry import ModelVersion, Registry
 from modelphase.registry.monitoring import MonitorStore
 from modelphase.spec import ModelSpec
@@ -64,6 +67,18 @@ def run_command(
         "10m", "--lease", help="How long a pass holds the monitor lease at most."
     ),
     n_jobs: int = typer.Option(1, "--n-jobs", help="Processes for a retrain."),
+    textfile: Path | None = typer.Option(
+        None,
+        "--textfile",
+        help="Write the models' SLIs and the monitor's metrics here after every pass "
+        "(Prometheus text format, for node_exporter's textfile collector).",
+    ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        help="Without --once: serve the same metrics on http://HOST:PORT/metrics.",
+    ),
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="With --metrics-port."),
     as_json: bool = JSON,
     registry: str | None = REGISTRY,
     token: str | None = TOKEN,
@@ -75,8 +90,12 @@ def run_command(
     """
     every = parse_duration(interval) / 1e9
     lease_s = parse_duration(lease) / 1e9
+    check_at_most("--n-jobs", n_jobs, MAX_JOBS, "use fewer processes")
+    if textfile is not None:
+        check_output_file(textfile, "--textfile")
     registry_options(registry, token, token_file)
     source = _actuals(actuals)
+    metrics = MonitorMetrics()
     with _local() as reg:
         monitor = Monitor(
             reg,
@@ -88,14 +107,20 @@ def run_command(
         )
         if once:
             report = monitor.run_once()
+            _observe(metrics, report, textfile)
             _show(report, as_json)
             raise typer.Exit(report.exit_code)
+        if metrics_port is not None:
+            start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
+            err.print(f"metrics on http://{metrics_host}:{metrics_port}/metrics")
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         err.print(f"monitoring every {format_duration(int(every * 1e9))}; Ctrl-C stops")
         while not stop.is_set():
-            _show(monitor.run_once(), as_json)
+            report = monitor.run_once()
+            _observe(metrics, report, textfile)
+            _show(report, as_json)
             stop.wait(every)
 
 
@@ -147,6 +172,12 @@ def status_command(
     if lease:
         held = "expired" if lease["expired"] else f"until {lease['expires_at']}"
         err.print(f"lease: {escape(str(lease['holder']))}, {held}")
+
+
+def _observe(metrics: MonitorMetrics, report: MonitorReport, textfile: Path | None) -> None:
+    metrics.observe(report)
+    if textfile is not None:
+        metrics.write(textfile)
 
 
 def _show(report: MonitorReport, as_json: bool) -> None:

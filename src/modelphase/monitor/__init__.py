@@ -14,6 +14,7 @@ from modelphase.monitor.accuracy import (
 )
 from modelphase.monitor.judge import Verdict, judge
 from modelphase.monitor.loop import ACTED, DEGRADED, HEALTHY, ModelReport, Monitor, MonitorReport
+from modelphase.monitor.metrics import MonitorMetrics
 from modelphase.monitor.policy import Policy
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "JoinCounts",
     "ModelReport",
     "Monitor",
+    "MonitorMetrics",
     "MonitorReport",
     "Policy",
     "Verdict",

@@ -36,6 +36,7 @@ __all__ = [
     "alert_rates",
     "forecast_rows",
     "join_actuals",
+    "mase_bounds",
     "score_rows",
     "series_scales",
 ]
@@ -202,6 +203,36 @@ def accuracy(
         **{f"pinball_{lv}": (f"pinball_{lv}", "mean") for lv in levels},
     )
     return out.reset_index()
+
+
+def mase_bounds(
+    joined: pd.DataFrame,
+    scales: Mapping[str, float],
+    *,
+    level: float = 90.0,
+    draws: int = 500,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A ``level`` percent interval of the MASE of ``joined``, by the bootstrap over
+    requests (a request's steps ahead are resampled together, since their errors move
+    together). A retrain trigger compares its lower end with the limit, so that a noisy
+    window of a healthy model does not pass for a degraded one. NaN without data."""
+    scale = joined["unique_id"].map(dict(scales)).to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.abs(joined["y"].to_numpy(np.float64) - joined["yhat"].to_numpy(np.float64))
+        err = err / scale
+    ok = np.isfinite(err)
+    if not ok.any():
+        return float("nan"), float("nan")
+    codes, _ = pd.factorize(joined["request_id"].to_numpy()[ok])
+    sums = np.bincount(codes, weights=err[ok])
+    counts = np.bincount(codes).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(sums), size=(draws, len(sums)))
+    values = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
+    tail = (100.0 - level) / 2.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
 
 
 def score_rows(decisions: pd.DataFrame) -> pd.DataFrame:

@@ -53,6 +53,7 @@ from modelphase.monitor.accuracy import (
     alert_rates,
     forecast_rows,
     join_actuals,
+    mase_bounds,
     score_rows,
     series_scales,
 )
@@ -66,6 +67,10 @@ from modelphase.train import register_run, train
 __all__ = ["ACTED", "DEGRADED", "HEALTHY", "ModelReport", "Monitor", "MonitorReport"]
 
 log = logging.getLogger("modelphase.monitor")
+
+#: drift compares a recent window with this many days of the training data before it
+REFERENCE_DAYS = 7
+_DAY = 86_400 * 10**9
 
 #: exit codes of ``modelphase monitor run --once``
 HEALTHY, DEGRADED, ACTED = 0, 3, 5
@@ -160,6 +165,9 @@ class Monitor:
         self.trainer = trainer if trainer is not None else self._retrain
         self.n_jobs = n_jobs
         self.names = names
+        #: the newest actual of the model being judged (the data's clock: cool-downs and
+        #: the retrain lag are measured on it, so a replay runs them as production would)
+        self._data_end = 0
 
     # ---------------------------------------------------------------- the pass
 
@@ -208,6 +216,7 @@ class Monitor:
             report.reasons.append(str(exc))
             return report
         state = self._finish_pending(state, report)
+        self._data_end = 0
         try:
             panel = self.actuals(prod, spec)
         except ModelphaseError as exc:
@@ -252,6 +261,8 @@ class Monitor:
             report.reasons.append("no actuals yet")
         else:
             end = int(panel.ds.max())
+            self._data_end = end
+            report.evidence["actuals_age_s"] = (self.registry._now_us() * 1000 - end) / 1e9
             recent = end - policy.window_ns
             if prod.flavor == FORECAST_FLAVOR:
                 judged |= self._accuracy(prod, policy, panel, decisions, recent, report, triggers)
@@ -288,6 +299,9 @@ class Monitor:
         report.evidence["accuracy"] = {k: _plain(v) for k, v in row.items()}
         trained = (prod.metrics or {}).get("mase")
         mase = float(row["mase"])
+        low, high = mase_bounds(joined, scales)
+        report.evidence["accuracy"]["mase_low"] = _plain(low)
+        report.evidence["accuracy"]["mase_high"] = _plain(high)
         if (
             policy.max_mase_ratio is not None
             and isinstance(trained, int | float)
@@ -296,13 +310,17 @@ class Monitor:
         ):
             ratio = mase / max(float(trained), 1e-12)
             report.evidence["accuracy"]["mase_ratio"] = ratio
-            if ratio > policy.max_mase_ratio:
+            if low > policy.max_mase_ratio * float(trained):
                 triggers.append(
-                    f"accuracy: recent MASE {mase:.3g} is {ratio:.2f}x the backtest's "
-                    f"{float(trained):.3g} (limit {policy.max_mase_ratio:g}x)"
+                    f"accuracy: recent MASE {mase:.3g} (90% interval {low:.3g}-{high:.3g}) "
+                    f"is {ratio:.2f}x the backtest's {float(trained):.3g} (limit "
+                    f"{policy.max_mase_ratio:g}x)"
                 )
-        if policy.max_mase is not None and np.isfinite(mase) and mase > policy.max_mase:
-            triggers.append(f"accuracy: recent MASE {mase:.3g} above {policy.max_mase:g}")
+        if policy.max_mase is not None and np.isfinite(low) and low > policy.max_mase:
+            triggers.append(
+                f"accuracy: recent MASE {mase:.3g} (90% interval {low:.3g}-{high:.3g}) is "
+                f"above {policy.max_mase:g}"
+            )
         covers = sorted((c for c in row if c.startswith("coverage_")), key=lambda c: float(c[9:]))
         if policy.min_coverage is not None and covers:
             widest = float(row[covers[-1]])
@@ -339,11 +357,12 @@ class Monitor:
         trained_until = int(reference.ds.max()) if reference.n_points else recent
         current = _long(panel)
         current = current[current["ds"] > max(recent, trained_until)]
-        ref = _long(reference)
-        ref = ref[ref["unique_id"].isin(current["unique_id"].unique())]
         if not len(current):
             report.reasons.append("drift not judged: no actuals after the training data")
             return False
+        ref = _long(reference)
+        ref = ref[ref["unique_id"].isin(current["unique_id"].unique())]
+        ref = ref[_same_hours(ref["ds"].to_numpy(), current["ds"].to_numpy(), trained_until)]
         found = compare_series(
             ref, current, alpha=policy.drift_alpha, min_effect=policy.drift_min_effect
         )
@@ -365,7 +384,7 @@ class Monitor:
             ],
         }  # fmt: skip
         if share > policy.drift_share:
-            triggers.append(
+            (triggers if policy.drift_act else report.reasons).append(
                 f"drift: {len(drifted)} of {len(tested)} series moved by at least "
                 f"{policy.drift_min_effect:g} sd since training (limit {policy.drift_share:.0%})"
             )
@@ -385,16 +404,17 @@ class Monitor:
         if state.phase == "idle":
             if report.verdict != "degraded" or not policy.retrain or panel is None:
                 return
-            last = int(state.data.get("last_action_us", 0))
+            last = state.data.get("last_action_data_ns")
             now = self.registry._now_us()
-            if last and now - last < policy.cooldown_ns // 1000:
+            if last is not None and self._data_end - int(last) < policy.cooldown_ns:
                 report.reasons.append("cooling down after the last retrain or rollback")
                 return
             run_id = uuid.uuid4().hex[:16]
             state = self.states.save(
                 replace(
                     state, phase="retraining", version=None, step=0, since_us=now,
-                    data={**state.data, "run_id": run_id, "trigger": report.reasons[:5]},
+                    data={**state.data, "run_id": run_id, "trigger": report.reasons[:5],
+                          "triggered_at_us": now, "triggered_data_ns": self._data_end},
                 )
             )  # fmt: skip
         run_id = str(state.data.get("run_id"))
@@ -431,9 +451,10 @@ class Monitor:
             self._to_idle(state, f"shadow no longer holds v{v}: moved by someone else")
             report.reasons.append("shadow moved by someone else; rollout stopped")
             return
-        cand, base = self._paired(decisions, prod.version, v, state.since_us, panel)
+        both = self._paired(decisions, prod.version, v, state.since_us, panel)
         verdict = judge(
-            cand, base, paired=True, min_samples=policy.shadow_min_samples,
+            both["err_c"], both["err_b"], paired=True, requests=both["request_id"],
+            min_samples=policy.shadow_min_samples,
             max_samples=policy.max_samples, tolerance=policy.tolerance, alpha=policy.alpha,
         )  # fmt: skip
         self._note(report, "shadow", v, verdict)
@@ -462,7 +483,8 @@ class Monitor:
             return
         cand, base, failures = self._split(decisions, prod.version, v, state.since_us, panel)
         verdict = judge(
-            cand, base, paired=False, min_samples=policy.min_samples,
+            cand["rel"], base["rel"], paired=False, requests=cand["request_id"],
+            baseline_requests=base["request_id"], min_samples=policy.min_samples,
             max_samples=policy.max_samples, tolerance=policy.tolerance, alpha=policy.alpha,
             failures=failures[0], baseline_failures=failures[1],
             max_failure_increase=policy.max_failure_increase,
@@ -491,7 +513,14 @@ class Monitor:
         ]
         self._pending(state, moves, evidence)
         report.actions.append(f"promoted {prod.name} v{v} to production (was v{prod.version})")
-        self._to_idle(self.states.state(prod.name), f"promoted v{v}")
+        current = self.states.state(prod.name)
+        triggered = current.data.get("triggered_at_us")
+        lag = (self.registry._now_us() - int(triggered)) / 1e6 if triggered else None
+        seen = current.data.get("triggered_data_ns")
+        data_lag = (self._data_end - int(seen)) / 1e9 if seen is not None else None
+        report.evidence["retrain_lag_s"] = lag
+        report.evidence["retrain_lag_data_s"] = data_lag
+        self._to_idle(current, f"promoted v{v}", retrain_lag_s=lag, retrain_lag_data_s=data_lag)
 
     # --------------------------------------------------------------- the moves
 
@@ -565,10 +594,13 @@ class Monitor:
             elif self.registry.live(name).get(alias) == int(version):  # unset, still ours
                 self.registry.unset(name, alias, reason=reason, evidence=evidence)
 
-    def _to_idle(self, state: MonitorState, why: str) -> None:
-        data = {k: v for k, v in _clear(state.data).items() if k not in ("run_id", "trigger")}
+    def _to_idle(self, state: MonitorState, why: str, **facts: Any) -> None:
+        gone = ("run_id", "trigger", "triggered_at_us", "triggered_data_ns")
+        data = {k: v for k, v in _clear(state.data).items() if k not in gone}
         data["last_action_us"] = self.registry._now_us()
+        data["last_action_data_ns"] = self._data_end
         data["last"] = why
+        data.update({k: v for k, v in facts.items() if v is not None})
         self.states.save(replace(state, phase="idle", version=None, step=0, data=data, since_us=0))
 
     def _note(self, report: ModelReport, stage: str, v: int, verdict: Verdict) -> None:
@@ -602,21 +634,36 @@ class Monitor:
 
     def _paired(
         self, decisions: pd.DataFrame, prod: int, v: int, since_us: int, panel: Panel | None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> pd.DataFrame:
+        """The shadow's and production's scaled errors on the same requests and steps
+        (``err_c``, ``err_b``), by ``request_id``."""
         cand = self._errors(decisions, v, "shadow", since_us, panel)
         base = self._errors(decisions, prod, "production", since_us, panel)
         keys = ["request_id", "unique_id", "step"]
-        both = cand[[*keys, "err"]].merge(base[[*keys, "err"]], on=keys, suffixes=("_c", "_b"))
-        return both["err_c"].to_numpy(), both["err_b"].to_numpy()
+        return cand[[*keys, "err"]].merge(base[[*keys, "err"]], on=keys, suffixes=("_c", "_b"))
 
     def _split(
         self, decisions: pd.DataFrame, prod: int, v: int, since_us: int, panel: Panel | None
-    ) -> tuple[np.ndarray, np.ndarray, tuple[tuple[int, int], tuple[int, int]]]:
+    ) -> tuple[pd.DataFrame, pd.DataFrame, tuple[tuple[int, int], tuple[int, int]]]:
+        """The canary's and production's errors in the same window, each relative to
+        production's typical error there (``rel``), by ``request_id``; and the failures
+        of each, ``(failed, requests)``."""
         cand = self._errors(decisions, v, "canary", since_us, panel)
         base = self._errors(decisions, prod, "production", since_us, panel)
         failures = (_failures(decisions, v, "canary", since_us),
                     _failures(decisions, prod, "production", since_us))  # fmt: skip
-        return cand["err"].to_numpy(), base["err"].to_numpy(), failures
+        # canary and production answer different requests: each error is divided by
+        # production's mean error on its series and step ahead in the same window, so
+        # that a canary given more of the hard series (or the far steps) does not look
+        # worse for it
+        keys = ["unique_id", "step"]
+        typical = base.groupby(keys)["err"].mean().rename("typical").reset_index()
+        cand = cand.merge(typical, on=keys, how="inner")
+        base = base.merge(typical, on=keys, how="inner")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cand["rel"] = cand["err"].to_numpy() / cand["typical"].to_numpy()
+            base["rel"] = base["err"].to_numpy() / base["typical"].to_numpy()
+        return cand, base, failures
 
     def _retrained(self, name: str, run_id: str) -> ModelVersion | None:
         for version in reversed(self.registry.versions(name)):
@@ -658,6 +705,17 @@ def _failures(decisions: pd.DataFrame, version: int, alias: str, since_us: int) 
     if not len(part):
         return 0, 0
     return int((part["answered_by"] == "fallback").sum()), len(part)
+
+
+def _same_hours(ref_ds: np.ndarray, cur_ds: np.ndarray, until: int) -> np.ndarray:
+    """The reference rows to compare a recent window with: the training data's last
+    week, at the same hours of the day as the window (a night is compared with nights,
+    not with the whole day's range), or all of that week for a window of a day or more."""
+    lo, hi = int(cur_ds.min()), int(cur_ds.max())
+    keep = ref_ds > until - REFERENCE_DAYS * _DAY
+    if hi - lo >= _DAY:
+        return keep
+    return np.asarray(keep & (np.mod(ref_ds - lo, _DAY) <= hi - lo))
 
 
 def _long(panel: Panel) -> pd.DataFrame:
