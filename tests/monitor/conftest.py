@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 
 from modelphase.frame import NS_PER_SECOND, Panel
@@ -57,6 +58,36 @@ def truncated(panel: Panel, until: int) -> Panel:
     return Panel.from_series(items, step=panel.step)
 
 
+def served_model(reg: Registry, *, change: bool, days: float, seed: int) -> Panel:
+    """Simulate ``days`` after a regime change (or none), train the spec on the data
+    before it, register and promote it; return the whole simulated panel."""
+    regime = RegimeChange(start=CHANGE) if change else None
+    sim = simulate(
+        services=1, days=TRAIN_DAYS + days + 0.5, step=STEP, seed=seed, events=False,
+        regime_change=regime,
+    )  # fmt: skip
+    store = DatasetStore()
+    first = truncated(sim.panel, CHANGE - STEP)
+    manifest = ingest_panel(first, store, {"kind": "test"}, now=datetime.now(UTC))
+    spec = parse_spec(SPEC.format(dataset=manifest.id))
+    v1 = register_run(train(spec, store.load(manifest.id), dataset_id=manifest.id), reg)
+    reg.promote("fleet", v1.version, "production")
+    return sim.panel
+
+
+def write_actuals(panel: Panel, path: Path) -> Path:
+    """``panel`` as a long CSV (unique_id, ds, y), as a collector would append it."""
+    lengths = np.diff(panel.indptr)
+    pd.DataFrame(
+        {
+            "unique_id": np.repeat(panel.ids, lengths),
+            "ds": pd.to_datetime(panel.ds, utc=True).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "y": panel.y,
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
 @dataclass
 class Replay:
     """The replay's pieces and what each monitor pass reported."""
@@ -76,26 +107,16 @@ def replay(home: Path) -> Iterator[Callable[..., Replay]]:
     stack: list[Any] = []
 
     def run(*, change: bool, days: float = 3.0, seed: int = 3, passes: bool = True) -> Replay:
-        regime = RegimeChange(start=CHANGE) if change else None
-        sim = simulate(
-            services=1, days=TRAIN_DAYS + days + 0.5, step=STEP, seed=seed, events=False,
-            regime_change=regime,
-        )  # fmt: skip
-        store = DatasetStore()
-        first = truncated(sim.panel, CHANGE - STEP)
-        manifest = ingest_panel(first, store, {"kind": "test"}, now=datetime.now(UTC))
-        spec = parse_spec(SPEC.format(dataset=manifest.id))
         reg = Registry()
         stack.append(reg)
-        v1 = register_run(train(spec, store.load(manifest.id), dataset_id=manifest.id), reg)
-        reg.promote("fleet", v1.version, "production")
+        full = served_model(reg, change=change, days=days, seed=seed)
         _, viewer = reg.create_token("replay", "viewer")
         _, deployer = reg.create_token("ops", "deployer")
         now = {"t": CHANGE - STEP}
         monitor = Monitor(
-            reg, decisions=home / "decisions", actuals=lambda v, s: truncated(sim.panel, now["t"])
+            reg, decisions=home / "decisions", actuals=lambda v, s: truncated(full, now["t"])
         )
-        out = Replay(reg, monitor, sim.panel, home, now)
+        out = Replay(reg, monitor, full, home, now)
         server = running(None, home)
         live = server.__enter__()
         stack.append(server)
@@ -107,9 +128,7 @@ def replay(home: Path) -> Iterator[Callable[..., Replay]]:
             t += HOUR
             tick += 1
             now["t"] = t
-            counts = post_forecasts(
-                client, "fleet", forecast_bodies(sim.panel, t, history=288, h=8)
-            )
+            counts = post_forecasts(client, "fleet", forecast_bodies(full, t, history=288, h=8))
             assert counts.failed == 0
             wait_for(lambda: not live.state.caller.shadows, what="the shadow calls")
             if passes and tick % 2 == 0:

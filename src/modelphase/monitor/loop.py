@@ -402,7 +402,17 @@ class Monitor:
         report: ModelReport,
     ) -> None:
         if state.phase == "idle":
-            if report.verdict != "degraded" or not policy.retrain or panel is None:
+            degraded = report.verdict == "degraded"
+            strikes = int(state.data.get("strikes", 0)) + 1 if degraded else 0
+            if strikes != int(state.data.get("strikes", 0)):
+                state = self.states.save(replace(state, data={**state.data, "strikes": strikes}))
+            if not degraded or not policy.retrain or panel is None:
+                return
+            if strikes < policy.persist:
+                report.reasons.append(
+                    f"degraded on {strikes} of the {policy.persist} passes in a row a retrain "
+                    "waits for"
+                )
                 return
             last = state.data.get("last_action_data_ns")
             now = self.registry._now_us()
@@ -595,7 +605,7 @@ class Monitor:
                 self.registry.unset(name, alias, reason=reason, evidence=evidence)
 
     def _to_idle(self, state: MonitorState, why: str, **facts: Any) -> None:
-        gone = ("run_id", "trigger", "triggered_at_us", "triggered_data_ns")
+        gone = ("run_id", "trigger", "triggered_at_us", "triggered_data_ns", "strikes")
         data = {k: v for k, v in _clear(state.data).items() if k not in gone}
         data["last_action_us"] = self.registry._now_us()
         data["last_action_data_ns"] = self._data_end

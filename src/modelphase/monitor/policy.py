@@ -7,6 +7,7 @@
     min_points: 100       # fewer joined actuals: accuracy is not judged yet
     cooldown: 6h          # after a retrain or a rollback, no new retrain before this
     retrain: true         # false: report degraded, never act
+    persist: 2            # degraded on this many passes in a row before a retrain
     max_age: null         # e.g. 30d: retrain a version older than this
     drift: {alpha: 0.01, min_effect: 0.5, share: 0.2, act: false}
     accuracy: {max_mase_ratio: 1.5, max_mase: null, min_coverage: null}
@@ -47,7 +48,9 @@ from modelphase.frame import parse_duration
 
 __all__ = ["Policy"]
 
-_MONITORING = {"window", "min_points", "cooldown", "retrain", "max_age", "drift", "accuracy"}
+_MONITORING = {
+    "window", "min_points", "cooldown", "retrain", "max_age", "drift", "accuracy", "persist",
+}  # fmt: skip
 _DRIFT = {"alpha", "min_effect", "share", "act"}
 _ACCURACY = {"max_mase_ratio", "max_mase", "min_coverage"}
 _CANARY = {
@@ -62,6 +65,7 @@ class Policy:
     min_points: int = 100
     cooldown_ns: int = 6 * 3600 * 10**9
     retrain: bool = True
+    persist: int = 2
     max_age_ns: int | None = None
     drift_alpha: float = 0.01
     drift_min_effect: float = 0.5
@@ -101,6 +105,7 @@ class Policy:
                 min_points=_int(mon.get("min_points", cls.min_points), 1),
                 cooldown_ns=_ns(mon.get("cooldown"), cls.cooldown_ns) or 0,
                 retrain=bool(mon.get("retrain", True)),
+                persist=_int(mon.get("persist", cls.persist), 1),
                 max_age_ns=_ns(mon.get("max_age"), None),
                 drift_alpha=_fraction(drift.get("alpha", cls.drift_alpha)),
                 drift_min_effect=float(drift.get("min_effect", cls.drift_min_effect)),
