@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from modelphase.ingest import DatasetStore
 from support.cli import RunCli
@@ -156,6 +157,7 @@ def test_help_names_the_environment_variables(cli: RunCli) -> None:
     assert "[env MODELPHASE_TOKEN]" in shown
 
 
+@pytest.mark.slow
 def test_demo_ends_by_serving_its_models_with_a_curl_line_that_works(
     cli: RunCli, home: Path
 ) -> None:
@@ -171,6 +173,10 @@ def test_demo_ends_by_serving_its_models_with_a_curl_line_that_works(
         assert answer["answered_by"] == "model"
         assert len(answer["forecasts"][0]["mean"]) == 12
         assert len(result.last_line) == 16  # the dataset id is still the last line
+        # the loop acts by itself on the replayed regime change: retrained and promoted
+        assert "10. a regime change" in result.stderr
+        assert "11. the loop acted by itself" in result.stderr, result.stderr[-2000:]
+        assert "the monitor on demo-forecast, hours after the change" in result.stdout
     finally:
         from modelphase.cli.demo import SERVERS
 

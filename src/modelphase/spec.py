@@ -92,12 +92,31 @@ class PrometheusTarget(_Strict):
         return value
 
 
+class ExpectSpec(_Strict):
+    """What the target's values must look like: checked when the data is loaded for
+    training (a violation is an error naming the series) and on every request served
+    (a violation is counted and the answer warns; it is not refused, since an incident
+    is when a forecast is wanted most)."""
+
+    min: Number | None = None
+    max: Number | None = None
+    #: the largest share of missing points a series (or a request's values) may have
+    max_missing: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _order(self) -> ExpectSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is above max")
+        return self
+
+
 class TargetSpec(_Strict):
     """Where the training data comes from: a dataset id, or a Prometheus query."""
 
     dataset: str | None = Field(default=None, pattern=r"^[0-9a-f]{1,64}$")
     prometheus: PrometheusTarget | None = None
     series: list[str] | None = None
+    expect: ExpectSpec | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> TargetSpec:

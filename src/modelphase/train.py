@@ -62,6 +62,7 @@ __all__ = [
     "register_run",
     "train",
     "train_detector",
+    "value_ranges",
 ]
 
 #: the series whose refit serving's latency budget is fitted to
@@ -193,6 +194,7 @@ def train(
     )
     metrics["series"] = float(panel.n_series)
     metrics["refit_p95_ms"] = refit_p95_ms(found.model, panel)
+    found.model.info["ranges"] = value_ranges(panel)
     gates = evaluate(spec.gate_dicts(), metrics)
     return TrainingRun(
         spec=spec,
@@ -418,6 +420,18 @@ def _services(panel: Panel, alerter: Alerter) -> int:
     table = label_table(panel.ids)
     values = table.loc[table["label"] == label, "value"]
     return max(int(values.nunique()), 1) if len(values) else panel.n_series
+
+
+def value_ranges(panel: Panel) -> dict[str, list[float]]:
+    """Each series' lowest and highest finite training value, kept with the model so
+    that serving can tell a request whose values are far outside what it learned from."""
+    out = {}
+    for i, uid in enumerate(panel.ids):
+        y = panel.y[panel.indptr[i] : panel.indptr[i + 1]]
+        y = y[np.isfinite(y)]
+        if len(y):
+            out[uid] = [float(y.min()), float(y.max())]
+    return out
 
 
 def spec_text(spec: ModelSpec) -> str:

@@ -18,7 +18,7 @@ import pytest
 from modelphase.frame import NS_PER_SECOND, Panel
 from modelphase.ingest import DatasetStore, ingest_panel
 from modelphase.monitor import Monitor, MonitorReport
-from modelphase.monitor.replay import forecast_bodies, post_forecasts
+from modelphase.monitor.replay import forecast_bodies, post_forecasts, upto
 from modelphase.registry import Registry
 from modelphase.simulate import RegimeChange, simulate
 from modelphase.simulate._simulate import DEFAULT_START
@@ -48,14 +48,7 @@ canary: {{steps: [50, 100], min_samples: 40, shadow: {{min_samples: 40}}}}
 """
 
 
-def truncated(panel: Panel, until: int) -> Panel:
-    items = []
-    for i, uid in enumerate(panel.ids):
-        ds = panel.ds[panel.indptr[i] : panel.indptr[i + 1]]
-        y = panel.y[panel.indptr[i] : panel.indptr[i + 1]]
-        k = int(np.searchsorted(ds, until, side="right"))
-        items.append((uid, ds[:k], y[:k]))
-    return Panel.from_series(items, step=panel.step)
+truncated = upto
 
 
 def served_model(reg: Registry, *, change: bool, days: float, seed: int) -> Panel:

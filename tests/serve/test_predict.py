@@ -136,6 +136,31 @@ def test_forecast_from_values_refits_and_forecasts_after_end(
     assert np.allclose(item["intervals"]["95"]["hi"], expected["yhat-hi-95"].to_numpy())
 
 
+def test_values_far_outside_the_training_range_are_answered_with_a_warning(
+    live: Live, client: httpx.Client, model: TrainedForecaster
+) -> None:
+    uid = SERIES[0]
+    lo, hi = model.info["ranges"][uid]
+    y = np.full(96, hi, dtype=float)
+    y[-4:] = hi + 10 * (hi - lo)  # an outage's surge: far beyond what the model learned
+    end = "2026-03-01T00:00:00+00:00"
+    usual = client.post(FORECAST, json={"values": y[:-4].tolist(), "unique_id": uid,
+                                        "end": end, "h": 4})  # fmt: skip
+    assert usual.status_code == 200
+    assert usual.json()["warnings"] == []
+    odd = client.post(FORECAST, json={"values": y.tolist(), "unique_id": uid, "end": end, "h": 4})
+    assert odd.status_code == 200, odd.text  # answered: an incident is when it is needed
+    (warning,) = odd.json()["warnings"]
+    assert "4 value(s) outside 3x the training range" in warning
+    checked = {
+        labels["result"]: value
+        for labels, value in live.scrape()["modelphase_serve_data_validation_total"]
+    }
+    assert checked["ok"] >= 1
+    assert checked["out_of_range"] == 1
+    assert live.metric("modelphase_serve_input_age_seconds_count", model=FORECASTER) >= 2
+
+
 def test_null_values_are_missing_points(client: httpx.Client) -> None:
     values: list[float | None] = [10.0 + (i % 24) for i in range(96)]
     values[5] = values[50] = values[-3] = None

@@ -10,6 +10,8 @@ the simulator's ground truth (precision, recall, detection delay) and register t
 detector. Last, promote the detector too, create a viewer token, start ``modelphase
 serve`` on the models it registered (in the background, its pid in ``<home>/demo/
 serve.pid``), ask it for a forecast, and print the ``curl`` line that does the same.
+Then replay a regime change through that server and let the monitor act on it
+(:mod:`modelphase.cli.demo_loop`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from modelphase.backtest import IncidentScore, Window, score_alerts, service_day
 from modelphase.cli._checks import check_output_folder
 from modelphase.cli._render import err, manifest_table, out, progress
 from modelphase.cli.datasets import series_table
+from modelphase.cli.demo_loop import loop_step
 from modelphase.cli.detect import alert_reasons, alerts_table
 from modelphase.cli.models import events_table, git_commit
 from modelphase.cli.simulate import check_size, write_simulation
@@ -63,6 +66,15 @@ def demo_command(
     ),
     serve: bool = typer.Option(
         True, "--serve/--no-serve", help="End by serving the registered models over HTTP."
+    ),
+    loop: bool = typer.Option(
+        True,
+        "--loop/--no-loop",
+        help="After serving, replay a regime change through the server and let the monitor "
+        "retrain, shadow, canary and promote by itself.",
+    ),
+    loop_days: float = typer.Option(
+        2.0, "--loop-days", min=0.5, max=7.0, help="Days replayed after the change."
     ),
     port: int = typer.Option(
         8000, "--port", min=0, max=65535, help="The server's port (0 or busy: a free one)."
@@ -156,7 +168,14 @@ def demo_command(
     detector = detect_step(sim, panel, manifest.id)
     if serve:
         forecaster = spec.name if run.passed else None
-        serve_step(folder, port, forecaster, detector, panel.ids[0], min(12, spec.horizon))
+        base, token = serve_step(
+            folder, port, forecaster, detector, panel.ids[0], min(12, spec.horizon)
+        )
+        if loop and forecaster is not None:
+            loop_step(
+                base, token, spec, start_ns=int(panel.ds.min()), services=services,
+                days=days, seed=seed, after_days=loop_days,
+            )  # fmt: skip
     err.print(
         f"next: open the report, `modelphase forecast --model {spec.name}@production "
         f"--output next-hour.csv`, `modelphase models show {spec.name} --alias production`, "
@@ -215,7 +234,7 @@ def detect_step(sim: Simulation, panel: Panel, dataset_id: str) -> ModelVersion:
 
 def serve_step(
     folder: Path, port: int, forecaster: str | None, detector: ModelVersion, series: str, h: int
-) -> None:
+) -> tuple[str, str]:
     """Step 9: promote the detector, make a viewer token, start the server in the
     background, ask it for a forecast (or, when the forecaster's gates failed, for what
     it serves) and print the curl line that does the same."""
@@ -276,6 +295,7 @@ def serve_step(
             soft_wrap=True,
         )
     err.print(f"stop it with: kill $(cat {pid_file}); the API is described at {base}/docs")
+    return base, token
 
 
 def stop_demo_server(pid_file: Path) -> None:

@@ -8,9 +8,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from modelphase.anomaly import DETECTORS
 from modelphase.cli._render import err, fail, out, print_json
 from modelphase.exceptions import SpecError
 from modelphase.forecast import MODEL_NAMES
+from modelphase.monitor import Policy
 from modelphase.spec import load_spec
 
 app = typer.Typer(help="Model specs: the YAML that describes a model.", no_args_is_help=True)
@@ -21,13 +23,15 @@ def check_command(
     path: Path = typer.Argument(..., help="A model spec (YAML)."),
     as_json: bool = typer.Option(False, "--json", help="Print the normalised spec as JSON."),
 ) -> None:
-    """Check a spec: every field, the durations, the candidate models, the gates.
+    """Check a spec: every field, the durations, the candidate models (or detector),
+    the gates, and the monitoring and canary policy the monitor will read.
 
     Exits 1 listing each problem with its field path.
     """
     try:
         spec = load_spec(path)
-        spec.check_models(list(MODEL_NAMES))
+        spec.check_models(list(MODEL_NAMES) if spec.kind == "forecast" else sorted(DETECTORS))
+        Policy.of(spec.monitoring, spec.canary)  # what the monitor will read
     except SpecError as exc:
         for problem in exc.errors:
             err.print(f"{escape(str(path))}: {escape(problem)}")

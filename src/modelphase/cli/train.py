@@ -25,6 +25,7 @@ from modelphase.config import get_settings
 from modelphase.frame import Panel, format_duration
 from modelphase.ingest import load_target
 from modelphase.limits import MAX_JOBS, check_at_most
+from modelphase.monitor import Policy
 from modelphase.report import write_training_report
 from modelphase.serve.table import fitted_budget
 from modelphase.spec import ModelSpec, load_spec
@@ -78,6 +79,7 @@ def train_command(
     if report is not None:
         check_output_file(report, "--report")
     spec = load_spec(spec_path)
+    Policy.of(spec.monitoring, spec.canary)  # a policy the monitor cannot read exits 1 now
     registry_options(registry, token, token_file)
     if spec.kind == "anomaly":
         detector_of(spec)  # a detector that cannot be built exits 1 before the data loads

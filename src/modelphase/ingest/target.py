@@ -27,6 +27,7 @@ from modelphase.frame import (
 from modelphase.ingest.datasets import DatasetStore
 from modelphase.ingest.pipeline import ingest_prometheus
 from modelphase.ingest.prometheus import PrometheusClient
+from modelphase.ingest.validate import check
 from modelphase.limits import MAX_RANGE_POINTS, check_at_most
 
 __all__ = ["LoadedTarget", "check_range", "load_target", "query_window"]
@@ -47,6 +48,17 @@ class PrometheusQuery(Protocol):
     def url(self) -> str | None: ...
 
 
+class Expectations(Protocol):
+    """The fields of a spec's ``target.expect``."""
+
+    @property
+    def min(self) -> float | None: ...
+    @property
+    def max(self) -> float | None: ...
+    @property
+    def max_missing(self) -> float | None: ...
+
+
 class Target(Protocol):
     """The fields of a spec's ``target`` this module reads (``modelphase.spec.TargetSpec``)."""
 
@@ -56,6 +68,8 @@ class Target(Protocol):
     def prometheus(self) -> PrometheusQuery | None: ...
     @property
     def series(self) -> Sequence[str] | None: ...
+    @property
+    def expect(self) -> Expectations | None: ...
 
 
 @dataclass(frozen=True)
@@ -104,7 +118,8 @@ def load_target(
 ) -> LoadedTarget:
     """The panel of ``target``: ``dataset`` (an id or a unique prefix) when given, else
     the target's dataset, else its Prometheus query run at ``now`` and snapshotted into
-    ``store``; then only the target's ``series`` when it names some.
+    ``store``; then only the target's ``series`` when it names some, checked against
+    the target's ``expect`` (:func:`modelphase.ingest.validate.check`).
 
     ``settings`` are the Prometheus connection (default: the environment's), its URL
     replaced by the target's own ``url``; ``on_query`` is told the URL before the query
@@ -151,4 +166,13 @@ def load_target(
                 hint=f"`modelphase datasets show {dataset_id}` lists its series",
             )
         panel = panel.subset(list(target.series))
+    expect = target.expect
+    if expect is not None:
+        check(
+            panel,
+            min=expect.min,
+            max=expect.max,
+            max_missing=expect.max_missing,
+            what=f"dataset {dataset_id}",
+        )
     return LoadedTarget(panel, dataset_id, list(warnings))

@@ -224,19 +224,20 @@ class Monitor:
             panel = None
         decisions = self._decisions(name)
         self._judge_health(prod, spec, policy, panel, decisions, report)
-        self.states.record_health(
-            name, prod.version, report.verdict, {"reasons": report.reasons, **report.evidence}
-        )
-        if prod.flavor != FORECAST_FLAVOR:
+        try:
+            if prod.flavor != FORECAST_FLAVOR:
+                return report
+            if state.phase in ("idle", "retraining"):
+                self._idle(state, prod, spec, policy, panel, report)
+            elif state.phase == "shadow":
+                self._shadow(state, prod, policy, panel, decisions, report)
+            elif state.phase == "canary":
+                self._canary(state, prod, policy, panel, decisions, report)
+            report.phase = self.states.state(name).phase
             return report
-        if state.phase in ("idle", "retraining"):
-            self._idle(state, prod, spec, policy, panel, report)
-        elif state.phase == "shadow":
-            self._shadow(state, prod, policy, panel, decisions, report)
-        elif state.phase == "canary":
-            self._canary(state, prod, policy, panel, decisions, report)
-        report.phase = self.states.state(name).phase
-        return report
+        finally:  # the verdict with what the rollout saw and did, even if a step failed
+            evidence = {"reasons": report.reasons, "actions": report.actions, **report.evidence}
+            self.states.record_health(name, prod.version, report.verdict, _json(evidence))
 
     # ------------------------------------------------------------------ health
 
@@ -441,7 +442,12 @@ class Monitor:
                 self._to_idle(state, why)
                 return
             report.actions.append(f"retrained {prod.name} v{version.version} ({run_id})")
-        evidence = {"trigger": state.data.get("trigger"), "run_id": run_id}
+        trigger = list(state.data.get("trigger") or [])
+        evidence = {
+            "reason": f"retrained ({trigger[0]})" if trigger else "retrained",
+            "trigger": trigger,
+            "run_id": run_id,
+        }
         if policy.shadow:
             self._begin(state, version, "shadow", 0, None, evidence, report)
         else:
@@ -460,6 +466,8 @@ class Monitor:
         if self.registry.live(prod.name).get("shadow") != v:
             self._to_idle(state, f"shadow no longer holds v{v}: moved by someone else")
             report.reasons.append("shadow moved by someone else; rollout stopped")
+            return
+        if self._too_soon(state, policy, report, "shadow"):
             return
         both = self._paired(decisions, prod.version, v, state.since_us, panel)
         verdict = judge(
@@ -491,6 +499,8 @@ class Monitor:
             self._to_idle(state, f"canary no longer holds v{v}: moved by someone else")
             report.reasons.append("canary moved by someone else; rollout stopped")
             return
+        if self._too_soon(state, policy, report, "canary"):
+            return
         cand, base, failures = self._split(decisions, prod.version, v, state.since_us, panel)
         verdict = judge(
             cand["rel"], base["rel"], paired=False, requests=cand["request_id"],
@@ -512,9 +522,10 @@ class Monitor:
             share = policy.steps[nxt] / 100.0
             self._pending(state, [("promote", "canary", v, share)], evidence)
             report.actions.append(f"canary v{v}: {step:g}% -> {policy.steps[nxt]:g}%")
+            data = {**_clear(state.data), "since_data_ns": self._data_end}
             self.states.save(
                 replace(self.states.state(prod.name), phase="canary", version=v, step=nxt,
-                        since_us=self.registry._now_us(), data=_clear(state.data))
+                        since_us=self.registry._now_us(), data=data)
             )  # fmt: skip
             return
         moves: list[tuple[str, str, int, float | None]] = [
@@ -553,9 +564,10 @@ class Monitor:
         self._pending(state, moves, evidence)
         where = phase if share is None else f"{phase} at {share:.0%}"
         report.actions.append(f"{version.name} v{version.version} -> {where}")
+        data = {**_clear(state.data), "since_data_ns": self._data_end}
         self.states.save(
             replace(self.states.state(version.name), phase=phase, version=version.version,
-                    step=step, since_us=self.registry._now_us(), data=_clear(state.data))
+                    step=step, since_us=self.registry._now_us(), data=data)
         )  # fmt: skip
 
     def _abort(
@@ -605,13 +617,32 @@ class Monitor:
                 self.registry.unset(name, alias, reason=reason, evidence=evidence)
 
     def _to_idle(self, state: MonitorState, why: str, **facts: Any) -> None:
-        gone = ("run_id", "trigger", "triggered_at_us", "triggered_data_ns", "strikes")
+        gone = {
+            "run_id", "trigger", "triggered_at_us", "triggered_data_ns", "strikes",
+            "since_data_ns",
+        }  # fmt: skip
         data = {k: v for k, v in _clear(state.data).items() if k not in gone}
         data["last_action_us"] = self.registry._now_us()
         data["last_action_data_ns"] = self._data_end
         data["last"] = why
         data.update({k: v for k, v in facts.items() if v is not None})
         self.states.save(replace(state, phase="idle", version=None, step=0, data=data, since_us=0))
+
+    def _too_soon(
+        self, state: MonitorState, policy: Policy, report: ModelReport, stage: str
+    ) -> bool:
+        """Whether the stage has lasted less than the plan's ``min_duration`` of data."""
+        since = state.data.get("since_data_ns")
+        if not policy.min_duration_ns or since is None:
+            return False
+        lasted = self._data_end - int(since)
+        if lasted >= policy.min_duration_ns:
+            return False
+        report.reasons.append(
+            f"{stage} v{state.version}: wait: it has lasted {lasted / 6e10:.0f} of the "
+            f"plan's {policy.min_duration_ns / 6e10:.0f} minutes"
+        )
+        return True
 
     def _note(self, report: ModelReport, stage: str, v: int, verdict: Verdict) -> None:
         report.reasons.append(f"{stage} v{v}: {verdict.outcome}: {verdict.reason}")

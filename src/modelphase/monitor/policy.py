@@ -34,6 +34,7 @@ accuracy says so.
     tolerance: 0.1        # a candidate may be this much worse and still pass
     alpha: 0.05
     max_failure_increase: 0.01
+    min_duration: 0s      # a stage (shadow, each step) lasts at least this much data
     shadow: {min_samples: 50}   # or shadow: false to go straight to the canary
 """
 
@@ -55,7 +56,7 @@ _DRIFT = {"alpha", "min_effect", "share", "act"}
 _ACCURACY = {"max_mase_ratio", "max_mase", "min_coverage"}
 _CANARY = {
     "steps", "min_samples", "max_samples", "tolerance", "alpha", "max_failure_increase",
-    "shadow", "share", "traffic",
+    "shadow", "share", "traffic", "min_duration",
 }  # fmt: skip
 
 
@@ -82,6 +83,7 @@ class Policy:
     max_failure_increase: float = 0.01
     shadow: bool = True
     shadow_min_samples: int = 50
+    min_duration_ns: int = 0
 
     @classmethod
     def of(cls, monitoring: Mapping[str, Any] | None, canary: Mapping[str, Any] | None) -> Policy:
@@ -123,6 +125,7 @@ class Policy:
                     plan.get("max_failure_increase", cls.max_failure_increase)
                 ),
                 shadow=shadow is not False,
+                min_duration_ns=_ns(plan.get("min_duration"), 0) or 0,
                 shadow_min_samples=_int(shadow_plan.get("min_samples", cls.shadow_min_samples), 1),
             )
         except (TypeError, ValueError) as exc:

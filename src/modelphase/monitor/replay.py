@@ -16,7 +16,7 @@ import numpy as np
 
 from modelphase.frame import Panel, format_time
 
-__all__ = ["ReplayCounts", "forecast_bodies", "post_forecasts"]
+__all__ = ["ReplayCounts", "forecast_bodies", "post_forecasts", "upto"]
 
 
 @dataclass
@@ -35,10 +35,12 @@ def forecast_bodies(
     h: int,
     levels: Sequence[float] = (80.0, 95.0),
     ids: Sequence[str] | None = None,
+    digits: int = 6,
 ) -> list[dict[str, Any]]:
     """One forecast request per series: its last ``history`` values up to ``at_ns``
-    (NaN as null), ending at ``at_ns``, ``h`` steps ahead. The canary key is the series
-    and the time, so the canary's share is drawn across requests, not whole series."""
+    (NaN as null, ``digits`` significant digits, as a scrape gives them), ending at
+    ``at_ns``, ``h`` steps ahead. The canary key is the series and the time, so the
+    canary's share is drawn across requests, not whole series."""
     wanted = set(ids) if ids is not None else None
     out = []
     for i, uid in enumerate(panel.ids):
@@ -52,7 +54,9 @@ def forecast_bodies(
         values = y[max(0, upto - history) : upto]
         out.append(
             {
-                "values": [None if not np.isfinite(v) else float(v) for v in values],
+                "values": [
+                    None if not np.isfinite(v) else float(f"{v:.{digits}g}") for v in values
+                ],
                 "end": format_time(int(at_ns)),
                 "h": int(h),
                 "level": [float(lv) for lv in levels],
@@ -79,3 +83,15 @@ def post_forecasts(
         else:
             counts.failed += 1
     return counts
+
+
+def upto(panel: Panel, until: int) -> Panel:
+    """``panel`` cut at ``until`` (epoch ns, included): the telemetry that had arrived
+    by then, the actuals a replayed monitor sees."""
+    items = []
+    for i, uid in enumerate(panel.ids):
+        ds = panel.ds[panel.indptr[i] : panel.indptr[i + 1]]
+        y = panel.y[panel.indptr[i] : panel.indptr[i + 1]]
+        k = int(np.searchsorted(ds, until, side="right"))
+        items.append((uid, ds[:k], y[:k]))
+    return Panel.from_series(items, step=panel.step)

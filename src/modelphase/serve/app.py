@@ -387,7 +387,9 @@ def create_app(registry: ModelRegistry, config: ServeConfig) -> FastAPI:
                 )
             levels = served.predictor.check(body.h, body.level)
             heavy = _heavy(state, ticket, len(body.values or ()))
+            warnings = _checked(state, served, body.values, body.unique_id, body.end)
             answer = await state.caller.forecast(served, body, levels, heavy=heavy)
+            answer.body["warnings"] = warnings
             return await _respond(state, request, who, route, served, "forecast", body, answer)
 
     async def score_for(name: str, request: Request) -> Response:
@@ -399,7 +401,10 @@ def create_app(registry: ModelRegistry, config: ServeConfig) -> FastAPI:
             if not isinstance(served.predictor, ScorePredictor):
                 raise ValidationError(f"{name} is a forecaster: POST to /v1/models/{name}/forecast")
             heavy = _heavy(state, ticket, len(body.values))
+            last = body.timestamps[-1] if body.timestamps else None
+            warnings = _checked(state, served, body.values, None, last)
             answer = await state.caller.score(served, body, heavy=heavy)
+            answer.body["warnings"] = warnings
             return await _respond(state, request, who, route, served, "score", body, answer)
 
     @app.post(
@@ -540,6 +545,27 @@ def _route(state: _State, name: str) -> Route:
             "the production alias with `modelphase models promote`",
         )
     return route
+
+
+def _checked(
+    state: _State,
+    served: Served,
+    values: list[float | None] | None,
+    unique_id: str | None,
+    end: datetime | None,
+) -> list[str]:
+    """Check a request's values before serving: count the result, time its freshness,
+    and return the warnings the answer carries (it is answered either way)."""
+    if end is not None:
+        age = time.time() - end.timestamp()
+        state.metrics.input_age.labels(served.name).observe(max(age, 0.0))
+    if values is None or not served.inputs.active:
+        return []
+    problems = served.inputs.problems(values, unique_id)
+    version = str(served.version)
+    for reason, _ in problems or [("ok", "")]:
+        state.metrics.validation.labels(served.name, version, reason).inc()
+    return [message for _, message in problems]
 
 
 def _pick(route: Route, key: str | None) -> Served:

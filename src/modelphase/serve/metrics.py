@@ -117,6 +117,21 @@ class ServeMetrics:
             buckets=_BUCKETS,
             registry=r,
         )
+        self.validation = Counter(
+            "modelphase_serve_data_validation",
+            "Requests whose values were checked before serving, by result (ok, or the "
+            "check they failed: min, max, max_missing, out_of_range); the data-validation "
+            "fail rate is the share not ok",
+            ["model", "version", "result"],
+            registry=r,
+        )
+        self.input_age = Histogram(
+            "modelphase_serve_input_age_seconds",
+            "Age of a request's newest value when it arrived (feature freshness)",
+            ["model"],
+            buckets=(10, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400),
+            registry=r,
+        )
         self.connection_timeouts = Counter(
             "modelphase_serve_connection_timeouts",
             "Requests answered 408 and closed because their headers or body did not "

@@ -147,6 +147,11 @@ class _Answer(BaseModel):
     alias: Literal["production", "canary"]
     answered_by: Answerer = Field(description="The intended model, or the fallback")
     fallback_reason: Literal["error", "timeout", "circuit_open"] | None = None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Checks the request's values failed (the spec's target.expect, far "
+        "outside the training range); the request is answered either way",
+    )
 
 
 class ForecastResponse(_Answer):

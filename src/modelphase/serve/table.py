@@ -27,7 +27,8 @@ from typing import Any
 
 from modelphase.frame import parse_duration
 from modelphase.registry import ModelRegistry, ModelVersion
-from modelphase.serve.predictors import FORECAST, SCORE, Predictor, load
+from modelphase.serve.inputs import InputCheck
+from modelphase.serve.predictors import FORECAST, SCORE, ForecastPredictor, Predictor, load
 from modelphase.serve.resilience import CircuitBreaker
 
 __all__ = ["ALIASES", "ModelTable", "Reloader", "Route", "Served"]
@@ -58,6 +59,8 @@ class Served:
     #: budget on them keeps answering the rest
     heavy_breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     loaded_at: float = field(default_factory=time.time)
+    #: the checks of a request's values (the spec's target.expect, the training ranges)
+    inputs: InputCheck = field(default_factory=lambda: InputCheck(None, None))
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,20 @@ class ModelTable:
             canary_share(found.canary_plan),
             breaker=CircuitBreaker(clock=self.clock),
             heavy_breaker=CircuitBreaker(clock=self.clock),
+            inputs=input_check(found, predictor),
         )
+
+
+def input_check(version: ModelVersion, predictor: Predictor) -> InputCheck:
+    """The request checks of a version: its spec's ``target.expect`` and, for a
+    forecaster, the training range of each series (kept in its artifact's info)."""
+    target = (version.spec or {}).get("target") or {}
+    expect = target.get("expect") if isinstance(target, Mapping) else None
+    ranges = None
+    if isinstance(predictor, ForecastPredictor):
+        found = predictor.model.info.get("ranges")
+        ranges = found if isinstance(found, Mapping) else None
+    return InputCheck(expect if isinstance(expect, Mapping) else None, ranges)
 
 
 def _changes(old: Mapping[str, Route], new: Mapping[str, Route]) -> list[str]:
