@@ -5,7 +5,6 @@ alias moves; on SQLite and on a real PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,7 @@ import pytest
 from modelphase.exceptions import PermissionDeniedError, StateConflictError, ValidationError
 from modelphase.registry import Registry
 from modelphase.registry.monitoring import MonitorState, MonitorStore
-
-T0 = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from registry.test_registry import Clock
 
 
 @pytest.fixture
@@ -64,11 +51,11 @@ def test_one_monitor_holds_the_lease_until_it_expires(reg: Registry, clock: Cloc
     assert store.lease() is None
     assert store.acquire("a", ttl_s=60)
     assert not store.acquire("b", ttl_s=60)
-    clock.tick(30)
+    clock.tick(0.5)
     assert store.acquire("a", ttl_s=60)  # renewed: now until T0 + 90 s
-    clock.tick(59)
+    clock.tick(59 / 60)
     assert not store.acquire("b", ttl_s=60)
-    clock.tick(2)
+    clock.tick(2 / 60)
     assert store.acquire("b", ttl_s=60)  # a's expired: b takes over
     assert not store.acquire("a", ttl_s=60)
     held = store.lease()
@@ -84,7 +71,7 @@ def test_one_monitor_holds_the_lease_until_it_expires(reg: Registry, clock: Cloc
 def test_health_verdicts_newest_first(reg: Registry, clock: Clock) -> None:
     store = MonitorStore(reg)
     store.record_health("m", 1, "healthy", {"reasons": []})
-    clock.tick(60)
+    clock.tick(1)
     store.record_health("m", 1, "degraded", {"reasons": ["drift: 5 of 6 series"], "x": 1.5})
     verdicts = store.health("m")
     assert [v.verdict for v in verdicts] == ["degraded", "healthy"]

@@ -462,12 +462,8 @@ class Monitor:
         decisions: pd.DataFrame,
         report: ModelReport,
     ) -> None:
-        v = int(state.version or 0)
-        if self.registry.live(prod.name).get("shadow") != v:
-            self._to_idle(state, f"shadow no longer holds v{v}: moved by someone else")
-            report.reasons.append("shadow moved by someone else; rollout stopped")
-            return
-        if self._too_soon(state, policy, report, "shadow"):
+        v = self._stage(state, prod, policy, report, "shadow")
+        if v is None:
             return
         both = self._paired(decisions, prod.version, v, state.since_us, panel)
         verdict = judge(
@@ -494,12 +490,8 @@ class Monitor:
         decisions: pd.DataFrame,
         report: ModelReport,
     ) -> None:
-        v = int(state.version or 0)
-        if self.registry.live(prod.name).get("canary") != v:
-            self._to_idle(state, f"canary no longer holds v{v}: moved by someone else")
-            report.reasons.append("canary moved by someone else; rollout stopped")
-            return
-        if self._too_soon(state, policy, report, "canary"):
+        v = self._stage(state, prod, policy, report, "canary")
+        if v is None:
             return
         cand, base, failures = self._split(decisions, prod.version, v, state.since_us, panel)
         verdict = judge(
@@ -628,21 +620,31 @@ class Monitor:
         data.update({k: v for k, v in facts.items() if v is not None})
         self.states.save(replace(state, phase="idle", version=None, step=0, data=data, since_us=0))
 
-    def _too_soon(
-        self, state: MonitorState, policy: Policy, report: ModelReport, stage: str
-    ) -> bool:
-        """Whether the stage has lasted less than the plan's ``min_duration`` of data."""
+    def _stage(
+        self,
+        state: MonitorState,
+        prod: ModelVersion,
+        policy: Policy,
+        report: ModelReport,
+        alias: str,
+    ) -> int | None:
+        """The candidate version of a shadow or canary stage that is ready to be judged;
+        None when someone else moved its alias (the rollout stops) or when it has lasted
+        less than the plan's ``min_duration`` of data."""
+        v = int(state.version or 0)
+        if self.registry.live(prod.name).get(alias) != v:
+            self._to_idle(state, f"{alias} no longer holds v{v}: moved by someone else")
+            report.reasons.append(f"{alias} moved by someone else; rollout stopped")
+            return None
         since = state.data.get("since_data_ns")
-        if not policy.min_duration_ns or since is None:
-            return False
-        lasted = self._data_end - int(since)
-        if lasted >= policy.min_duration_ns:
-            return False
-        report.reasons.append(
-            f"{stage} v{state.version}: wait: it has lasted {lasted / 6e10:.0f} of the "
-            f"plan's {policy.min_duration_ns / 6e10:.0f} minutes"
-        )
-        return True
+        lasted = self._data_end - int(since) if since is not None else policy.min_duration_ns
+        if lasted < policy.min_duration_ns:
+            report.reasons.append(
+                f"{alias} v{v}: wait: it has lasted {lasted / 6e10:.0f} of the plan's "
+                f"{policy.min_duration_ns / 6e10:.0f} minutes"
+            )
+            return None
+        return v
 
     def _note(self, report: ModelReport, stage: str, v: int, verdict: Verdict) -> None:
         report.reasons.append(f"{stage} v{v}: {verdict.outcome}: {verdict.reason}")
