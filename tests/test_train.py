@@ -541,3 +541,16 @@ def test_load_target_reads_a_dataset_and_its_series(home: Path) -> None:
     )
     with pytest.raises(ValidationError, match="does not have"):
         load_target(wrong.target)
+
+
+def test_the_scrapes_that_have_not_arrived_are_not_trained_on() -> None:
+    """A range query up to now ends with empty steps: they are dropped, not backtested."""
+    panel = make_panel()
+    y = panel.y.copy()
+    for i in range(panel.n_series):
+        y[panel.indptr[i + 1] - 30 : panel.indptr[i + 1]] = np.nan  # the last 30 h missing
+    run = train(parse_spec(SPEC), replace(panel, y=y), n_jobs=1)
+    assert run.passed
+    last = int(panel.ds.max()) - 30 * HOUR
+    assert int(run.panel.ds.max()) == last
+    assert run.forecast["ds"].min() == pd.Timestamp(last + HOUR, tz="UTC")

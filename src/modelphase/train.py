@@ -160,6 +160,7 @@ def train(
     baseline = SeasonalNaive(season_length=season, alias=BASELINE)
     h, bt = spec.horizon, spec.backtest
     window_step = bt.step or h
+    panel = _arrived(panel)
     panel = _check_history(spec, panel, [*models, baseline], window_step, drop_short)
     windows = folds(panel, h=h, n_windows=bt.windows, step=window_step, gap=bt.gap)
     found = select(
@@ -420,6 +421,23 @@ def _services(panel: Panel, alerter: Alerter) -> int:
     table = label_table(panel.ids)
     values = table.loc[table["label"] == label, "value"]
     return max(int(values.nunique()), 1) if len(values) else panel.n_series
+
+
+def _arrived(panel: Panel) -> Panel:
+    """``panel`` without its trailing times at which no series has a value: a range
+    query up to ``now`` ends with the scrapes that have not arrived yet, and a backtest
+    window cut there would have nothing to score."""
+    seen = panel.ds[np.isfinite(panel.y)]
+    if not len(seen) or int(seen.max()) == int(panel.ds.max()):
+        return panel
+    last = int(seen.max())
+    items = []
+    for i, uid in enumerate(panel.ids):
+        ds = panel.ds[panel.indptr[i] : panel.indptr[i + 1]]
+        y = panel.y[panel.indptr[i] : panel.indptr[i + 1]]
+        keep = ds <= last
+        items.append((uid, ds[keep], y[keep]))
+    return Panel.from_series(items, step=panel.step)
 
 
 def value_ranges(panel: Panel) -> dict[str, list[float]]:

@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 
 from modelphase.backtest import Fold
 from modelphase.engine import default_jobs, run_tasks, split_panel
+from modelphase.exceptions import ValidationError
 from modelphase.forecast.catalog import default_season
 from modelphase.forecast.naive import SeasonalNaive
 from modelphase.forecast.panel import Fallback, PanelForecaster, alias_of, is_global
@@ -316,6 +317,13 @@ def _score_selected(
     errors of the candidate chosen *because* it did well on those windows would be
     too small (the winner's curse) and the intervals too narrow.
     """
+    if not len(cv):
+        raise ValidationError(
+            "expected backtest windows with values to score, got none: every series is "
+            "missing in every window",
+            hint="check that the data's newest values have arrived, or move the windows "
+            "with backtest.gap",
+        )
     codes, uniques = pd.factorize(cv["unique_id"])
     window = cv["window"].to_numpy()
     column = {n: i for i, n in enumerate(names)}

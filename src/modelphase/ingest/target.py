@@ -96,13 +96,18 @@ def check_range(start: int, end: int, step: int, what: str) -> None:
 
 
 def query_window(
-    start: str, end: str, step: str, *, now: datetime, what: str
+    start: str, end: str, step: str, *, now: datetime, what: str, align: bool = False
 ) -> tuple[int, int, int]:
     """``start``, ``end`` (RFC 3339, Unix seconds or ``now-<duration>``, read at ``now``)
-    and ``step`` in nanoseconds, the range's size checked."""
+    and ``step`` in nanoseconds, the range's size checked. ``align`` moves both times
+    down to a multiple of the step (as Grafana does), so that every query of a target
+    evaluates on the same grid whenever it runs: a model's forecasts and the actuals
+    the monitor later reads fall on the same times."""
     now_ns = int(now.timestamp()) * NS_PER_SECOND
     start_ns, end_ns = parse_time(start, now=now_ns), parse_time(end, now=now_ns)
     step_ns = parse_duration(step)
+    if align and step_ns > 0:
+        start_ns, end_ns = start_ns - start_ns % step_ns, end_ns - end_ns % step_ns
     check_range(start_ns, end_ns, step_ns, what)
     return start_ns, end_ns, step_ns
 
@@ -117,7 +122,8 @@ def load_target(
     on_query: Callable[[str], None] | None = None,
 ) -> LoadedTarget:
     """The panel of ``target``: ``dataset`` (an id or a unique prefix) when given, else
-    the target's dataset, else its Prometheus query run at ``now`` and snapshotted into
+    the target's dataset, else its Prometheus query run at ``now`` (on a grid aligned to
+    its step, :func:`query_window`) and snapshotted into
     ``store``; then only the target's ``series`` when it names some, checked against
     the target's ``expect`` (:func:`modelphase.ingest.validate.check`).
 
@@ -142,8 +148,9 @@ def load_target(
             )
         when = now if now is not None else datetime.now(UTC)
         start, end, step = query_window(
-            query.start, query.end, query.step, now=when, what="target.prometheus start/end/step"
-        )
+            query.start, query.end, query.step, now=when, align=True,
+            what="target.prometheus start/end/step",
+        )  # fmt: skip
         conn = settings if settings is not None else get_settings().prometheus
         if query.url:
             conn = replace(conn, url=query.url)

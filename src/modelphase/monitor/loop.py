@@ -168,6 +168,8 @@ class Monitor:
         #: the newest actual of the model being judged (the data's clock: cool-downs and
         #: the retrain lag are measured on it, so a replay runs them as production would)
         self._data_end = 0
+        #: the dataset each panel of the actuals was snapshotted as, by object
+        self._snapshots: dict[int, str] = {}
 
     # ---------------------------------------------------------------- the pass
 
@@ -258,10 +260,12 @@ class Monitor:
             judged = True
             if age > policy.max_age_ns:
                 triggers.append(f"stale: version {prod.version} is older than max_age")
-        if panel is None or panel.n_points == 0:
+        seen = panel.ds[np.isfinite(panel.y)] if panel is not None else np.empty(0, np.int64)
+        if not len(seen):
             report.reasons.append("no actuals yet")
         else:
-            end = int(panel.ds.max())
+            assert panel is not None
+            end = int(seen.max())  # the newest value that arrived, not the grid's end
             self._data_end = end
             report.evidence["actuals_age_s"] = (self.registry._now_us() * 1000 - end) / 1e9
             recent = end - policy.window_ns
@@ -715,14 +719,19 @@ class Monitor:
         return None
 
     def _retrain(self, spec: ModelSpec, panel: Panel, run_id: str) -> ModelVersion | None:
-        manifest = ingest_panel(
-            panel, self.store, {"kind": "monitor", "run": run_id}, now=datetime.now(UTC)
-        )
-        run = train(spec, self.store.load(manifest.id), dataset_id=manifest.id, n_jobs=self.n_jobs)
+        """Train ``spec`` on the actuals and register the result with its lineage: the
+        dataset the target's query was snapshotted as, or a snapshot made of them."""
+        dataset_id = self._snapshots.get(id(panel))
+        if dataset_id is None:
+            source = {"kind": "monitor", "run": run_id}
+            dataset_id = ingest_panel(panel, self.store, source, now=datetime.now(UTC)).id
+        run = train(spec, self.store.load(dataset_id), dataset_id=dataset_id, n_jobs=self.n_jobs)
         return register_run(run, self.registry, tags={"origin": "monitor", "monitor_run": run_id})
 
     def _target_actuals(self, prod: ModelVersion, spec: ModelSpec) -> Panel | None:
-        return load_target(spec.target, store=self.store).panel
+        loaded = load_target(spec.target, store=self.store)
+        self._snapshots = {id(loaded.panel): loaded.dataset_id}  # this pass's only
+        return loaded.panel
 
 
 def _spec(version: ModelVersion) -> ModelSpec | None:
