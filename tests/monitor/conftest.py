@@ -44,7 +44,7 @@ candidates:
     params: {{season_length: 1d, window_size: 3}}
 backtest: {{windows: 3, step: 8}}
 monitoring: {{window: 6h, min_points: 40, cooldown: 4h}}
-canary: {{steps: [50, 100], min_samples: 40, shadow: {{min_samples: 40}}}}
+canary: {{steps: [50, 100], min_samples: 40, max_duration: 1d, shadow: {{min_samples: 40}}}}
 """
 
 
@@ -56,7 +56,7 @@ def served_model(reg: Registry, *, change: bool, days: float, seed: int) -> Pane
     before it, register and promote it; return the whole simulated panel."""
     regime = RegimeChange(start=CHANGE) if change else None
     sim = simulate(
-        services=1, days=TRAIN_DAYS + days + 0.5, step=STEP, seed=seed, events=False,
+        services=1, days=TRAIN_DAYS + days + 1.5, step=STEP, seed=seed, events=False,
         regime_change=regime,
     )  # fmt: skip
     store = DatasetStore()

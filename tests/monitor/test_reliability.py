@@ -22,7 +22,7 @@ from modelphase.monitor.loop import Monitor as LoopMonitor
 from modelphase.registry import ModelVersion, Registry
 from modelphase.registry.monitoring import MonitorStore
 from modelphase.spec import ModelSpec
-from monitor.conftest import Replay, truncated, write_actuals
+from monitor.conftest import DAY, HOUR, Replay, truncated, write_actuals
 from serve.harness import wait_for
 from support.cli import RunCli
 
@@ -178,3 +178,18 @@ def test_a_rollback_stays_possible_after_the_monitor_promoted(
     done = cli("models", "rollback", "fleet", "--alias", "production")
     assert done.code == 0, done.stderr
     assert Registry().live("fleet")["production"] == 1
+
+
+def test_a_stage_without_comparable_requests_fails_after_its_max_duration(
+    replay: Callable[..., Replay],
+) -> None:
+    run = degraded(replay)
+    report = monitor_of(run).run_once()  # degraded again: retrained, in shadow
+    assert report.exit_code == ACTED
+    assert "shadow" in run.registry.live("fleet")
+    run.now["t"] += DAY + HOUR  # a day of actuals, and no request for the shadow to answer
+    late = monitor_of(run).run_once()
+    assert any(
+        "no verdict within the plan's max_duration of 24 h" in a for a in late.models[0].actions
+    )
+    assert "shadow" not in run.registry.live("fleet")

@@ -476,6 +476,7 @@ class Monitor:
             max_samples=policy.max_samples, tolerance=policy.tolerance, alpha=policy.alpha,
         )  # fmt: skip
         self._note(report, "shadow", v, verdict)
+        verdict = self._expire(state, policy, verdict)
         if verdict.outcome == "wait":
             return
         evidence = {"stage": "shadow", **verdict.to_dict()}
@@ -507,6 +508,7 @@ class Monitor:
         )  # fmt: skip
         step = policy.steps[min(state.step, len(policy.steps) - 1)]
         self._note(report, f"canary {step:g}%", v, verdict)
+        verdict = self._expire(state, policy, verdict)
         if verdict.outcome == "wait":
             return
         evidence = {"stage": f"canary {step:g}%", **verdict.to_dict()}
@@ -649,6 +651,19 @@ class Monitor:
             )
             return None
         return v
+
+    def _expire(self, state: MonitorState, policy: Policy, verdict: Verdict) -> Verdict:
+        """A stage still waiting after the plan's ``max_duration`` of data fails: a
+        shadow that gets no comparable requests must not hold the rollout forever."""
+        since = state.data.get("since_data_ns")
+        if verdict.outcome != "wait" or since is None:
+            return verdict
+        lasted = self._data_end - int(since)
+        if lasted <= policy.max_duration_ns:
+            return verdict
+        hours = policy.max_duration_ns / 3.6e12
+        reason = f"no verdict within the plan's max_duration of {hours:g} h ({verdict.reason})"
+        return Verdict("fail", reason, verdict.evidence)
 
     def _note(self, report: ModelReport, stage: str, v: int, verdict: Verdict) -> None:
         report.reasons.append(f"{stage} v{v}: {verdict.outcome}: {verdict.reason}")

@@ -35,6 +35,7 @@ accuracy says so.
     alpha: 0.05
     max_failure_increase: 0.01
     min_duration: 0s      # a stage (shadow, each step) lasts at least this much data
+    max_duration: 3d      # and fails when still undecided after this much
     shadow: {min_samples: 50}   # or shadow: false to go straight to the canary
 """
 
@@ -56,7 +57,7 @@ _DRIFT = {"alpha", "min_effect", "share", "act"}
 _ACCURACY = {"max_mase_ratio", "max_mase", "min_coverage"}
 _CANARY = {
     "steps", "min_samples", "max_samples", "tolerance", "alpha", "max_failure_increase",
-    "shadow", "share", "traffic", "min_duration",
+    "shadow", "share", "traffic", "min_duration", "max_duration",
 }  # fmt: skip
 
 
@@ -84,6 +85,7 @@ class Policy:
     shadow: bool = True
     shadow_min_samples: int = 50
     min_duration_ns: int = 0
+    max_duration_ns: int = 3 * 86_400 * 10**9
 
     @classmethod
     def of(cls, monitoring: Mapping[str, Any] | None, canary: Mapping[str, Any] | None) -> Policy:
@@ -126,6 +128,8 @@ class Policy:
                 ),
                 shadow=shadow is not False,
                 min_duration_ns=_ns(plan.get("min_duration"), 0) or 0,
+                max_duration_ns=_ns(plan.get("max_duration"), cls.max_duration_ns)
+                or cls.max_duration_ns,
                 shadow_min_samples=_int(shadow_plan.get("min_samples", cls.shadow_min_samples), 1),
             )
         except (TypeError, ValueError) as exc:
