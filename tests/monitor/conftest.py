@@ -43,7 +43,8 @@ candidates:
   - model: SeasonalWindowAverage
     params: {{season_length: 1d, window_size: 3}}
 backtest: {{windows: 3, step: 8}}
-monitoring: {{window: 6h, min_points: 40, cooldown: 4h}}
+monitoring:
+  {{window: 6h, min_points: 40, cooldown: 4h, persist: 2, accuracy: {{max_mase_ratio: 1.5}}}}
 canary: {{steps: [50, 100], min_samples: 40, max_duration: 1d, shadow: {{min_samples: 40}}}}
 """
 
