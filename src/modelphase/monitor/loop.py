@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from modelphase.decisions import read_decisions
 from modelphase.drift import compare_series
@@ -47,6 +46,17 @@ from modelphase.forecast.catalog import default_season
 from modelphase.forecast.trained import FLAVOR as FORECAST_FLAVOR
 from modelphase.frame import Panel
 from modelphase.ingest import DatasetStore, ingest_panel, load_target
+from modelphase.monitor._data import (
+    answered_by,
+    created_ns,
+    failures,
+    long_frame,
+    plain,
+    plain_json,
+    same_hours,
+    stored_spec,
+    without_pending,
+)
 from modelphase.monitor.accuracy import (
     JoinCounts,
     accuracy,
@@ -61,16 +71,12 @@ from modelphase.monitor.judge import Verdict, judge
 from modelphase.monitor.policy import Policy
 from modelphase.registry import ModelVersion, Registry
 from modelphase.registry.monitoring import MonitorState, MonitorStore
-from modelphase.spec import ModelSpec, parse_spec
+from modelphase.spec import ModelSpec
 from modelphase.train import register_run, train
 
 __all__ = ["ACTED", "DEGRADED", "HEALTHY", "ModelReport", "Monitor", "MonitorReport"]
 
 log = logging.getLogger("modelphase.monitor")
-
-#: drift compares a recent window with this many days of the training data before it
-REFERENCE_DAYS = 7
-_DAY = 86_400 * 10**9
 
 #: exit codes of ``modelphase monitor run --once``
 HEALTHY, DEGRADED, ACTED = 0, 3, 5
@@ -208,7 +214,7 @@ class Monitor:
         prod = self.registry.get(name, aliases["production"])
         state = self.states.state(name)
         report = ModelReport(name, prod.version, state.phase, "unknown")
-        spec = _spec(prod)
+        spec = stored_spec(prod)
         if spec is None:
             report.reasons.append("no spec stored with the version: not monitored")
             return report
@@ -239,7 +245,7 @@ class Monitor:
             return report
         finally:  # the verdict with what the rollout saw and did, even if a step failed
             evidence = {"reasons": report.reasons, "actions": report.actions, **report.evidence}
-            self.states.record_health(name, prod.version, report.verdict, _json(evidence))
+            self.states.record_health(name, prod.version, report.verdict, plain_json(evidence))
 
     # ------------------------------------------------------------------ health
 
@@ -255,7 +261,7 @@ class Monitor:
         triggers: list[str] = []
         judged = False
         if policy.max_age_ns is not None:
-            age = self.registry._now_us() * 1000 - _created_ns(prod)
+            age = self.registry._now_us() * 1000 - created_ns(prod)
             report.evidence["age_s"] = age / 1e9
             judged = True
             if age > policy.max_age_ns:
@@ -288,7 +294,7 @@ class Monitor:
         triggers: list[str],
     ) -> bool:
         counts = JoinCounts()
-        rows = forecast_rows(_of(decisions, prod.version, "production"), counts)
+        rows = forecast_rows(answered_by(decisions, prod.version, "production"), counts)
         rows = rows[rows["ds"] > recent]
         joined, counts = join_actuals(rows, panel, counts)
         report.evidence["actuals"] = counts.to_dict()
@@ -301,12 +307,12 @@ class Monitor:
         scales = series_scales(panel, default_season(panel.step or 1))
         table = accuracy(joined, by=["version"], scales=scales)
         row: dict[str, Any] = {str(k): v for k, v in table.iloc[0].to_dict().items()}
-        report.evidence["accuracy"] = {k: _plain(v) for k, v in row.items()}
+        report.evidence["accuracy"] = {k: plain(v) for k, v in row.items()}
         trained = (prod.metrics or {}).get("mase")
         mase = float(row["mase"])
         low, high = mase_bounds(joined, scales)
-        report.evidence["accuracy"]["mase_low"] = _plain(low)
-        report.evidence["accuracy"]["mase_high"] = _plain(high)
+        report.evidence["accuracy"]["mase_low"] = plain(low)
+        report.evidence["accuracy"]["mase_high"] = plain(high)
         if (
             policy.max_mase_ratio is not None
             and isinstance(trained, int | float)
@@ -337,10 +343,12 @@ class Monitor:
         return True
 
     def _alerts(self, prod: ModelVersion, decisions: pd.DataFrame, report: ModelReport) -> bool:
-        table = alert_rates(score_rows(_of(decisions, prod.version, "production")), by=["version"])
+        table = alert_rates(
+            score_rows(answered_by(decisions, prod.version, "production")), by=["version"]
+        )
         if not len(table):
             return False
-        report.evidence["alerts"] = {k: _plain(v) for k, v in table.iloc[0].to_dict().items()}
+        report.evidence["alerts"] = {k: plain(v) for k, v in table.iloc[0].to_dict().items()}
         return True
 
     def _drift(
@@ -360,14 +368,14 @@ class Monitor:
             report.reasons.append(f"drift not judged: training dataset unavailable ({exc})")
             return False
         trained_until = int(reference.ds.max()) if reference.n_points else recent
-        current = _long(panel)
+        current = long_frame(panel)
         current = current[current["ds"] > max(recent, trained_until)]
         if not len(current):
             report.reasons.append("drift not judged: no actuals after the training data")
             return False
-        ref = _long(reference)
+        ref = long_frame(reference)
         ref = ref[ref["unique_id"].isin(current["unique_id"].unique())]
-        ref = ref[_same_hours(ref["ds"].to_numpy(), current["ds"].to_numpy(), trained_until)]
+        ref = ref[same_hours(ref["ds"].to_numpy(), current["ds"].to_numpy(), trained_until)]
         found = compare_series(
             ref, current, alpha=policy.drift_alpha, min_effect=policy.drift_min_effect
         )
@@ -383,8 +391,8 @@ class Monitor:
             "drifted": len(drifted),
             "share": share,
             "top": [
-                {"unique_id": r.unique_id, "effect_size": _plain(r.effect_size),
-                 "p_value": _plain(r.p_value)}
+                {"unique_id": r.unique_id, "effect_size": plain(r.effect_size),
+                 "p_value": plain(r.p_value)}
                 for r in top.itertuples()
             ],
         }  # fmt: skip
@@ -498,12 +506,12 @@ class Monitor:
         v = self._stage(state, prod, policy, report, "canary")
         if v is None:
             return
-        cand, base, failures = self._split(decisions, prod.version, v, state.since_us, panel)
+        cand, base, failed = self._split(decisions, prod.version, v, state.since_us, panel)
         verdict = judge(
             cand["rel"], base["rel"], paired=False, requests=cand["request_id"],
             baseline_requests=base["request_id"], min_samples=policy.min_samples,
             max_samples=policy.max_samples, tolerance=policy.tolerance, alpha=policy.alpha,
-            failures=failures[0], baseline_failures=failures[1],
+            failures=failed[0], baseline_failures=failed[1],
             max_failure_increase=policy.max_failure_increase,
         )  # fmt: skip
         step = policy.steps[min(state.step, len(policy.steps) - 1)]
@@ -520,7 +528,7 @@ class Monitor:
             share = policy.steps[nxt] / 100.0
             self._pending(state, [("promote", "canary", v, share)], evidence)
             report.actions.append(f"canary v{v}: {step:g}% -> {policy.steps[nxt]:g}%")
-            data = {**_clear(state.data), "since_data_ns": self._data_end}
+            data = {**without_pending(state.data), "since_data_ns": self._data_end}
             self.states.save(
                 replace(self.states.state(prod.name), phase="canary", version=v, step=nxt,
                         since_us=self.registry._now_us(), data=data)
@@ -562,7 +570,7 @@ class Monitor:
         self._pending(state, moves, evidence)
         where = phase if share is None else f"{phase} at {share:.0%}"
         report.actions.append(f"{version.name} v{version.version} -> {where}")
-        data = {**_clear(state.data), "since_data_ns": self._data_end}
+        data = {**without_pending(state.data), "since_data_ns": self._data_end}
         self.states.save(
             replace(self.states.state(version.name), phase=phase, version=version.version,
                     step=step, since_us=self.registry._now_us(), data=data)
@@ -590,10 +598,10 @@ class Monitor:
     ) -> None:
         """Write the moves into the state, make them, then clear them."""
         fresh = self.states.state(state.name)
-        pending = {"moves": [list(m) for m in moves], "evidence": _json(evidence)}
+        pending = {"moves": [list(m) for m in moves], "evidence": plain_json(evidence)}
         fresh = self.states.save(replace(fresh, data={**fresh.data, "pending": pending}))
         self._apply(state.name, pending)
-        self.states.save(replace(fresh, data=_clear(fresh.data)))
+        self.states.save(replace(fresh, data=without_pending(fresh.data)))
 
     def _finish_pending(self, state: MonitorState, report: ModelReport) -> MonitorState:
         pending = state.data.get("pending")
@@ -601,7 +609,7 @@ class Monitor:
             return state
         self._apply(state.name, pending)
         report.actions.append("finished the move an earlier pass was making")
-        return self.states.save(replace(state, data=_clear(state.data)))
+        return self.states.save(replace(state, data=without_pending(state.data)))
 
     def _apply(self, name: str, pending: Mapping[str, Any]) -> None:
         evidence = dict(pending.get("evidence") or {})
@@ -619,7 +627,7 @@ class Monitor:
             "run_id", "trigger", "triggered_at_us", "triggered_data_ns", "strikes",
             "since_data_ns",
         }  # fmt: skip
-        data = {k: v for k, v in _clear(state.data).items() if k not in gone}
+        data = {k: v for k, v in without_pending(state.data).items() if k not in gone}
         data["last_action_us"] = self.registry._now_us()
         data["last_action_data_ns"] = self._data_end
         data["last"] = why
@@ -667,7 +675,7 @@ class Monitor:
 
     def _note(self, report: ModelReport, stage: str, v: int, verdict: Verdict) -> None:
         report.reasons.append(f"{stage} v{v}: {verdict.outcome}: {verdict.reason}")
-        report.evidence[stage.split()[0]] = _json(verdict.evidence)
+        report.evidence[stage.split()[0]] = plain_json(verdict.evidence)
 
     # --------------------------------------------------------------- the data
 
@@ -683,7 +691,7 @@ class Monitor:
         ``err``, the absolute error scaled by the series' naive error."""
         if panel is None:
             return pd.DataFrame(columns=["request_id", "unique_id", "step", "err"])
-        part = _of(decisions, version, alias)
+        part = answered_by(decisions, version, alias)
         if len(part) and since_us:
             since = pd.Timestamp(since_us * 1000, tz="UTC")
             part = part[part["time_us"] >= since]
@@ -712,8 +720,8 @@ class Monitor:
         of each, ``(failed, requests)``."""
         cand = self._errors(decisions, v, "canary", since_us, panel)
         base = self._errors(decisions, prod, "production", since_us, panel)
-        failures = (_failures(decisions, v, "canary", since_us),
-                    _failures(decisions, prod, "production", since_us))  # fmt: skip
+        failed = (failures(decisions, v, "canary", since_us),
+                  failures(decisions, prod, "production", since_us))  # fmt: skip
         # canary and production answer different requests: each error is divided by
         # production's mean error on its series and step ahead in the same window, so
         # that a canary given more of the hard series (or the far steps) does not look
@@ -725,7 +733,7 @@ class Monitor:
         with np.errstate(divide="ignore", invalid="ignore"):
             cand["rel"] = cand["err"].to_numpy() / cand["typical"].to_numpy()
             base["rel"] = base["err"].to_numpy() / base["typical"].to_numpy()
-        return cand, base, failures
+        return cand, base, failed
 
     def _retrained(self, name: str, run_id: str) -> ModelVersion | None:
         for version in reversed(self.registry.versions(name)):
@@ -747,74 +755,3 @@ class Monitor:
         loaded = load_target(spec.target, store=self.store)
         self._snapshots = {id(loaded.panel): loaded.dataset_id}  # this pass's only
         return loaded.panel
-
-
-def _spec(version: ModelVersion) -> ModelSpec | None:
-    if not version.spec:
-        return None
-    try:
-        return parse_spec(yaml.safe_dump(version.spec), source=f"{version.name} v{version.version}")
-    except ModelphaseError:
-        return None
-
-
-def _of(decisions: pd.DataFrame, version: int | None, alias: str) -> pd.DataFrame:
-    if not len(decisions) or "version" not in decisions.columns:
-        return decisions.iloc[0:0]
-    keep = (decisions["version"] == version) & (decisions["alias"] == alias)
-    return decisions[keep.fillna(False).astype(bool)]
-
-
-def _failures(decisions: pd.DataFrame, version: int, alias: str, since_us: int) -> tuple[int, int]:
-    part = _of(decisions, version, alias)
-    if len(part) and since_us:
-        part = part[part["time_us"] >= pd.Timestamp(since_us * 1000, tz="UTC")]
-    if not len(part):
-        return 0, 0
-    return int((part["answered_by"] == "fallback").sum()), len(part)
-
-
-def _same_hours(ref_ds: np.ndarray, cur_ds: np.ndarray, until: int) -> np.ndarray:
-    """The reference rows to compare a recent window with: the training data's last
-    week, at the same hours of the day as the window (a night is compared with nights,
-    not with the whole day's range), or all of that week for a window of a day or more."""
-    lo, hi = int(cur_ds.min()), int(cur_ds.max())
-    keep = ref_ds > until - REFERENCE_DAYS * _DAY
-    if hi - lo >= _DAY:
-        return keep
-    return np.asarray(keep & (np.mod(ref_ds - lo, _DAY) <= hi - lo))
-
-
-def _long(panel: Panel) -> pd.DataFrame:
-    lengths = np.diff(panel.indptr)
-    return pd.DataFrame(
-        {
-            "unique_id": np.repeat(np.asarray(panel.ids, dtype=object), lengths),
-            "ds": panel.ds,
-            "y": panel.y,
-        }
-    )
-
-
-def _created_ns(version: ModelVersion) -> int:
-    return int(pd.Timestamp(version.created_at).value)
-
-
-def _clear(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k != "pending"}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(v) for v in value]
-    return _plain(value)
