@@ -34,6 +34,14 @@ from modelphase.exceptions import (
     ValidationError,
 )
 from modelphase.registry import auth
+from modelphase.registry._rows import (
+    epoch_us,
+    event_of,
+    token_of,
+    version_metadata,
+    version_of,
+    which,
+)
 from modelphase.registry.artifacts import ArtifactStore, check_digest, sha256_of
 from modelphase.registry.auth import LOCAL_ADMIN, Principal, Role, require
 from modelphase.registry.protocol import UNSET, Unset
@@ -43,11 +51,9 @@ from modelphase.registry.records import (
     ModelVersion,
     TokenInfo,
     check_alias,
-    check_name,
     diff_versions,
     dumps,
     format_us,
-    gates_passed,
     live_at,
 )
 from modelphase.registry.schema import alias_events, aliases, models, tokens, versions
@@ -145,7 +151,7 @@ class Registry:
         db = Database(url or settings.registry)
         try:
             db.ensure_schema()
-            now = _us((clock or (lambda: datetime.now(UTC)))())
+            now = epoch_us((clock or (lambda: datetime.now(UTC)))())
             with db.write() as conn:
                 admins = _live_admins(conn)
                 if admins:
@@ -281,7 +287,7 @@ class Registry:
                     **row,
                 )
             )
-            return _version(self._version_row(conn, name, version))
+            return version_of(self._version_row(conn, name, version))
 
     def get(
         self, name: str, version: int | None = None, *, alias: str | None = None
@@ -289,7 +295,7 @@ class Registry:
         """A version by number, by alias, or the latest."""
         require(self.principal, Role.VIEWER, "reading the registry")
         with self.db.read() as conn:
-            return _version(self._resolve(conn, name, version, alias))
+            return version_of(self._resolve(conn, name, version, alias))
 
     def versions(self, name: str) -> list[ModelVersion]:
         require(self.principal, Role.VIEWER, "reading the registry")
@@ -298,7 +304,7 @@ class Registry:
             rows = conn.execute(
                 sa.select(versions).where(versions.c.name == name).order_by(versions.c.version)
             ).all()
-        return [_version(r) for r in rows]
+        return [version_of(r) for r in rows]
 
     def models(self) -> list[ModelSummary]:
         """Every model with its latest version and current aliases."""
@@ -352,7 +358,7 @@ class Registry:
         for row in rows:
             problem = self.artifacts.verify(row.artifact_digest)
             if problem:
-                broken.append((_version(row), problem))
+                broken.append((version_of(row), problem))
         return broken
 
     # ------------------------------------------------------------------- lineage
@@ -366,7 +372,7 @@ class Registry:
                 .where(versions.c.dataset_id == dataset_id)
                 .order_by(versions.c.name, versions.c.version)
             ).all()
-        return [_version(r) for r in rows]
+        return [version_of(r) for r in rows]
 
     def diff(self, name: str, a: int, b: int) -> dict[str, dict[str, list[Any]]]:
         """What differs between versions ``a`` and ``b`` of ``name``."""
@@ -400,7 +406,7 @@ class Registry:
         check_alias(alias)
         with self.db.write() as conn:
             self._lock_model(conn, name)
-            target = _version(self._version_row(conn, name, version))
+            target = version_of(self._version_row(conn, name, version))
             forced = False
             if target.gates_passed is False:
                 if not force:
@@ -415,7 +421,7 @@ class Registry:
             current = self._alias_version(conn, name, alias)
             if not isinstance(expect, Unset) and expect != current:
                 raise AliasConflictError(
-                    f"{name}@{alias} holds {_v(current)}, not {_v(expect)} as expected; "
+                    f"{name}@{alias} holds {which(current)}, not {which(expect)} as expected; "
                     "someone moved it meanwhile. Fix: check `modelphase models history "
                     f"{name}` and retry with --expect {current if current else 'none'}",
                     alias=alias,
@@ -507,7 +513,7 @@ class Registry:
         require(self.principal, Role.VIEWER, "reading the registry")
         with self.db.read() as conn:
             self._model_row(conn, name)
-            until = _us(at) if at is not None else None
+            until = epoch_us(at) if at is not None else None
             return live_at(self._events(conn, name, until=until))
 
     # -------------------------------------------------------------------- tokens
@@ -526,7 +532,7 @@ class Registry:
         require(self.principal, Role.ADMIN, "managing tokens")
         with self.db.read() as conn:
             rows = conn.execute(sa.select(tokens).order_by(tokens.c.created_at_us)).all()
-        return [_token(r) for r in rows]
+        return [token_of(r) for r in rows]
 
     def revoke_token(self, token_id: str) -> TokenInfo:
         require(self.principal, Role.ADMIN, "managing tokens")
@@ -551,7 +557,7 @@ class Registry:
                     .values(revoked_at_us=self._now_us())
                 )
             row = conn.execute(sa.select(tokens).where(tokens.c.id == token_id)).one()
-        return _token(row)
+        return token_of(row)
 
     # ------------------------------------------------------------------ internals
 
@@ -586,7 +592,7 @@ class Registry:
         return Principal(row.name, Role.parse(row.role), row.id)
 
     def _now_us(self) -> int:
-        return _us(self._clock())
+        return epoch_us(self._clock())
 
     def _move(
         self,
@@ -650,7 +656,7 @@ class Registry:
         if until is not None:
             query = query.where(alias_events.c.at_us <= until)
         rows = conn.execute(query.order_by(alias_events.c.at_us, alias_events.c.id)).all()
-        return [_event(r) for r in rows]
+        return [event_of(r) for r in rows]
 
     def _last_event(self, conn: Connection, name: str, alias: str) -> AliasEvent:
         return self._events(conn, name, alias=alias)[-1]
@@ -713,42 +719,6 @@ class Registry:
         return self._version_row(conn, name, version)
 
 
-def version_metadata(
-    name: str,
-    flavor: str,
-    model_class: str,
-    params: Mapping[str, Any] | None,
-    spec: Mapping[str, Any] | None,
-    dataset_id: str | None,
-    metrics: Mapping[str, Any] | None,
-    gates: Sequence[Mapping[str, Any]],
-    owners: Sequence[str],
-    canary_plan: Mapping[str, Any] | None,
-    tags: Mapping[str, str] | None,
-    code_version: str,
-    git_commit: str | None,
-) -> dict[str, Any]:
-    """A version's metadata columns, checked (before its artifact is stored or sent)."""
-    check_name(name)
-    if dataset_id is not None and not _is_hex(dataset_id):
-        raise ValidationError(f"expected a dataset id of hex digits, got {dataset_id!r}")
-    return {
-        "flavor": flavor,
-        "model_class": model_class,
-        "params": dumps(dict(params or {}), "params"),
-        "spec": dumps(dict(spec), "spec") if spec is not None else None,
-        "dataset_id": dataset_id,
-        "code_version": code_version,
-        "git_commit": git_commit,
-        "metrics": dumps(dict(metrics or {}), "metrics"),
-        "gates": dumps([dict(g) for g in gates], "gates"),
-        "gates_passed": gates_passed(gates),
-        "owners": dumps(list(owners), "owners"),
-        "canary_plan": dumps(dict(canary_plan), "canary plan") if canary_plan else None,
-        "tags": dumps({str(k): str(v) for k, v in (tags or {}).items()}, "tags"),
-    }
-
-
 def _live_admins(conn: Connection, *, lock: bool = False) -> list[str]:
     """The ids of the admin tokens not revoked; ``lock`` holds their rows until the
     transaction ends (two revocations at once cannot both leave the other as the last)."""
@@ -789,72 +759,3 @@ def _insert_ignore(conn: Connection, name: str, now: int, actor: str) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(models).values(**values).on_conflict_do_nothing()
-
-
-def _version(row: Row[Any]) -> ModelVersion:
-    return ModelVersion(
-        name=row.name,
-        version=row.version,
-        flavor=row.flavor,
-        model_class=row.model_class,
-        params=json.loads(row.params),
-        artifact_digest=row.artifact_digest,
-        artifact_size=row.artifact_size,
-        created_by=row.created_by,
-        created_by_token=row.created_by_token,
-        created_at=format_us(row.created_at_us) or "",
-        spec=json.loads(row.spec) if row.spec else None,
-        dataset_id=row.dataset_id,
-        code_version=row.code_version,
-        git_commit=row.git_commit,
-        metrics=json.loads(row.metrics),
-        gates=json.loads(row.gates),
-        gates_passed=row.gates_passed,
-        owners=json.loads(row.owners),
-        canary_plan=json.loads(row.canary_plan) if row.canary_plan else None,
-        tags=json.loads(row.tags),
-    )
-
-
-def _event(row: Row[Any]) -> AliasEvent:
-    return AliasEvent(
-        id=row.id,
-        name=row.name,
-        alias=row.alias,
-        action=row.action,
-        from_version=row.from_version,
-        to_version=row.to_version,
-        actor=row.actor,
-        at=format_us(row.at_us) or "",
-        reason=row.reason,
-        forced=bool(row.forced),
-        actor_token=row.actor_token,
-        share=row.share,
-        evidence=json.loads(row.evidence) if row.evidence else None,
-    )
-
-
-def _token(row: Row[Any]) -> TokenInfo:
-    return TokenInfo(
-        row.id,
-        row.name,
-        row.role,
-        row.created_by,
-        format_us(row.created_at_us) or "",
-        format_us(row.revoked_at_us),
-    )
-
-
-def _us(when: datetime) -> int:
-    if when.tzinfo is None:
-        raise ValidationError(f"expected a time with a zone, got {when.isoformat()}")
-    delta = when.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _is_hex(text: str) -> bool:
-    return bool(text) and len(text) <= 64 and all(c in "0123456789abcdef" for c in text)
-
-
-def _v(version: int | None) -> str:
-    return "nothing" if version is None else f"version {version}"

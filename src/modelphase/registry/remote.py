@@ -36,6 +36,7 @@ from modelphase.exceptions import (
     RegistryUnavailableError,
     ValidationError,
 )
+from modelphase.registry._rows import version_metadata
 from modelphase.registry.auth import Principal, Role
 from modelphase.registry.protocol import UNSET, Unset
 from modelphase.registry.records import (
@@ -47,7 +48,7 @@ from modelphase.registry.records import (
     check_name,
     dumps,
 )
-from modelphase.registry.registry import TOKEN_CHECK_SECONDS, Registry, version_metadata
+from modelphase.registry.registry import TOKEN_CHECK_SECONDS, Registry
 
 __all__ = ["RemoteRegistry", "is_remote", "open_registry"]
 
