@@ -430,14 +430,7 @@ def _arrived(panel: Panel) -> Panel:
     seen = panel.ds[np.isfinite(panel.y)]
     if not len(seen) or int(seen.max()) == int(panel.ds.max()):
         return panel
-    last = int(seen.max())
-    items = []
-    for i, uid in enumerate(panel.ids):
-        ds = panel.ds[panel.indptr[i] : panel.indptr[i + 1]]
-        y = panel.y[panel.indptr[i] : panel.indptr[i + 1]]
-        keep = ds <= last
-        items.append((uid, ds[keep], y[keep]))
-    return Panel.from_series(items, step=panel.step)
+    return panel.take(panel.ds <= int(seen.max()))
 
 
 def value_ranges(panel: Panel) -> dict[str, list[float]]:

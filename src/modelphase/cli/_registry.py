@@ -18,6 +18,7 @@ __all__ = [
     "TOKEN",
     "TOKEN_FILE",
     "chosen_url",
+    "open_database_registry",
     "open_registry",
     "registry_options",
 ]
@@ -72,6 +73,20 @@ def open_registry() -> Registry | RemoteRegistry:
     if _chosen.token_file is not None:
         token = read_token_file(_chosen.token_file, "--token-file")
     return _open(_chosen.url, token=token)
+
+
+def open_database_registry(what: str) -> Registry:
+    """The registry the options name, which must be its database (not its HTTP API):
+    ``what`` says what is kept there, for the error."""
+    reg = open_registry()
+    if not isinstance(reg, Registry):
+        reg.close()
+        raise ValidationError(
+            f"{what} are kept in the registry database: expected a database URL "
+            "(sqlite:///... or postgresql+psycopg://...), got an HTTP registry. Fix: pass "
+            "--registry DATABASE_URL with a deployer's token"
+        )
+    return reg
 
 
 def chosen_url() -> str | None:

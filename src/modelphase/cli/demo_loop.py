@@ -21,7 +21,7 @@ import httpx
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.cli._registry import open_registry
+from modelphase.cli._registry import open_database_registry
 from modelphase.cli._render import err, out, progress
 from modelphase.config import get_settings
 from modelphase.decisions import read_decisions
@@ -76,8 +76,7 @@ def loop_step(
         f"requests through the server, the monitor judging every {PASS_EVERY} simulated hours"
     )
     history = _history(spec)
-    reg = open_registry()
-    assert isinstance(reg, Registry)  # the demo's own registry: SQLite in its home
+    reg = open_database_registry("the monitor's state")  # the demo's own: SQLite
     now = {"t": change_ns}
     monitor = Monitor(
         reg,

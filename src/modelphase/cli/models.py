@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelphase import __version__
-from modelphase.cli._registry import open_registry, registry_options
+from modelphase.cli._registry import open_database_registry, open_registry, registry_options
 from modelphase.cli._render import err, out, print_json
 from modelphase.exceptions import DatasetNotFoundError, IntegrityError, ValidationError
 from modelphase.forecast import artifact_kind
@@ -25,7 +25,6 @@ from modelphase.registry import (
     AliasEvent,
     ModelRegistry,
     ModelVersion,
-    Registry,
     Unset,
 )
 from modelphase.registry.monitoring import MonitorStore
@@ -179,12 +178,7 @@ def health_command(
     """The monitor's verdicts on a model (healthy, degraded, unknown) with their reasons
     and evidence, newest first (`modelphase monitor run` writes them)."""
     check_at_most("--limit", limit, 1000, "ask for fewer verdicts")
-    with open_registry() as reg:
-        if not isinstance(reg, Registry):
-            raise ValidationError(
-                "health verdicts are read from the registry database: expected a database "
-                "URL, got an HTTP registry. Fix: pass --registry DATABASE_URL"
-            )
+    with open_database_registry("health verdicts") as reg:
         reg.get(name)  # an unknown model exits 1
         verdicts = MonitorStore(reg).health(name, limit=max(1, limit))
     if as_json:

@@ -25,15 +25,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelphase.cli._checks import check_input_file, check_output_file
-from modelphase.cli._registry import REGISTRY, TOKEN, TOKEN_FILE, open_registry, registry_options
-from modelphase.cli._render import err, fail, out, print_json
+from modelphase.cli._registry import (
+    REGISTRY,
+    TOKEN,
+    TOKEN_FILE,
+    open_database_registry,
+    registry_options,
+)
+from modelphase.cli._render import err, out, print_json
 from modelphase.config import get_settings
 from modelphase.frame import Panel, format_duration, parse_duration
 from modelphase.ingest import DatasetStore, prepare, read_csv, read_parquet
 from modelphase.limits import MAX_JOBS, check_at_most
 from modelphase.monitor import Monitor, MonitorReport
 from modelphase.monitor.metrics import MonitorMetrics
-from modelphase.registry import ModelVersion, Registry
+from modelphase.registry import ModelVersion
 from modelphase.registry.monitoring import MonitorStore
 from modelphase.spec import ModelSpec
 
@@ -96,7 +102,7 @@ def run_command(
     registry_options(registry, token, token_file)
     source = _actuals(actuals)
     metrics = MonitorMetrics()
-    with _local() as reg:
+    with open_database_registry("the monitor's state and lease") as reg:
         monitor = Monitor(
             reg,
             decisions=decisions or get_settings().home / "decisions",
@@ -133,7 +139,7 @@ def status_command(
 ) -> None:
     """Each model's rollout phase and last verdict, and who holds the monitor lease."""
     registry_options(registry, token, token_file)
-    with _local() as reg:
+    with open_database_registry("the monitor's state and verdicts") as reg:
         store = MonitorStore(reg)
         lease = store.lease()
         rows = []
@@ -201,18 +207,6 @@ def _show(report: MonitorReport, as_json: bool) -> None:
 def _verdict(verdict: str | None) -> str:
     colour = {"healthy": "green", "degraded": "yellow"}.get(verdict or "", "dim")
     return f"[{colour}]{verdict or '-'}[/]"
-
-
-def _local() -> Registry:
-    reg = open_registry()
-    if not isinstance(reg, Registry):
-        reg.close()
-        fail(
-            "the monitor keeps its state and lease in the registry database: expected a "
-            "database URL (sqlite:///... or postgresql+psycopg://...), got an HTTP registry. "
-            "Fix: pass --registry DATABASE_URL with a deployer's token"
-        )
-    return reg
 
 
 def _actuals(where: str | None) -> Any:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ from modelphase.exceptions import ValidationError
 __all__ = ["ADWIN", "BOCPD", "CUSUM", "PageHinkley", "StreamingDetector"]
 
 
-class StreamingDetector:
+class StreamingDetector(ABC):
     """The shared shape: parameters from ``__init__``'s signature, NaN counted and
     skipped, the flag cleared by the update after it was raised."""
 
@@ -85,14 +86,17 @@ class StreamingDetector:
         self._drift = self._step(x)
         self.n_detections_ += self._drift
 
+    @abstractmethod
     def _check(self) -> None:
         """Refuse bad hyper-parameters (at the first update)."""
 
+    @abstractmethod
     def _reset(self) -> None:
         """Forget the current regime (at the start, and after a detection)."""
 
-    def _step(self, x: float) -> bool:  # pragma: no cover - every detector has one
-        raise NotImplementedError
+    @abstractmethod
+    def _step(self, x: float) -> bool:
+        """Learn ``x`` (finite); True when it shows a change."""
 
 
 def _at_least(name: str, value: float, low: float, strict: bool = False) -> None:

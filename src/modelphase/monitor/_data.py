@@ -11,7 +11,6 @@ import pandas as pd
 import yaml
 
 from modelphase.exceptions import ModelphaseError
-from modelphase.frame import Panel
 from modelphase.registry import ModelVersion
 from modelphase.spec import ModelSpec, parse_spec
 
@@ -21,7 +20,6 @@ __all__ = [
     "answered_by",
     "created_ns",
     "failures",
-    "long_frame",
     "plain",
     "plain_json",
     "same_hours",
@@ -43,17 +41,23 @@ def stored_spec(version: ModelVersion) -> ModelSpec | None:
         return None
 
 
-def answered_by(decisions: pd.DataFrame, version: int | None, alias: str) -> pd.DataFrame:
+def answered_by(
+    decisions: pd.DataFrame, version: int | None, alias: str, since_us: int = 0
+) -> pd.DataFrame:
+    """The logged answers of one version under one alias (since ``since_us``, epoch us,
+    when given)."""
     if not len(decisions) or "version" not in decisions.columns:
         return decisions.iloc[0:0]
     keep = (decisions["version"] == version) & (decisions["alias"] == alias)
-    return decisions[keep.fillna(False).astype(bool)]
+    part = decisions[keep.fillna(False).astype(bool)]
+    if since_us and len(part):
+        part = part[part["time_us"] >= pd.Timestamp(since_us * 1000, tz="UTC")]
+    return part
 
 
 def failures(decisions: pd.DataFrame, version: int, alias: str, since_us: int) -> tuple[int, int]:
-    part = answered_by(decisions, version, alias)
-    if len(part) and since_us:
-        part = part[part["time_us"] >= pd.Timestamp(since_us * 1000, tz="UTC")]
+    """``(answered by the fallback, answered)`` of one version and alias since then."""
+    part = answered_by(decisions, version, alias, since_us)
     if not len(part):
         return 0, 0
     return int((part["answered_by"] == "fallback").sum()), len(part)
@@ -68,17 +72,6 @@ def same_hours(ref_ds: np.ndarray, cur_ds: np.ndarray, until: int) -> np.ndarray
     if hi - lo >= DAY:
         return np.asarray(keep)
     return np.asarray(keep & (np.mod(ref_ds - lo, DAY) <= hi - lo))
-
-
-def long_frame(panel: Panel) -> pd.DataFrame:
-    lengths = np.diff(panel.indptr)
-    return pd.DataFrame(
-        {
-            "unique_id": np.repeat(np.asarray(panel.ids, dtype=object), lengths),
-            "ds": panel.ds,
-            "y": panel.y,
-        }
-    )
 
 
 def created_ns(version: ModelVersion) -> int:

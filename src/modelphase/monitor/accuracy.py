@@ -36,6 +36,7 @@ __all__ = [
     "alert_rates",
     "forecast_rows",
     "join_actuals",
+    "long_frame",
     "mase_bounds",
     "score_rows",
     "series_scales",
@@ -129,21 +130,19 @@ def join_actuals(
     counts = counts if counts is not None else JoinCounts()
     if not len(rows):
         return rows.assign(y=pd.Series(dtype=np.float64)), counts
-    lengths = np.diff(actuals.indptr)
-    truth = pd.DataFrame(
-        {
-            "unique_id": np.repeat(np.asarray(actuals.ids, dtype=object), lengths),
-            "ds": actuals.ds,
-            "y": actuals.y,
-        }
-    )
-    joined = rows.merge(truth, on=["unique_id", "ds"], how="left", indicator=True)
+    joined = rows.merge(long_frame(actuals), on=["unique_id", "ds"], how="left", indicator=True)
     found = joined["_merge"] == "both"
     finite = found & np.isfinite(joined["y"].to_numpy(dtype=np.float64, na_value=np.nan))
     counts.late += int((~found).sum())
     counts.bad += int((found & ~finite).sum())
     counts.joined += int(finite.sum())
     return joined.loc[finite].drop(columns="_merge").reset_index(drop=True), counts
+
+
+def long_frame(panel: Panel) -> pd.DataFrame:
+    """``unique_id`` (object), ``ds`` (epoch ns, as the forecast rows have it), ``y``."""
+    ids = np.asarray(panel.ids, dtype=object)[panel.series_index()]
+    return pd.DataFrame({"unique_id": ids, "ds": panel.ds, "y": panel.y})
 
 
 def series_scales(actuals: Panel, season: int) -> dict[str, float]:

@@ -50,7 +50,6 @@ from modelphase.monitor._data import (
     answered_by,
     created_ns,
     failures,
-    long_frame,
     plain,
     plain_json,
     same_hours,
@@ -63,6 +62,7 @@ from modelphase.monitor.accuracy import (
     alert_rates,
     forecast_rows,
     join_actuals,
+    long_frame,
     mase_bounds,
     score_rows,
     series_scales,
@@ -176,6 +176,7 @@ class Monitor:
         self._data_end = 0
         #: the dataset each panel of the actuals was snapshotted as, by object
         self._snapshots: dict[int, str] = {}
+        self._scaled: tuple[Panel, dict[str, float]] | None = None
 
     # ---------------------------------------------------------------- the pass
 
@@ -304,7 +305,7 @@ class Monitor:
                 "points have actuals"
             )
             return False
-        scales = series_scales(panel, default_season(panel.step or 1))
+        scales = self._scales(panel)
         table = accuracy(joined, by=["version"], scales=scales)
         row: dict[str, Any] = {str(k): v for k, v in table.iloc[0].to_dict().items()}
         report.evidence["accuracy"] = {k: plain(v) for k, v in row.items()}
@@ -483,13 +484,8 @@ class Monitor:
             min_samples=policy.shadow_min_samples,
             max_samples=policy.max_samples, tolerance=policy.tolerance, alpha=policy.alpha,
         )  # fmt: skip
-        self._note(report, "shadow", v, verdict)
-        verdict = self._expire(state, policy, verdict)
-        if verdict.outcome == "wait":
-            return
-        evidence = {"stage": "shadow", **verdict.to_dict()}
-        if verdict.outcome == "fail":
-            self._abort(state, "shadow", v, verdict, evidence, report)
+        evidence = self._decided(state, policy, report, "shadow", "shadow", v, verdict)
+        if evidence is None:
             return
         self._begin(state, self.registry.get(prod.name, v), "canary", 0,
                     policy.steps[0] / 100.0, evidence, report, leaving="shadow")  # fmt: skip
@@ -515,13 +511,9 @@ class Monitor:
             max_failure_increase=policy.max_failure_increase,
         )  # fmt: skip
         step = policy.steps[min(state.step, len(policy.steps) - 1)]
-        self._note(report, f"canary {step:g}%", v, verdict)
-        verdict = self._expire(state, policy, verdict)
-        if verdict.outcome == "wait":
-            return
-        evidence = {"stage": f"canary {step:g}%", **verdict.to_dict()}
-        if verdict.outcome == "fail":
-            self._abort(state, "canary", v, verdict, evidence, report)
+        label = f"canary {step:g}%"
+        evidence = self._decided(state, policy, report, "canary", label, v, verdict)
+        if evidence is None:
             return
         nxt = state.step + 1
         if nxt < len(policy.steps) and policy.steps[nxt] < 100.0:
@@ -660,6 +652,28 @@ class Monitor:
             return None
         return v
 
+    def _decided(
+        self,
+        state: MonitorState,
+        policy: Policy,
+        report: ModelReport,
+        alias: str,
+        label: str,
+        v: int,
+        verdict: Verdict,
+    ) -> dict[str, Any] | None:
+        """Note a stage's verdict; None while it waits, or once a failed stage is rolled
+        back; else the evidence the next move carries."""
+        self._note(report, label, v, verdict)
+        verdict = self._expire(state, policy, verdict)
+        if verdict.outcome == "wait":
+            return None
+        evidence = {"stage": label, **verdict.to_dict()}
+        if verdict.outcome == "fail":
+            self._abort(state, alias, v, verdict, evidence, report)
+            return None
+        return evidence
+
     def _expire(self, state: MonitorState, policy: Policy, verdict: Verdict) -> Verdict:
         """A stage still waiting after the plan's ``max_duration`` of data fails: a
         shadow that gets no comparable requests must not hold the rollout forever."""
@@ -691,16 +705,18 @@ class Monitor:
         ``err``, the absolute error scaled by the series' naive error."""
         if panel is None:
             return pd.DataFrame(columns=["request_id", "unique_id", "step", "err"])
-        part = answered_by(decisions, version, alias)
-        if len(part) and since_us:
-            since = pd.Timestamp(since_us * 1000, tz="UTC")
-            part = part[part["time_us"] >= since]
+        part = answered_by(decisions, version, alias, since_us)
         joined, _ = join_actuals(forecast_rows(part), panel)
-        scales = series_scales(panel, default_season(panel.step or 1))
-        scale = joined["unique_id"].map(scales).to_numpy(dtype=np.float64)
+        scale = joined["unique_id"].map(self._scales(panel)).to_numpy(dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             joined["err"] = np.abs(joined["y"].to_numpy() - joined["yhat"].to_numpy()) / scale
         return joined
+
+    def _scales(self, panel: Panel) -> dict[str, float]:
+        """Each series' MASE scale on the actuals, computed once per panel."""
+        if self._scaled is None or self._scaled[0] is not panel:
+            self._scaled = (panel, series_scales(panel, default_season(panel.step or 1)))
+        return self._scaled[1]
 
     def _paired(
         self, decisions: pd.DataFrame, prod: int, v: int, since_us: int, panel: Panel | None

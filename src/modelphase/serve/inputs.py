@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 __all__ = ["InputCheck"]
 
 #: values further than this many training-range widths outside the range are flagged
@@ -50,20 +52,21 @@ class InputCheck:
     ) -> list[tuple[str, str]]:
         """``(reason, message)`` for every check ``values`` fail (none: ``[]``)."""
         out: list[tuple[str, str]] = []
-        given = [v for v in values if v is not None]
-        missing = len(values) - len(given)
-        if self.max_missing is not None and values and missing / len(values) > self.max_missing:
-            out.append(("max_missing", f"{missing} of {len(values)} values missing, more "
+        y = np.array(values, dtype=np.float64)  # null is NaN: one pass, on the request path
+        given = y[np.isfinite(y)]
+        missing = len(y) - len(given)
+        if self.max_missing is not None and len(y) and missing / len(y) > self.max_missing:
+            out.append(("max_missing", f"{missing} of {len(y)} values missing, more "
                         f"than {self.max_missing:.0%}"))  # fmt: skip
-        if self.min is not None and (below := sum(1 for v in given if v < self.min)):
+        if self.min is not None and (below := int(np.count_nonzero(given < self.min))):
             out.append(("min", f"{below} value(s) below the expected min {self.min:g}"))
-        if self.max is not None and (above := sum(1 for v in given if v > self.max)):
+        if self.max is not None and (above := int(np.count_nonzero(given > self.max))):
             out.append(("max", f"{above} value(s) above the expected max {self.max:g}"))
         span = self.ranges.get(unique_id) if unique_id is not None else None
         if span is not None and len(span) == 2:
             lo, hi = float(span[0]), float(span[1])
             width = max(hi - lo, abs(hi) * 0.1, 1e-12) * RANGE_WIDTHS
-            far = sum(1 for v in given if v < lo - width or v > hi + width)
+            far = int(np.count_nonzero((given < lo - width) | (given > hi + width)))
             if far:
                 out.append(("out_of_range", f"{far} value(s) outside {1 + 2 * RANGE_WIDTHS:g}x "
                             f"the training range of {unique_id} ({lo:g} to {hi:g})"))  # fmt: skip
