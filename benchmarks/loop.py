@@ -18,11 +18,14 @@ Three stages:
 
 1. observe: every run with ``monitoring: {retrain: false}``. Until the first action the
    passes' verdicts do not depend on the trigger's parameters, so each pass's accuracy
-   evidence (``mase``, ``mase_low``, ``mase_high``) and the version's backtest MASE are
-   recorded and, offline, the first retrain is found for every ``max_mase_ratio`` in
-   1.5, 2, 2.5, 3 and ``persist`` in 1, 2, 3, with ``Monitor._accuracy``'s rule: a pass
-   is degraded when the lower end of the recent MASE's 90% bootstrap interval exceeds
-   ratio x backtest MASE, and a retrain fires on ``persist`` degraded passes in a row.
+   evidence (``mase`` with its interval, the trigger's median series MASE over
+   ``accuracy.window``) and the version's backtest MASE are recorded and, offline, the
+   first retrain is found for every ``max_mase_ratio`` in 2, 3, 4, 5 and ``persist`` in
+   1, 2, 3, with ``Monitor._trigger``'s rule: a pass is degraded when the median
+   series' MASE exceeds ratio x backtest MASE, and a retrain fires on ``persist``
+   degraded passes in a row. ``--dump DIR`` also writes each observed run's production
+   forecasts joined with the actuals, which ``benchmarks/loop_trigger.py`` reads to
+   compare other trigger statistics and windows the same way.
 2. choose, leaving one seed out: for each held-out seed, the pair with no false action
    on the other seeds (no retrain without a change, none before the change), then the
    earliest detection on their change runs (ties to the more cautious: higher ratio,
@@ -48,7 +51,7 @@ sets ``monitoring.window`` in both stages (an experiment; the benchmark's is the
 policy's default, 1d). About 15 minutes on 2 shared cores.
 
     python benchmarks/loop.py [--seeds 0 1 2] [--days 3] [--jobs 2] [--pair 2 1]
-        [--window 6h] [--no-act] [--json results.json]
+        [--window 6h] [--no-act] [--dump DIR] [--json results.json]
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ TRAIN_DAYS = 9
 CHANGE = DEFAULT_START + TRAIN_DAYS * DAY
 HISTORY, H = 576, 12
 NAME = "fleet"
-RATIOS = (1.5, 2.0, 2.5, 3.0)
+RATIOS = (2.0, 3.0, 4.0, 5.0)
 PERSISTS = (1, 2, 3)
 Pair = tuple[float, int]
 
@@ -106,13 +109,13 @@ Pair = tuple[float, int]
 
 
 def degraded(p: Mapping[str, Any], ratio: float) -> bool:
-    """Whether ``Monitor._accuracy`` would call pass ``p`` degraded at ``max_mase_ratio``
-    ``ratio``: the ratio was judged (backtest and recent MASE finite) and the lower end
-    of the recent MASE's interval is above ratio x the backtest MASE."""
-    low, trained = p.get("mase_low"), p.get("trained_mase")
-    if not p.get("judged_ratio") or low is None or trained is None:
+    """Whether ``Monitor._trigger`` would call pass ``p`` degraded at ``max_mase_ratio``
+    ``ratio``: the ratio was judged (backtest and trigger MASE finite) and the median
+    series' MASE over the trigger's window is above ratio x the backtest MASE."""
+    median, trained = p.get("trigger_mase"), p.get("trained_mase")
+    if not p.get("judged_ratio") or median is None or trained is None:
         return False
-    return bool(low > ratio * float(trained))
+    return bool(median > ratio * float(trained))
 
 
 def first_retrain(passes: Sequence[Mapping[str, Any]], ratio: float, persist: int) -> float | None:
@@ -129,8 +132,8 @@ def first_retrain(passes: Sequence[Mapping[str, Any]], ratio: float, persist: in
 def critical_ratio(passes: Sequence[Mapping[str, Any]], persist: int) -> float:
     """The ratio below which a retrain fires on these passes with ``persist``: the
     largest, over runs of ``persist`` passes in a row, of their smallest
-    ``mase_low / backtest MASE`` (0 when never judged)."""
-    values = [p["mase_low"] / p["trained_mase"] if _judged(p) else 0.0 for p in passes]
+    ``trigger MASE / backtest MASE`` (0 when never judged)."""
+    values = [p["trigger_mase"] / p["trained_mase"] if _judged(p) else 0.0 for p in passes]
     best = 0.0
     for i in range(persist - 1, len(values)):
         best = max(best, min(values[i - persist + 1 : i + 1]))
@@ -138,7 +141,8 @@ def critical_ratio(passes: Sequence[Mapping[str, Any]], persist: int) -> float:
 
 
 def _judged(p: Mapping[str, Any]) -> bool:
-    return bool(p.get("judged_ratio")) and p.get("mase_low") is not None and bool(p["trained_mase"])
+    judged = bool(p.get("judged_ratio")) and p.get("trigger_mase") is not None
+    return judged and bool(p["trained_mase"])
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,7 @@ class Scenario:
     monitoring: dict[str, Any]
     work: str
     stage: str
+    dump: str | None = None
 
     @property
     def label(self) -> str:
@@ -422,6 +427,9 @@ def run_scenario(sc: Scenario) -> dict[str, Any]:
     decisions = read_decisions(home / "decisions", model=NAME)
     rows = forecast_rows(decisions[decisions["alias"] == "production"])
     joined, _ = join_actuals(rows, full)
+    if sc.dump:
+        Path(sc.dump).mkdir(parents=True, exist_ok=True)
+        joined.to_parquet(Path(sc.dump) / f"{sc.label}.parquet")
     # one scale for every window and run of a seed: the training data's naive error (the
     # monitor's own scale, over all the actuals so far, moves with the change itself)
     scales = series_scales(first, default_season(STEP))
@@ -472,6 +480,7 @@ def _record(t: int, report: Any, reg: Any) -> dict[str, Any]:
         "mase": acc.get("mase"),
         "mase_low": acc.get("mase_low"),
         "mase_high": acc.get("mase_high"),
+        "trigger_mase": (acc.get("trigger") or {}).get("median_mase"),
         "n": acc.get("n"),
         "judged_ratio": "mase_ratio" in acc,
         "trained_mase": trained,
@@ -490,6 +499,7 @@ def run_all(
     act: Pair | None,
     console: Console,
     window: str | None = None,
+    dump: str | None = None,
 ) -> dict[str, Any]:
     """Train each seed's first version, then run its scenarios, ``jobs`` at a time."""
     monitoring: dict[str, Any] = {"retrain": False} if act is None else _acting(act)
@@ -503,7 +513,7 @@ def run_all(
         for seed in seeds:
             if (Path(work) / f"run-seed{seed}.pkl").exists():
                 for change in (True, False):
-                    sc = Scenario(seed, change, days, monitoring, work, stage)
+                    sc = Scenario(seed, change, days, monitoring, work, stage, dump)
                     pending[pool.submit(run_scenario, sc)] = sc
             else:
                 pending[pool.submit(train_seed, seed, days, work)] = seed
@@ -519,7 +529,7 @@ def run_all(
                         f"MASE {got['mase']:.3f}, chosen {got['chosen']}"
                     )
                     for change in (True, False):
-                        sc = Scenario(what, change, days, monitoring, work, stage)
+                        sc = Scenario(what, change, days, monitoring, work, stage, dump)
                         pending[pool.submit(run_scenario, sc)] = sc
                 else:
                     results["runs"][what.seed, what.change] = got
@@ -558,7 +568,7 @@ def observe_table(runs: Mapping[tuple[int, bool], Mapping[str, Any]]) -> Table:
         "change",
         "backtest MASE",
         "passes",
-        "degraded at 1.5x (before / after)",
+        "degraded at the default (before / after)",
         "critical ratio p1 / p2 / p3 (before the change)",
         "critical ratio p1 / p2 / p3 (after)",
         "MASE day before",
@@ -712,6 +722,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--window", help="monitoring.window (default: the policy's, 1d), e.g. 6h")
     parser.add_argument("--no-act", action="store_true", help="stop after the offline choice")
     parser.add_argument("--json", type=Path, help="write every pass and result here")
+    parser.add_argument(
+        "--dump", help="write each observed run's production forecasts, joined, to DIR"
+    )
     args = parser.parse_args(argv)
     seeds = list(args.seeds)
     console = Console(width=max(Console().width, 180))
@@ -725,7 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="modelphase-loop-") as work:
         console.print("observe (monitoring: {retrain: false}):")
-        observed = run_all(seeds, args.days, args.jobs, work, None, console, args.window)
+        observed = run_all(seeds, args.days, args.jobs, work, None, console, args.window, args.dump)
         runs = observed["runs"]
         traces = {key: run["passes"] for key, run in runs.items()}
         table = outcomes(traces)

@@ -173,7 +173,8 @@ def test_demo_ends_by_serving_its_models_with_a_curl_line_that_works(
         assert answer["answered_by"] == "model"
         assert len(answer["forecasts"][0]["mean"]) == 12
         assert len(result.last_line) == 16  # the dataset id is still the last line
-        # the loop acts by itself on the replayed regime change: retrained and promoted
+        # the loop acts by itself on the replayed regime change: it retrains, and the new
+        # version is promoted or rolled back on its evidence
         assert "10. a regime change" in result.stderr
         assert "11. the loop acted by itself" in result.stderr, result.stderr[-2000:]
         assert "the monitor on demo-forecast, hours after the change" in result.stdout

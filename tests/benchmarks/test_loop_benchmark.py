@@ -22,10 +22,10 @@ def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 def p(
     hours: float, low: float | None, *, trained: float = 0.2, judged: bool = True
 ) -> dict[str, Any]:
-    """A pass whose recent MASE's lower bound is ``low`` x the backtest MASE."""
+    """A pass whose trigger MASE (the median series') is ``low`` x the backtest MASE."""
     return {
         "hours": hours,
-        "mase_low": None if low is None else low * trained,
+        "trigger_mase": None if low is None else low * trained,
         "trained_mase": trained,
         "judged_ratio": judged,
         "verdict": "healthy",
@@ -33,11 +33,11 @@ def p(
     }
 
 
-def test_a_pass_is_degraded_when_the_lower_bound_is_above_the_limit(bench: ModuleType) -> None:
+def test_a_pass_is_degraded_when_the_trigger_mase_is_above_the_limit(bench: ModuleType) -> None:
     assert bench.degraded(p(0, 1.6), 1.5)
     assert not bench.degraded(p(0, 1.5), 1.5)  # strictly above, as the monitor
     assert not bench.degraded(p(0, 1.4), 1.5)
-    assert not bench.degraded(p(0, None), 1.5)  # a NaN bound never triggers
+    assert not bench.degraded(p(0, None), 1.5)  # a NaN statistic never triggers
     assert not bench.degraded(p(0, 9.0, judged=False), 1.5)  # accuracy not judged
 
 
@@ -66,27 +66,27 @@ def test_the_critical_ratio_is_where_the_retrain_starts_to_fire(bench: ModuleTyp
 
 def test_leave_one_seed_out_chooses_on_the_other_seeds(bench: ModuleType) -> None:
     out = bench.Outcome
-    # seed 2's no-change run would fire at 1.5x: the pair chosen without it is the
+    # seed 2's no-change run would fire at 2.0x: the pair chosen without it is the
     # fastest, and with it the next one
     table = {pair: {s: out(None, None) for s in (0, 1, 2)} for pair in
              [(r, k) for r in bench.RATIOS for k in bench.PERSISTS]}  # fmt: skip
     for s in (0, 1, 2):
-        table[1.5, 1][s] = out(4.0, 30.0 if s == 2 else None)
-        table[2.0, 1][s] = out(6.0, None)
-        table[2.5, 1][s] = out(6.0, None)
-    assert bench.choose(table, [0, 1]) == (1.5, 1)
-    assert bench.choose(table, [0, 2]) == (2.5, 1)  # a tie goes to the more cautious
+        table[2.0, 1][s] = out(4.0, 30.0 if s == 2 else None)
+        table[3.0, 1][s] = out(6.0, None)
+        table[4.0, 1][s] = out(6.0, None)
+    assert bench.choose(table, [0, 1]) == (2.0, 1)
+    assert bench.choose(table, [0, 2]) == (4.0, 1)  # a tie goes to the more cautious
     picks = bench.leave_one_out(table, [0, 1, 2])
     assert [(held, pair) for held, pair, _ in picks] == [
-        (0, (2.5, 1)),
-        (1, (2.5, 1)),
-        (2, (1.5, 1)),
+        (0, (4.0, 1)),
+        (1, (4.0, 1)),
+        (2, (2.0, 1)),
     ]
     assert picks[2][2].false  # held-out seed 2: the pair of the others acts without a change
-    assert bench.most_chosen([pair for _, pair, _ in picks], table, [0, 1, 2]) == (2.5, 1)
+    assert bench.most_chosen([pair for _, pair, _ in picks], table, [0, 1, 2]) == (4.0, 1)
     # a retrain before the change is a false action of the change run
-    assert out(-2.0, None).false
-    assert out(-2.0, None).detected is None
+    assert out(-3.0, None).false
+    assert out(-3.0, None).detected is None
 
 
 def test_the_timeline_of_an_acting_run(bench: ModuleType) -> None:

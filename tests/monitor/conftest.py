@@ -44,7 +44,8 @@ candidates:
     params: {{season_length: 1d, window_size: 3}}
 backtest: {{windows: 3, step: 8}}
 monitoring:
-  {{window: 6h, min_points: 40, cooldown: 4h, persist: 2, accuracy: {{max_mase_ratio: 1.5}}}}
+  {{window: 6h, min_points: 40, cooldown: 4h, persist: 2, retrain_delay: {delay},
+    accuracy: {{window: 6h, max_mase_ratio: 1.5}}}}
 canary: {{steps: [50, 100], min_samples: 40, max_duration: 1d, shadow: {{min_samples: 40}}}}
 """
 
@@ -52,9 +53,12 @@ canary: {{steps: [50, 100], min_samples: 40, max_duration: 1d, shadow: {{min_sam
 truncated = upto
 
 
-def served_model(reg: Registry, *, change: bool, days: float, seed: int) -> Panel:
-    """Simulate ``days`` after a regime change (or none), train the spec on the data
-    before it, register and promote it; return the whole simulated panel."""
+def served_model(
+    reg: Registry, *, change: bool, days: float, seed: int, delay: str = "auto"
+) -> Panel:
+    """Simulate ``days`` after a regime change (or none), train the spec (its
+    ``retrain_delay`` ``delay``) on the data before it, register and promote it; return
+    the whole simulated panel."""
     regime = RegimeChange(start=CHANGE) if change else None
     sim = simulate(
         services=1, days=TRAIN_DAYS + days + 1.5, step=STEP, seed=seed, events=False,
@@ -63,7 +67,7 @@ def served_model(reg: Registry, *, change: bool, days: float, seed: int) -> Pane
     store = DatasetStore()
     first = truncated(sim.panel, CHANGE - STEP)
     manifest = ingest_panel(first, store, {"kind": "test"}, now=datetime.now(UTC))
-    spec = parse_spec(SPEC.format(dataset=manifest.id))
+    spec = parse_spec(SPEC.format(dataset=manifest.id, delay=delay))
     v1 = register_run(train(spec, store.load(manifest.id), dataset_id=manifest.id), reg)
     reg.promote("fleet", v1.version, "production")
     return sim.panel
@@ -97,13 +101,21 @@ class Replay:
 @pytest.fixture
 def replay(home: Path) -> Iterator[Callable[..., Replay]]:
     """``replay(change=True, days=3)``: train before the change, serve, and replay
-    ``days`` after it hour by hour, with a monitor pass every two hours."""
+    ``days`` after it hour by hour, with a monitor pass every two hours (``delay``: the
+    spec's ``retrain_delay``, for tests whose data stops moving)."""
     stack: list[Any] = []
 
-    def run(*, change: bool, days: float = 3.0, seed: int = 3, passes: bool = True) -> Replay:
+    def run(
+        *,
+        change: bool,
+        days: float = 3.0,
+        seed: int = 3,
+        passes: bool = True,
+        delay: str = "auto",
+    ) -> Replay:
         reg = Registry()
         stack.append(reg)
-        full = served_model(reg, change=change, days=days, seed=seed)
+        full = served_model(reg, change=change, days=days, seed=seed, delay=delay)
         _, viewer = reg.create_token("replay", "viewer")
         _, deployer = reg.create_token("ops", "deployer")
         now = {"t": CHANGE - STEP}

@@ -21,6 +21,9 @@ from modelphase.monitor import (
     score_rows,
     series_scales,
 )
+from modelphase.monitor.accuracy import median_series_mase
+from modelphase.monitor.policy import backtest_span_ns
+from modelphase.spec import parse_spec
 
 H = 3600 * 10**9
 T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
@@ -155,3 +158,48 @@ def test_alert_rates_with_labelled_incidents() -> None:
     assert row["flag_rate"] == pytest.approx(3 / 6)
     assert row["precision"] == pytest.approx(1 / 2)  # s1 in an incident, s3 not
     assert row["recall"] == pytest.approx(1 / 2)  # the second incident has no flag
+
+
+def test_the_trigger_is_the_median_series_so_one_series_incident_does_not_move_it() -> None:
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(5)]
+    rows = pd.DataFrame(
+        {
+            "unique_id": np.repeat(ids, 40),
+            "y": rng.normal(10.0, 1.0, 200),
+            "request_id": np.repeat([f"r{i}" for i in range(20)], 10),
+        }
+    )
+    rows["yhat"] = rows["y"] + np.tile(np.r_[np.full(20, 0.5), np.full(20, -0.5)], 5)
+    scales = dict.fromkeys(ids, 0.5)
+    assert median_series_mase(rows, scales) == (pytest.approx(1.0), 5)
+    incident = rows.copy()
+    incident.loc[incident["unique_id"] == "s0", "yhat"] += 100.0  # one series, way off
+    assert median_series_mase(incident, scales)[0] == pytest.approx(1.0)
+    assert (
+        accuracy(incident.assign(answered_by="model"), by=["unique_id"], scales=scales)[
+            "mase"
+        ].mean()
+        > 10
+    )  # the pooled MASE is dominated by it
+    most = rows.copy()
+    most.loc[most["unique_id"].isin(["s0", "s1", "s2"]), "yhat"] += 3.0  # most series off
+    assert median_series_mase(most, scales)[0] > 4.0
+    unscaled = {**scales, "s4": float("nan")}  # a series without a scale is left out
+    assert median_series_mase(rows, unscaled)[1] == 4
+    empty, none = median_series_mase(rows.iloc[:0], scales)
+    assert np.isnan(empty)
+    assert none == 0
+
+
+def test_a_retrain_waits_for_the_span_its_backtest_scores() -> None:
+    spec = parse_spec(
+        "name: m\nkind: forecast\ntarget: {dataset: abc}\nfrequency: 5m\nhorizon: 12\n"
+        "backtest: {windows: 3, step: 12}\n"
+    )
+    assert backtest_span_ns(spec) == 36 * 300 * 10**9  # 2 steps of 12 and a horizon: 3 h
+    gap = parse_spec(
+        "name: m\nkind: forecast\ntarget: {dataset: abc}\nfrequency: 1m\nhorizon: 60\n"
+        "backtest: {windows: 2, gap: 5}\n"
+    )
+    assert backtest_span_ns(gap) == (60 + 60 + 5) * 60 * 10**9  # step defaults to horizon

@@ -23,6 +23,17 @@ def test_defaults_and_a_full_policy() -> None:
     assert not given.shadow
 
 
+def test_the_trigger_window_and_the_retrain_delay() -> None:
+    default = Policy.of({}, None)
+    assert default.trigger_window_ns == 3 * 3600 * 10**9
+    assert default.max_mase_ratio == 4.0
+    assert default.retrain_delay_ns is None  # the backtest's span of the spec
+    given = Policy.of({"retrain_delay": "2h", "accuracy": {"window": "6h"}}, None)
+    assert given.trigger_window_ns == 6 * 3600 * 10**9
+    assert given.retrain_delay_ns == 2 * 3600 * 10**9
+    assert Policy.of({"retrain_delay": "0s"}, None).retrain_delay_ns == 0
+
+
 @pytest.mark.parametrize(
     ("monitoring", "canary", "message"),
     [
@@ -34,6 +45,8 @@ def test_defaults_and_a_full_policy() -> None:
         ({"min_points": 0}, None, "integer >= 1"),
         ({"drift": {"alpha": 2}}, None, "fraction"),
         ({"window": "soon"}, None, "monitoring/canary"),
+        ({"retrain_delay": "later"}, None, "monitoring/canary"),
+        ({"accuracy": {"window": "-1h"}}, None, "monitoring/canary"),
     ],
 )
 def test_bad_sections_are_one_clear_spec_error(

@@ -67,7 +67,9 @@ def test_actuals_from_prometheus_drive_the_loop(
         f"target: {{prometheus: {{query: '{query}', start: now-12d, end: now, step: 15m, "
         f"url: '{url}'}}}}"
     )
-    text = SPEC.format(dataset="0").replace("target: {dataset: 0}", target)
+    # the data ends 5 hours after the change, before the backtest's 6-hour span: the
+    # retrain does not wait for more
+    text = SPEC.format(dataset="0", delay="0s").replace("target: {dataset: 0}", target)
     spec = parse_spec(text)
     store = DatasetStore()
     first = upto(full, change - STEP)

@@ -166,12 +166,23 @@ def _show(rows: list[Row], name: str, live: dict[str, int], promoted_at: float |
         table.add_row(f"+{r.hours:g}", r.verdict, r.phase, escape(r.what))
     out.print(table)
     first = next((r.hours for r in rows if r.verdict == "degraded"), None)
+    moves = [m for r in rows for m in r.what.split("; ") if r.what]
+    retrains = sum(m.startswith("retrained") for m in moves)
+    rolled = sum(m.startswith("rolled back") for m in moves)
     if promoted_at is not None:
         err.print(
             f"[bold]11. the loop acted by itself[/]: degraded at +{first:g} h, retrained and "
             f"promoted at +{promoted_at:g} h (retrain lag {promoted_at:g} h from the change); "
             f"{name} now serves {live}. `modelphase models history {name}` shows each move "
             "with its evidence"
+        )
+    elif retrains:
+        err.print(
+            f"[bold]11. the loop acted by itself[/]: degraded at +{first:g} h, {retrains} "
+            f"retrain(s), {rolled} rolled back, none promoted within the replay ({name} "
+            f"serves {live}): a retrained version must pass its gates, then beat production "
+            f"in shadow and canary. `modelphase models history {name}` shows each move with "
+            "its evidence"
         )
     else:
         err.print(

@@ -204,6 +204,39 @@ def accuracy(
     return out.reset_index()
 
 
+def median_series_mase(joined: pd.DataFrame, scales: Mapping[str, float]) -> tuple[float, int]:
+    """The median over series of each series' MASE in ``joined``, and how many series
+    had a finite one: the retrain trigger's statistic. A model is degraded when most of
+    its series are, not when one of them has an incident (which is the anomaly
+    detector's business, and over before a retrained version could help). NaN, 0
+    without data."""
+    scale = joined["unique_id"].map(dict(scales)).to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.abs(joined["y"].to_numpy(np.float64) - joined["yhat"].to_numpy(np.float64))
+        err = err / scale
+    ok = np.isfinite(err)
+    if not ok.any():
+        return float("nan"), 0
+    per = pd.Series(err[ok]).groupby(joined["unique_id"].to_numpy()[ok]).mean()
+    return float(per.median()), len(per)
+
+
+def relative_to_typical(
+    cand: pd.DataFrame, base: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two sides' scaled errors (``err``) on different requests, each divided by the
+    baseline's mean error on its series and step ahead (``rel``): a candidate given more
+    of the hard series, or of the far steps, does not look worse for it."""
+    keys = ["unique_id", "step"]
+    typical = base.groupby(keys)["err"].mean().rename("typical").reset_index()
+    cand = cand.merge(typical, on=keys, how="inner")
+    base = base.merge(typical, on=keys, how="inner")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cand["rel"] = cand["err"].to_numpy() / cand["typical"].to_numpy()
+        base["rel"] = base["err"].to_numpy() / base["typical"].to_numpy()
+    return cand, base
+
+
 def mase_bounds(
     joined: pd.DataFrame,
     scales: Mapping[str, float],

@@ -14,8 +14,9 @@ should not promote without evidence.
 The ratio's distribution comes from the bootstrap over requests: a request's errors
 (its series' steps ahead) are resampled together, since they move together. In shadow
 both versions answered the same requests, so a request is resampled with both of its
-answers (paired); in canary they answered different requests of the same window, and
-each side is resampled on its own. A rank test (Mann-Whitney, Wilcoxon) was tried first
+answers (paired), and so in canary while the candidate still answers in shadow; a
+canary without shadow answers answered other requests than production in the same
+window, and each side is resampled on its own. A rank test (Mann-Whitney, Wilcoxon) was tried first
 and dropped: it judges the median, and on the simulator it passed a shadow whose mean
 error was 1.24 times production's, because most of its errors were smaller and a few
 far larger.

@@ -13,8 +13,10 @@ by the run id it was registered with rather than trained twice.
 What a pass judges, per model (the policy is :class:`~modelphase.monitor.policy.Policy`):
 
 - **accuracy**: the production version's logged forecasts whose times fall in the last
-  ``window`` of the actuals, joined with them: MASE against the version's backtest MASE,
-  coverage of the widest band; fewer than ``min_points`` joined: not judged yet;
+  ``window`` of the actuals, joined with them (MASE with its interval, sMAPE, coverage,
+  pinball; fewer than ``min_points`` joined: not judged yet); the retrain trigger is
+  the median series' MASE over the last ``accuracy.window`` against the version's
+  backtest MASE, and the coverage of the widest band;
 - **drift**: every series of the actuals' last ``window`` against the version's training
   dataset (:func:`modelphase.drift.compare_series`, one correction across the fleet);
 - **staleness**: the version's age against ``max_age``.
@@ -31,7 +33,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,11 +66,14 @@ from modelphase.monitor.accuracy import (
     join_actuals,
     long_frame,
     mase_bounds,
+    median_series_mase,
+    relative_to_typical,
     score_rows,
     series_scales,
 )
 from modelphase.monitor.judge import Verdict, judge
 from modelphase.monitor.policy import Policy
+from modelphase.monitor.reports import ACTED, DEGRADED, HEALTHY, ModelReport, MonitorReport
 from modelphase.registry import ModelVersion, Registry
 from modelphase.registry.monitoring import MonitorState, MonitorStore
 from modelphase.spec import ModelSpec
@@ -78,63 +83,9 @@ __all__ = ["ACTED", "DEGRADED", "HEALTHY", "ModelReport", "Monitor", "MonitorRep
 
 log = logging.getLogger("modelphase.monitor")
 
-#: exit codes of ``modelphase monitor run --once``
-HEALTHY, DEGRADED, ACTED = 0, 3, 5
-
 #: an actuals source: the panel of recent telemetry for a model (None: none yet)
 Actuals = Callable[[ModelVersion, ModelSpec], Panel | None]
 Trainer = Callable[[ModelSpec, Panel, str], ModelVersion | None]
-
-
-@dataclass
-class ModelReport:
-    """One model's pass: its verdict, why, what was done, and the numbers."""
-
-    name: str
-    version: int | None
-    phase: str
-    verdict: str  # healthy, degraded, unknown
-    reasons: list[str] = field(default_factory=list)
-    actions: list[str] = field(default_factory=list)
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class MonitorReport:
-    """A pass over every model; :attr:`exit_code` is the command's."""
-
-    models: list[ModelReport]
-    holder: str
-    lease: bool
-    seconds: float = 0.0
-    note: str = ""
-
-    @property
-    def acted(self) -> bool:
-        return any(m.actions for m in self.models)
-
-    @property
-    def degraded(self) -> bool:
-        return any(m.verdict == "degraded" for m in self.models)
-
-    @property
-    def exit_code(self) -> int:
-        return ACTED if self.acted else DEGRADED if self.degraded else HEALTHY
-
-    def to_dict(self) -> dict[str, Any]:
-        status = {ACTED: "acted", DEGRADED: "degraded", HEALTHY: "healthy"}[self.exit_code]
-        return {
-            "status": status,
-            "exit_code": self.exit_code,
-            "holder": self.holder,
-            "lease": self.lease,
-            "note": self.note,
-            "seconds": round(self.seconds, 3),
-            "models": [m.to_dict() for m in self.models],
-        }
 
 
 class Monitor:
@@ -295,9 +246,12 @@ class Monitor:
         triggers: list[str],
     ) -> bool:
         counts = JoinCounts()
+        end = recent + policy.window_ns
+        since = end - max(policy.window_ns, policy.trigger_window_ns)
         rows = forecast_rows(answered_by(decisions, prod.version, "production"), counts)
-        rows = rows[rows["ds"] > recent]
-        joined, counts = join_actuals(rows, panel, counts)
+        rows = rows[rows["ds"] > since]
+        both, counts = join_actuals(rows, panel, counts)
+        joined = both[both["ds"] > recent]
         report.evidence["actuals"] = counts.to_dict()
         if len(joined) < policy.min_points:
             report.reasons.append(
@@ -308,30 +262,16 @@ class Monitor:
         scales = self._scales(panel)
         table = accuracy(joined, by=["version"], scales=scales)
         row: dict[str, Any] = {str(k): v for k, v in table.iloc[0].to_dict().items()}
-        report.evidence["accuracy"] = {k: plain(v) for k, v in row.items()}
-        trained = (prod.metrics or {}).get("mase")
-        mase = float(row["mase"])
+        evidence = report.evidence["accuracy"] = {k: plain(v) for k, v in row.items()}
         low, high = mase_bounds(joined, scales)
-        report.evidence["accuracy"]["mase_low"] = plain(low)
-        report.evidence["accuracy"]["mase_high"] = plain(high)
-        if (
-            policy.max_mase_ratio is not None
-            and isinstance(trained, int | float)
-            and np.isfinite(trained)
-            and np.isfinite(mase)
-        ):
-            ratio = mase / max(float(trained), 1e-12)
-            report.evidence["accuracy"]["mase_ratio"] = ratio
-            if low > policy.max_mase_ratio * float(trained):
-                triggers.append(
-                    f"accuracy: recent MASE {mase:.3g} (90% interval {low:.3g}-{high:.3g}) "
-                    f"is {ratio:.2f}x the backtest's {float(trained):.3g} (limit "
-                    f"{policy.max_mase_ratio:g}x)"
-                )
-        if policy.max_mase is not None and np.isfinite(low) and low > policy.max_mase:
-            triggers.append(
-                f"accuracy: recent MASE {mase:.3g} (90% interval {low:.3g}-{high:.3g}) is "
-                f"above {policy.max_mase:g}"
+        evidence["mase_low"], evidence["mase_high"] = plain(low), plain(high)
+        short = both[both["ds"] > end - policy.trigger_window_ns]
+        if len(short) >= policy.min_points:
+            self._trigger(prod, policy, short, scales, evidence, triggers)
+        else:
+            report.reasons.append(
+                f"retrain trigger not judged yet: {len(short)} of {policy.min_points} "
+                "forecast points in its window have actuals"
             )
         covers = sorted((c for c in row if c.startswith("coverage_")), key=lambda c: float(c[9:]))
         if policy.min_coverage is not None and covers:
@@ -342,6 +282,30 @@ class Monitor:
                     f"(limit {policy.min_coverage:.0%})"
                 )
         return True
+
+    def _trigger(
+        self,
+        prod: ModelVersion,
+        policy: Policy,
+        short: pd.DataFrame,
+        scales: Mapping[str, float],
+        evidence: dict[str, Any],
+        triggers: list[str],
+    ) -> None:
+        """The accuracy trigger: the median series' MASE over the trigger's window
+        against ``max_mase_ratio`` times the backtest MASE, and against ``max_mase``."""
+        median, series = median_series_mase(short, scales)
+        hours = policy.trigger_window_ns / 3.6e12
+        evidence["trigger"] = {
+            "window_s": policy.trigger_window_ns / 1e9,
+            "points": len(short),
+            "series": series,
+            "median_mase": plain(median),
+        }
+        ratio, said = policy.mase_triggers(median, (prod.metrics or {}).get("mase"), hours)
+        if ratio is not None:
+            evidence["trigger"]["mase_ratio"] = evidence["mase_ratio"] = ratio
+        triggers.extend(said)
 
     def _alerts(self, prod: ModelVersion, decisions: pd.DataFrame, report: ModelReport) -> bool:
         table = alert_rates(
@@ -448,6 +412,13 @@ class Monitor:
             if panel is None:
                 report.reasons.append("retrain waits for actuals")
                 return
+            wait = int(state.data.get("triggered_data_ns", 0)) + policy.retrain_delay(spec)
+            if self._data_end < wait:
+                report.reasons.append(
+                    f"retrain waits for {(wait - self._data_end) / 3.6e12:.3g} h more data "
+                    "after the trigger, so that its backtest scores the data since"
+                )
+                return
             version = self.trainer(spec, panel, run_id)
             if version is None or version.gates_passed is False:
                 why = "the retrained version failed its gates" if version else "retrain failed"
@@ -487,8 +458,11 @@ class Monitor:
         evidence = self._decided(state, policy, report, "shadow", "shadow", v, verdict)
         if evidence is None:
             return
+        # the candidate stays in shadow through the canary: its accuracy there is judged
+        # on the same requests as production's, the canary's own answers give its
+        # failures (and latency) under real traffic
         self._begin(state, self.registry.get(prod.name, v), "canary", 0,
-                    policy.steps[0] / 100.0, evidence, report, leaving="shadow")  # fmt: skip
+                    policy.steps[0] / 100.0, evidence, report)  # fmt: skip
 
     def _canary(
         self,
@@ -502,14 +476,27 @@ class Monitor:
         v = self._stage(state, prod, policy, report, "canary")
         if v is None:
             return
-        cand, base, failed = self._split(decisions, prod.version, v, state.since_us, panel)
-        verdict = judge(
-            cand["rel"], base["rel"], paired=False, requests=cand["request_id"],
-            baseline_requests=base["request_id"], min_samples=policy.min_samples,
-            max_samples=policy.max_samples, tolerance=policy.tolerance, alpha=policy.alpha,
-            failures=failed[0], baseline_failures=failed[1],
-            max_failure_increase=policy.max_failure_increase,
-        )  # fmt: skip
+        failed = (failures(decisions, v, "canary", state.since_us),
+                  failures(decisions, prod.version, "production", state.since_us))  # fmt: skip
+        both = pd.DataFrame()
+        if self.registry.live(prod.name).get("shadow") == v:
+            both = self._paired(decisions, prod.version, v, state.since_us, panel)
+        if len(both):
+            verdict = judge(
+                both["err_c"], both["err_b"], paired=True, requests=both["request_id"],
+                min_samples=policy.min_samples, max_samples=policy.max_samples,
+                tolerance=policy.tolerance, alpha=policy.alpha, failures=failed[0],
+                baseline_failures=failed[1], max_failure_increase=policy.max_failure_increase,
+            )  # fmt: skip
+        else:  # no shadow (``shadow: false``, or requests too heavy to shadow)
+            cand, base = self._split(decisions, prod.version, v, state.since_us, panel)
+            verdict = judge(
+                cand["rel"], base["rel"], paired=False, requests=cand["request_id"],
+                baseline_requests=base["request_id"], min_samples=policy.min_samples,
+                max_samples=policy.max_samples, tolerance=policy.tolerance, alpha=policy.alpha,
+                failures=failed[0], baseline_failures=failed[1],
+                max_failure_increase=policy.max_failure_increase,
+            )  # fmt: skip
         step = policy.steps[min(state.step, len(policy.steps) - 1)]
         label = f"canary {step:g}%"
         evidence = self._decided(state, policy, report, "canary", label, v, verdict)
@@ -529,6 +516,7 @@ class Monitor:
         moves: list[tuple[str, str, int, float | None]] = [
             ("promote", "production", v, None),
             ("unset", "canary", v, None),
+            ("unset", "shadow", v, None),
         ]
         self._pending(state, moves, evidence)
         report.actions.append(f"promoted {prod.name} v{v} to production (was v{prod.version})")
@@ -578,6 +566,8 @@ class Monitor:
         report: ModelReport,
     ) -> None:
         moves: list[tuple[str, str, int, float | None]] = [("unset", alias, v, None)]
+        if alias == "canary":  # the candidate also answered in shadow through its canary
+            moves.append(("unset", "shadow", v, None))
         self._pending(state, moves, evidence)
         report.actions.append(f"rolled back {state.name} v{v} from {alias}: {verdict.reason}")
         self._to_idle(self.states.state(state.name), f"rolled back v{v}: {verdict.reason}")
@@ -730,26 +720,14 @@ class Monitor:
 
     def _split(
         self, decisions: pd.DataFrame, prod: int, v: int, since_us: int, panel: Panel | None
-    ) -> tuple[pd.DataFrame, pd.DataFrame, tuple[tuple[int, int], tuple[int, int]]]:
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The canary's and production's errors in the same window, each relative to
-        production's typical error there (``rel``), by ``request_id``; and the failures
-        of each, ``(failed, requests)``."""
-        cand = self._errors(decisions, v, "canary", since_us, panel)
-        base = self._errors(decisions, prod, "production", since_us, panel)
-        failed = (failures(decisions, v, "canary", since_us),
-                  failures(decisions, prod, "production", since_us))  # fmt: skip
-        # canary and production answer different requests: each error is divided by
-        # production's mean error on its series and step ahead in the same window, so
-        # that a canary given more of the hard series (or the far steps) does not look
-        # worse for it
-        keys = ["unique_id", "step"]
-        typical = base.groupby(keys)["err"].mean().rename("typical").reset_index()
-        cand = cand.merge(typical, on=keys, how="inner")
-        base = base.merge(typical, on=keys, how="inner")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cand["rel"] = cand["err"].to_numpy() / cand["typical"].to_numpy()
-            base["rel"] = base["err"].to_numpy() / base["typical"].to_numpy()
-        return cand, base, failed
+        production's typical error there (``rel``), by ``request_id``: the canary's
+        comparison when it has no shadow answers to pair."""
+        return relative_to_typical(
+            self._errors(decisions, v, "canary", since_us, panel),
+            self._errors(decisions, prod, "production", since_us, panel),
+        )
 
     def _retrained(self, name: str, run_id: str) -> ModelVersion | None:
         for version in reversed(self.registry.versions(name)):
