@@ -40,7 +40,12 @@ from rich.console import Console
 from rich.table import Table
 
 from modelphase.forecast.catalog import default_season
-from modelphase.monitor.accuracy import median_series_mase, series_scales
+from modelphase.monitor.accuracy import (
+    median_series_mase,
+    scaled_errors,
+    series_mase,
+    series_scales,
+)
 from modelphase.monitor.replay import upto
 
 _spec = importlib.util.spec_from_file_location("loop_bench", Path(__file__).with_name("loop.py"))
@@ -59,17 +64,13 @@ Config = tuple[str, str, float, int]  # statistic, window, ratio, persist
 
 def statistics(joined: pd.DataFrame, scales: Mapping[str, float]) -> dict[str, float]:
     """The three statistics of one window's joined forecasts."""
-    scale = joined["unique_id"].map(dict(scales)).to_numpy(dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        err = np.abs(joined["y"].to_numpy(np.float64) - joined["yhat"].to_numpy(np.float64))
-        err = err / scale
-    ok = np.isfinite(err)
-    if not ok.any():
+    err = scaled_errors(joined, scales)
+    per = series_mase(joined, scales)
+    if not len(per):
         return dict.fromkeys(STATISTICS, float("nan"))
-    per = pd.Series(err[ok]).groupby(joined["unique_id"].to_numpy()[ok]).mean()
     worst = np.sort(per.to_numpy())[::-1]
     return {
-        "pooled": float(err[ok].mean()),
+        "pooled": float(np.nanmean(err)),
         "median": median_series_mase(joined, scales)[0],
         "second": float(worst[1]) if len(worst) > 1 else float(worst[0]),
     }

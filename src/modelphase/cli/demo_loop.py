@@ -95,8 +95,8 @@ def loop_step(
             bodies = forecast_bodies(sim.panel, now["t"], history=history, h=spec.horizon)
             sent = post_forecasts(client, spec.name, bodies)
             logged["answers"] += sent.answered
-            if "shadow" in reg.live(spec.name):
-                logged["shadows"] += sent.answered
+            if "shadow" in reg.live(spec.name):  # the shadow answers what it did not serve
+                logged["shadows"] += (sent.by_alias or {}).get("production", 0)
             update(tick, ticks)
             if tick % PASS_EVERY:
                 continue

@@ -204,20 +204,31 @@ def accuracy(
     return out.reset_index()
 
 
+def scaled_errors(joined: pd.DataFrame, scales: Mapping[str, float]) -> NDArray[np.float64]:
+    """Each joined point's absolute error divided by its series' MASE scale (NaN where
+    either is missing)."""
+    scale = joined["unique_id"].map(dict(scales)).to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.abs(joined["y"].to_numpy(np.float64) - joined["yhat"].to_numpy(np.float64))
+        return np.asarray(err / scale, dtype=np.float64)
+
+
+def series_mase(joined: pd.DataFrame, scales: Mapping[str, float]) -> pd.Series:
+    """Each series' MASE over ``joined`` (series without a finite error left out)."""
+    err = scaled_errors(joined, scales)
+    ok = np.isfinite(err)
+    return pd.Series(err[ok]).groupby(joined["unique_id"].to_numpy()[ok]).mean()
+
+
 def median_series_mase(joined: pd.DataFrame, scales: Mapping[str, float]) -> tuple[float, int]:
     """The median over series of each series' MASE in ``joined``, and how many series
     had a finite one: the retrain trigger's statistic. A model is degraded when most of
     its series are, not when one of them has an incident (which is the anomaly
     detector's business, and over before a retrained version could help). NaN, 0
     without data."""
-    scale = joined["unique_id"].map(dict(scales)).to_numpy(dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        err = np.abs(joined["y"].to_numpy(np.float64) - joined["yhat"].to_numpy(np.float64))
-        err = err / scale
-    ok = np.isfinite(err)
-    if not ok.any():
+    per = series_mase(joined, scales)
+    if not len(per):
         return float("nan"), 0
-    per = pd.Series(err[ok]).groupby(joined["unique_id"].to_numpy()[ok]).mean()
     return float(per.median()), len(per)
 
 
@@ -249,10 +260,7 @@ def mase_bounds(
     requests (a request's steps ahead are resampled together, since their errors move
     together). A retrain trigger compares its lower end with the limit, so that a noisy
     window of a healthy model does not pass for a degraded one. NaN without data."""
-    scale = joined["unique_id"].map(dict(scales)).to_numpy(dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        err = np.abs(joined["y"].to_numpy(np.float64) - joined["yhat"].to_numpy(np.float64))
-        err = err / scale
+    err = scaled_errors(joined, scales)
     ok = np.isfinite(err)
     if not ok.any():
         return float("nan"), float("nan")

@@ -68,6 +68,7 @@ from modelphase.monitor.accuracy import (
     mase_bounds,
     median_series_mase,
     relative_to_typical,
+    scaled_errors,
     score_rows,
     series_scales,
 )
@@ -697,9 +698,7 @@ class Monitor:
             return pd.DataFrame(columns=["request_id", "unique_id", "step", "err"])
         part = answered_by(decisions, version, alias, since_us)
         joined, _ = join_actuals(forecast_rows(part), panel)
-        scale = joined["unique_id"].map(self._scales(panel)).to_numpy(dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            joined["err"] = np.abs(joined["y"].to_numpy() - joined["yhat"].to_numpy()) / scale
+        joined["err"] = scaled_errors(joined, self._scales(panel))
         return joined
 
     def _scales(self, panel: Panel) -> dict[str, float]:
