@@ -21,7 +21,7 @@ from modelphase.monitor import (
     score_rows,
     series_scales,
 )
-from modelphase.monitor.accuracy import median_series_mase
+from modelphase.monitor.accuracy import median_series_mase, residual_drift
 from modelphase.monitor.policy import backtest_span_ns
 from modelphase.spec import parse_spec
 
@@ -203,3 +203,24 @@ def test_a_retrain_waits_for_the_span_its_backtest_scores() -> None:
         "backtest: {windows: 2, gap: 5}\n"
     )
     assert backtest_span_ns(gap) == (60 + 60 + 5) * 60 * 10**9  # step defaults to horizon
+
+
+def test_residual_drift_compares_the_recent_residuals_with_the_earlier_ones() -> None:
+    rng = np.random.default_rng(1)
+
+    def window(n: int, bias: float) -> pd.DataFrame:
+        y = rng.normal(10.0, 1.0, n)
+        return pd.DataFrame({"unique_id": "s", "y": y, "yhat": y - bias - rng.normal(0.0, 0.5, n)})
+
+    scales = {"s": 0.5}
+    earlier = window(400, 0.0)
+    moved = residual_drift(window(200, 1.0), earlier, scales)
+    assert moved is not None
+    assert moved["drifted"]
+    assert moved["bias"] == pytest.approx(2.0, abs=0.3)  # 1.0 over a scale of 0.5
+    assert abs(moved["reference_bias"]) < 0.2
+    assert moved["effect_size"] > 1.0
+    same = residual_drift(window(200, 0.0), earlier, scales)
+    assert same is not None
+    assert not same["drifted"]
+    assert residual_drift(window(10, 1.0), earlier, scales) is None  # too few to say

@@ -298,6 +298,32 @@ def test_a_spike_is_flagged(client: httpx.Client) -> None:
     assert body["anomalies"][100] is False
 
 
+def test_a_flagged_spike_comes_with_its_explanation_and_the_coverage_is_exported(
+    client: httpx.Client, live: Live
+) -> None:
+    values: list[float | None] = list(_stream())
+    values.append(400.0)
+    stamps = pd.date_range("2026-01-01", periods=len(values), freq="5min", tz="UTC")
+    timed = {"values": values, "timestamps": [t.isoformat() for t in stamps]}
+    body = client.post(SCORE, json=timed).json()
+    assert body["anomalies"][-1] is True
+    last = body["explanations"][-1]
+    assert (last["first"], last["last"]) == (len(values) - 1, len(values) - 1)
+    assert last["pattern"] == "spike"
+    assert last["observed"] == 400.0
+    assert last["lower"] < last["expected"] < last["upper"] < 400.0
+    assert last["at"].startswith(stamps[-1].strftime("%Y-%m-%dT%H:%M"))
+    flagged = sum(body["anomalies"])
+    covered = sum(e["last"] - e["first"] + 1 for e in body["explanations"])
+    assert covered == flagged
+    # without timestamps there is no time of day to explain by: counted as unexplained
+    bare = client.post(SCORE, json={"values": values}).json()
+    assert bare["explanations"] == []
+    ratio = live.metric("modelphase_serve_explanation_coverage_ratio", model=DETECTOR)
+    assert ratio == pytest.approx(covered / (flagged + sum(bare["anomalies"])))
+    assert live.metric("modelphase_serve_flagged_points_total", explained="true") == covered
+
+
 def test_timestamps_go_one_per_value(client: httpx.Client) -> None:
     stamps = pd.date_range("2026-01-01", periods=3, freq="5min", tz="UTC")
     ok = client.post(

@@ -28,6 +28,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from modelphase.backtest.metrics import interval_pinball_terms, mase_scale, smape_terms
+from modelphase.drift.compare import compare
 from modelphase.frame import Panel
 
 __all__ = [
@@ -38,9 +39,18 @@ __all__ = [
     "join_actuals",
     "long_frame",
     "mase_bounds",
+    "median_series_mase",
+    "relative_to_typical",
+    "residual_drift",
+    "scaled_errors",
+    "scaled_residuals",
     "score_rows",
+    "series_mase",
     "series_scales",
 ]
+
+#: residuals on each side before their drift is measured
+MIN_RESIDUALS = 30
 
 #: the columns of :func:`forecast_rows`, before the bands
 ROW_COLUMNS = (
@@ -204,13 +214,42 @@ def accuracy(
     return out.reset_index()
 
 
-def scaled_errors(joined: pd.DataFrame, scales: Mapping[str, float]) -> NDArray[np.float64]:
-    """Each joined point's absolute error divided by its series' MASE scale (NaN where
-    either is missing)."""
+def scaled_residuals(joined: pd.DataFrame, scales: Mapping[str, float]) -> NDArray[np.float64]:
+    """Each joined point's residual (actual minus forecast) divided by its series' MASE
+    scale (NaN where either is missing)."""
     scale = joined["unique_id"].map(dict(scales)).to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        err = np.abs(joined["y"].to_numpy(np.float64) - joined["yhat"].to_numpy(np.float64))
-        return np.asarray(err / scale, dtype=np.float64)
+        res = joined["y"].to_numpy(np.float64) - joined["yhat"].to_numpy(np.float64)
+        return np.asarray(res / scale, dtype=np.float64)
+
+
+def scaled_errors(joined: pd.DataFrame, scales: Mapping[str, float]) -> NDArray[np.float64]:
+    """Each joined point's absolute error divided by its series' MASE scale."""
+    return np.abs(scaled_residuals(joined, scales))
+
+
+def residual_drift(
+    recent: pd.DataFrame, earlier: pd.DataFrame, scales: Mapping[str, float]
+) -> dict[str, Any] | None:
+    """Label-free health of the recent past: the scaled residuals of ``recent`` against
+    those of ``earlier`` (the same version's, before them): their bias (mean residual,
+    in series scales) and a two-sample comparison (:func:`modelphase.drift.compare`:
+    KS, effect size in ``earlier``'s sds). A forecaster whose residuals moved is
+    missing something its errors may not show yet. None with too few of either."""
+    new, old = scaled_residuals(recent, scales), scaled_residuals(earlier, scales)
+    new, old = new[np.isfinite(new)], old[np.isfinite(old)]
+    if min(len(new), len(old)) < MIN_RESIDUALS:
+        return None
+    found = compare(old, new, column="residual")
+    return {
+        "bias": float(new.mean()),
+        "reference_bias": float(old.mean()),
+        "effect_size": found.effect_size,
+        "p_value": found.p_value,
+        "drifted": found.drifted,
+        "points": len(new),
+        "reference_points": len(old),
+    }
 
 
 def series_mase(joined: pd.DataFrame, scales: Mapping[str, float]) -> pd.Series:

@@ -68,6 +68,7 @@ from modelphase.monitor.accuracy import (
     mase_bounds,
     median_series_mase,
     relative_to_typical,
+    residual_drift,
     scaled_errors,
     score_rows,
     series_scales,
@@ -267,6 +268,16 @@ class Monitor:
         low, high = mase_bounds(joined, scales)
         evidence["mase_low"], evidence["mase_high"] = plain(low), plain(high)
         short = both[both["ds"] > end - policy.trigger_window_ns]
+        moved = residual_drift(short, joined[joined["ds"] <= end - policy.trigger_window_ns],
+                               scales)  # fmt: skip
+        if moved is not None:
+            report.evidence["residuals"] = moved
+            if moved["drifted"]:
+                report.reasons.append(
+                    f"residual drift: the last {policy.trigger_window_ns / 3.6e12:g} h's "
+                    f"residuals moved by {moved['effect_size']:.2f} sd from the window's "
+                    f"earlier ones (bias {moved['bias']:+.2f} scales)"
+                )
         if len(short) >= policy.min_points:
             self._trigger(prod, policy, short, scales, evidence, triggers)
         else:

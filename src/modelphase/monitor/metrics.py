@@ -11,6 +11,9 @@ server's; these are the ones only the monitor can know, because they need the ac
   production version; ``modelphase_model_accuracy_mase_ratio``: against its backtest
 - ``modelphase_model_interval_coverage_ratio{level}``: share of actuals in each band
 - ``modelphase_model_drift_series_ratio``: share of series drifted since training
+- ``modelphase_model_residual_bias``, ``modelphase_model_residual_drift_effect``: the
+  mean scaled residual of the trigger's window, and how far (in sds) its residuals moved
+  from the report window's earlier ones (label-free of the latest, late, actuals)
 - ``modelphase_model_actuals_joined`` / ``_late`` / ``_bad``: what the accuracy rests on
 - ``modelphase_model_actuals_age_seconds``: age of the newest actual (freshness)
 - ``modelphase_model_retrain_lag_seconds``: from the trigger to the promotion of the
@@ -36,7 +39,7 @@ from prometheus_client import (
     write_to_textfile,
 )
 
-from modelphase.monitor.loop import MonitorReport
+from modelphase.monitor.reports import MonitorReport
 
 __all__ = ["MonitorMetrics"]
 
@@ -84,11 +87,28 @@ class MonitorMetrics:
             name: Gauge(f"modelphase_model_accuracy_{name}", text, model, registry=r)
             for name, text in (
                 ("mase", "Recent MASE of the production version's forecasts"),
-                ("mase_ratio", "Recent MASE over the version's backtest MASE"),
+                (
+                    "mase_ratio",
+                    "The retrain trigger's median series MASE over the last "
+                    "accuracy.window, over the version's backtest MASE",
+                ),
                 ("smape", "Recent sMAPE (percent)"),
                 ("mae", "Recent mean absolute error"),
             )
         }
+        self.residual_bias = Gauge(
+            "modelphase_model_residual_bias",
+            "Mean residual (actual minus forecast, in series scales) over the trigger's window",
+            model,
+            registry=r,
+        )
+        self.residual_drift = Gauge(
+            "modelphase_model_residual_drift_effect",
+            "How far the trigger window's residuals moved from the report window's earlier "
+            "ones, in their sds",
+            model,
+            registry=r,
+        )
         self.coverage = Gauge(
             "modelphase_model_interval_coverage_ratio",
             "Share of recent actuals inside each forecast band",
@@ -149,6 +169,11 @@ class MonitorMetrics:
             for key, value in acc.items():
                 if key.startswith("coverage_") and _number(value):
                     self.coverage.labels(*labels, key.removeprefix("coverage_")).set(value)
+            residuals = m.evidence.get("residuals") or {}
+            if _number(residuals.get("bias")):
+                self.residual_bias.labels(*labels).set(float(residuals["bias"]))
+            if _number(residuals.get("effect_size")):
+                self.residual_drift.labels(*labels).set(float(residuals["effect_size"]))
             drift = m.evidence.get("drift") or {}
             if _number(drift.get("share")):
                 self.drift.labels(*labels).set(float(drift["share"]))

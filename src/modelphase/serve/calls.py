@@ -239,15 +239,21 @@ class Caller:
         assert isinstance(predictor, ScorePredictor)
         call = functools.partial(_score, predictor, body.values, body.timestamps)
         try:
-            scores, flags, threshold = await self._pooled(served, call, heavy, shadow)
+            scores, flags, threshold, explained = await self._pooled(served, call, heavy, shadow)
             answered_by, reason = "model", None
         except _ModelFailedError as failed:
             answered_by, reason = "fallback", failed.reason
             self.metrics.fallbacks.labels(served.name, str(served.version), reason).inc()
             fallback = functools.partial(_zscore_fallback, body.values)
             scores, flags, threshold = await self._aside(fallback, shadow, heavy)
+            explained = []  # the z-score fallback explains nothing
         seconds = time.perf_counter() - start
-        body_out = {"scores": scores, "anomalies": flags, "threshold": threshold}
+        if not shadow:
+            self.metrics.explained(served.name, str(served.version), flags, explained)
+        body_out = {
+            "scores": scores, "anomalies": flags, "threshold": threshold,
+            "explanations": explained,
+        }  # fmt: skip
         return Answer(
             answered_by,
             reason,
@@ -463,9 +469,10 @@ def _refit(
 
 def _score(
     predictor: ScorePredictor, values: list[float | None], timestamps: list[datetime] | None
-) -> tuple[list[float | None], list[bool], float]:
+) -> tuple[list[float | None], list[bool], float, list[dict[str, Any]]]:
     times = None if timestamps is None else [_ns(t) for t in timestamps]
-    return predictor.score(values, times)
+    scores, flags, threshold = predictor.score(values, times)
+    return scores, flags, threshold, predictor.explain(values, times, scores, flags)
 
 
 def _naive_fallback(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections import Counter as Tally
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -74,6 +74,12 @@ class ServeMetrics:
             "modelphase_serve_predictions",
             "Model calls that answered",
             ["model", "version"],
+            registry=r,
+        )
+        self.flagged = Counter(
+            "modelphase_serve_flagged_points",
+            "Points flagged in score answers, by whether an explanation came with them",
+            ["model", "version", "explained"],
             registry=r,
         )
         self.shadow = Counter(
@@ -153,6 +159,19 @@ class ServeMetrics:
             recent = self._recent.setdefault(model, deque(maxlen=_RECENT))
             recent.append(version)
 
+    def explained(
+        self, model: str, version: str, flags: Sequence[bool], explained: Sequence[Any]
+    ) -> None:
+        """Count a score answer's flagged points, with or without an explanation (each
+        explanation covers its episode's points, ``first`` to ``last``)."""
+        total = sum(1 for f in flags if f)
+        if not total:
+            return
+        covered = sum(int(e["last"]) - int(e["first"]) + 1 for e in explained)
+        covered = min(covered, total)
+        self.flagged.labels(model, version, "true").inc(covered)
+        self.flagged.labels(model, version, "false").inc(total - covered)
+
     def agreement(self, model: str, version: str, value: float) -> None:
         with self._lock:
             self._agree.setdefault((model, version), deque(maxlen=_RECENT)).append(value)
@@ -216,8 +235,24 @@ class ServeMetrics:
         for key, seconds in _totals(self.cpu).items():
             if calls.get(key):
                 cpu.add_metric(list(key), seconds / calls[key])
+        explained = GaugeMetricFamily(
+            "modelphase_serve_explanation_coverage_ratio",
+            "Share of the points flagged in score answers that came with an explanation, "
+            "since the server started",
+            labels=["model", "version"],
+        )
+        flagged: dict[tuple[str, str], list[float]] = {}
+        for metric in self.flagged.collect():
+            for s in metric.samples:
+                if s.name.endswith("_total"):
+                    pair = flagged.setdefault((s.labels["model"], s.labels["version"]), [0, 0])
+                    pair[0 if s.labels["explained"] == "true" else 1] += s.value
+        for key, (yes, no) in flagged.items():
+            if yes + no:
+                explained.add_metric(list(key), yes / (yes + no))
         yield coverage
         yield cpu
+        yield explained
 
 
 def _totals(counter: Counter) -> dict[tuple[str, str], float]:

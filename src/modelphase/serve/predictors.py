@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from modelphase.anomaly import FLAVOR as SCORE_FLAVOR
 from modelphase.anomaly import Alerter
+from modelphase.anomaly.explain import explain
 from modelphase.exceptions import ModelphaseError, SeriesNotFoundError, ValidationError
 from modelphase.forecast.manifest import read_json
 from modelphase.forecast.trained import FLAVOR as FORECAST_FLAVOR
@@ -44,6 +45,9 @@ __all__ = [
     "iso_times",
     "load",
 ]
+
+#: explanations in one score answer at most (the latest episodes')
+MAX_EXPLANATIONS = 100
 
 FORECAST, SCORE = FORECAST_FLAVOR, SCORE_FLAVOR
 
@@ -204,6 +208,39 @@ class ScorePredictor:
             flags.append(bool(d.is_anomaly) and not math.isnan(y[len(flags)]))
             threshold = d.threshold
         return finite_or_none(np.where(np.isnan(y), np.nan, scores)), flags, threshold
+
+    def explain(
+        self,
+        values: Sequence[float | None],
+        times_ns: Sequence[int] | None,
+        scores: Sequence[float | None],
+        flags: Sequence[bool],
+    ) -> list[dict[str, Any]]:
+        """One explanation per run of flagged points (an episode), the latest
+        :data:`MAX_EXPLANATIONS`: its first and last index, and
+        :func:`~modelphase.anomaly.explain.explain` of its highest-scored point against
+        the points before it (expected value and range, deviation, the pattern that
+        broke). None without timestamps: the baselines read the time of day."""
+        if times_ns is None or not any(flags):
+            return []
+        y = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        t = np.asarray(times_ns, dtype=np.int64)
+        s = np.array([np.nan if v is None else v for v in scores], dtype=np.float64)
+        flagged = np.flatnonzero(np.asarray(flags, dtype=bool))
+        breaks = np.flatnonzero(np.diff(flagged) > 1)
+        runs = list(zip(flagged[np.r_[0, breaks + 1]], flagged[np.r_[breaks, -1]], strict=True))
+        out = []
+        for first, last in runs[-MAX_EXPLANATIONS:]:
+            first, last = int(first), int(last)
+            window = s[first : last + 1]
+            peak = first + int(np.nanargmax(window)) if np.isfinite(window).any() else first
+            try:
+                said = explain(t[:first], y[:first], t[first : last + 1], y[first : last + 1],
+                               peak=int(t[peak]))  # fmt: skip
+            except ModelphaseError:
+                continue
+            out.append({"first": first, "last": last, **said.to_dict()})
+        return out
 
 
 Predictor = ForecastPredictor | ScorePredictor

@@ -4,7 +4,7 @@ answer says, including which model answered and why."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -222,3 +222,10 @@ class ScoreResponse(_Answer):
     scores: list[float | None]
     anomalies: list[bool]
     threshold: float | None
+    explanations: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="One per run of flagged points (with timestamps; the latest 100): "
+        "its first and last index, the expected value and range from the points before "
+        "it, the deviation at its peak and the pattern that broke (level, spike, dip, "
+        "variance, trend, seasonality, none)",
+    )
