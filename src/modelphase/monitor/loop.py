@@ -16,7 +16,8 @@ What a pass judges, per model (the policy is :class:`~modelphase.monitor.policy.
   ``window`` of the actuals, joined with them (MASE with its interval, sMAPE, coverage,
   pinball; fewer than ``min_points`` joined: not judged yet); the retrain trigger is
   the median series' MASE over the last ``accuracy.window`` against the version's
-  backtest MASE, and the coverage of the widest band;
+  backtest MASE, and the coverage of the widest band; the residuals of the trigger's
+  window against the report window's earlier ones (residual drift, reported);
 - **drift**: every series of the actuals' last ``window`` against the version's training
   dataset (:func:`modelphase.drift.compare_series`, one correction across the fleet);
 - **staleness**: the version's age against ``max_age``.

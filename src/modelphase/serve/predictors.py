@@ -220,7 +220,8 @@ class ScorePredictor:
         :data:`MAX_EXPLANATIONS`: its first and last index, and
         :func:`~modelphase.anomaly.explain.explain` of its highest-scored point against
         the points before it (expected value and range, deviation, the pattern that
-        broke). None without timestamps: the baselines read the time of day."""
+        broke). None without timestamps (the baselines read the time of day); an episode
+        that cannot be explained is left out, and its points count as unexplained."""
         if times_ns is None or not any(flags):
             return []
         y = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
@@ -237,7 +238,7 @@ class ScorePredictor:
             try:
                 said = explain(t[:first], y[:first], t[first : last + 1], y[first : last + 1],
                                peak=int(t[peak]))  # fmt: skip
-            except ModelphaseError:
+            except Exception:  # unexplained points are counted; the answer stands
                 continue
             out.append({"first": first, "last": last, **said.to_dict()})
         return out
