@@ -465,8 +465,7 @@ class Monitor:
         both = self._paired(decisions, prod.version, v, state.since_us, panel)
         verdict = judge(
             both["err_c"], both["err_b"], paired=True, requests=both["request_id"],
-            min_samples=policy.shadow_min_samples,
-            max_samples=policy.max_samples, tolerance=policy.tolerance, alpha=policy.alpha,
+            **policy.judging(policy.shadow_min_samples),
         )  # fmt: skip
         evidence = self._decided(state, policy, report, "shadow", "shadow", v, verdict)
         if evidence is None:
@@ -494,22 +493,16 @@ class Monitor:
         both = pd.DataFrame()
         if self.registry.live(prod.name).get("shadow") == v:
             both = self._paired(decisions, prod.version, v, state.since_us, panel)
+        options = {**policy.judging(policy.min_samples), "failures": failed[0],
+                   "baseline_failures": failed[1],
+                   "max_failure_increase": policy.max_failure_increase}  # fmt: skip
         if len(both):
-            verdict = judge(
-                both["err_c"], both["err_b"], paired=True, requests=both["request_id"],
-                min_samples=policy.min_samples, max_samples=policy.max_samples,
-                tolerance=policy.tolerance, alpha=policy.alpha, failures=failed[0],
-                baseline_failures=failed[1], max_failure_increase=policy.max_failure_increase,
-            )  # fmt: skip
+            verdict = judge(both["err_c"], both["err_b"], paired=True,
+                            requests=both["request_id"], **options)  # fmt: skip
         else:  # no shadow (``shadow: false``, or requests too heavy to shadow)
             cand, base = self._split(decisions, prod.version, v, state.since_us, panel)
-            verdict = judge(
-                cand["rel"], base["rel"], paired=False, requests=cand["request_id"],
-                baseline_requests=base["request_id"], min_samples=policy.min_samples,
-                max_samples=policy.max_samples, tolerance=policy.tolerance, alpha=policy.alpha,
-                failures=failed[0], baseline_failures=failed[1],
-                max_failure_increase=policy.max_failure_increase,
-            )  # fmt: skip
+            verdict = judge(cand["rel"], base["rel"], paired=False, requests=cand["request_id"],
+                            baseline_requests=base["request_id"], **options)  # fmt: skip
         step = policy.steps[min(state.step, len(policy.steps) - 1)]
         label = f"canary {step:g}%"
         evidence = self._decided(state, policy, report, "canary", label, v, verdict)

@@ -170,6 +170,11 @@ class Policy:
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
+    def judging(self, min_samples: int) -> dict[str, Any]:
+        """The judge's options of a stage that needs ``min_samples`` comparable points."""
+        return {"min_samples": min_samples, "max_samples": self.max_samples,
+                "tolerance": self.tolerance, "alpha": self.alpha}  # fmt: skip
+
     def retrain_delay(self, spec: ModelSpec) -> int:
         """The data (ns) a retrain waits for after its trigger."""
         return backtest_span_ns(spec) if self.retrain_delay_ns is None else self.retrain_delay_ns
