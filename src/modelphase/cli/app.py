@@ -9,6 +9,7 @@ import typer
 
 from modelphase import __version__
 from modelphase.cli import (
+    canary,
     datasets,
     decisions,
     demo,
@@ -54,6 +55,7 @@ app.add_typer(spec.app, name="spec")
 app.add_typer(decisions.app, name="decisions")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(drift.app, name="drift")
+app.add_typer(canary.app, name="canary")
 app.command("simulate")(simulate.simulate_command)
 app.command("demo")(demo.demo_command)
 app.command("forecast")(forecast.forecast_command)

@@ -6,6 +6,7 @@ puts it on its grid; :class:`DatasetStore` keeps immutable, content-addressed sn
 :func:`load_target` gives a spec's training data from its dataset or Prometheus query.
 """
 
+from modelphase.ingest._columns import parse_timestamps, parse_values
 from modelphase.ingest._matrix import MAX_POINTS_PER_SERIES, parse_range_response, split_range
 from modelphase.ingest.csv import read_csv
 from modelphase.ingest.datasets import DatasetStore, Manifest, content_digest
@@ -41,6 +42,8 @@ __all__ = [
     "parse_exposition",
     "parse_range_response",
     "parse_stream",
+    "parse_timestamps",
+    "parse_values",
     "prepare",
     "query_window",
     "read_csv",

@@ -1,0 +1,299 @@
+"""``modelphase canary judge``: is a release safe to roll further?
+
+``--baseline B.csv --canary C.csv`` are long CSV ``timestamp,metric,value`` (Unix
+seconds or RFC 3339; several rows per timestamp and metric are several instances, such
+as pods) or NAB-style ``timestamp,value`` (one metric named ``value``). The baseline may
+be the old version's pods over the same minutes or the same metrics before the change.
+Each metric is judged by :func:`modelphase.decide.judge_canary`; the verdict prints as a
+table (or ``--json``) and sets the exit code: 0 pass or marginal, 3 fail, 4
+inconclusive, 1 bad input.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import typer
+from numpy.typing import NDArray
+from rich.markup import escape
+from rich.table import Table
+
+from modelphase.cli._checks import check_input_file
+from modelphase.cli._render import err, fail, out, print_json
+from modelphase.decide import (
+    ALPHA,
+    DIRECTIONS,
+    MARGINAL_THRESHOLD,
+    PASS_THRESHOLD,
+    CanaryVerdict,
+    MetricSpec,
+    judge_canary,
+)
+from modelphase.exceptions import ValidationError
+from modelphase.frame import NS_PER_SECOND, format_duration, parse_duration
+from modelphase.ingest import parse_timestamps, parse_values
+
+app = typer.Typer(
+    help="Canary analysis: judge a release's metrics against its baseline's.",
+    no_args_is_help=True,
+)
+
+EXIT_FAIL = 3
+EXIT_INCONCLUSIVE = 4
+#: the samples one side of a judgement may hold (rows of one file)
+MAX_ROWS = 2_000_000
+
+_COLOURS = {"pass": "green", "marginal": "yellow", "fail": "red", "inconclusive": "blue"}
+
+
+@app.command("judge")
+def judge_command(
+    baseline: Path = typer.Option(..., "--baseline", help="The baseline's samples (CSV)."),
+    canary: Path = typer.Option(..., "--canary", help="The canary's samples (CSV)."),
+    metrics: list[str] = typer.Option(
+        [],
+        "--metric",
+        help="NAME:DIRECTION, the bad direction: increase, decrease or either (default). "
+        "Optionally NAME:DIRECTION:TOLERANCE (a relative shift, e.g. 0.1 for 10%%). "
+        "Repeat for each metric; default: every metric in the files, direction either.",
+    ),
+    critical: list[str] = typer.Option(
+        [], "--critical", help="A metric whose failure fails the release on its own (repeat)."
+    ),
+    tolerance: float = typer.Option(
+        0.25,
+        "--tolerance",
+        help="The relative shift of the baseline's median that still counts as no worse.",
+    ),
+    min_points: int = typer.Option(
+        3, "--min-points", help="Fewer samples than this on a side: the metric is inconclusive."
+    ),
+    alpha: float = typer.Option(
+        ALPHA, "--alpha", help="1 - the confidence of each metric's interval (0.02: 98%%)."
+    ),
+    look: int | None = typer.Option(
+        None,
+        "--look",
+        help="The K-th look of an analysis judged again as data comes (1, 2, ...): the "
+        "intervals widen with K so that stopping at the first verdict keeps its error rate.",
+    ),
+    silent_after: str = typer.Option(
+        "5m",
+        "--silent-after",
+        help="A canary with no data while the baseline reported for this long fails; 0 "
+        "turns the rule off (no data is then inconclusive).",
+    ),
+    pass_threshold: float = typer.Option(PASS_THRESHOLD, "--pass-threshold"),
+    marginal_threshold: float = typer.Option(MARGINAL_THRESHOLD, "--marginal-threshold"),
+    as_json: bool = typer.Option(
+        False, "--json", help='Print {"verdict", "score", "metrics": [...]} on stdout.'
+    ),
+) -> None:
+    """Judge the canary against the baseline, metric by metric: the Hodges-Lehmann shift
+    and its interval, relative to the baseline's median, against each metric's
+    tolerance. A metric fails when it is shown worse than its tolerance, passes when
+    it is shown within it, and is inconclusive on too little data. Exits 0 on pass or
+    marginal, 3 on fail, 4 on inconclusive, 1 on bad input."""
+    base_samples, base_span = read_samples(baseline, "--baseline")
+    canary_samples, canary_span = read_samples(canary, "--canary", allow_empty=True)
+    check_windows(base_span, canary_span)
+    specs = metric_specs(metrics, critical, tolerance, min_points, base_samples, canary_samples)
+    silent_s = _silent_after(silent_after)
+    silent_for = None
+    if not any(np.isfinite(v).any() for v in canary_samples.values()) and base_span:
+        silent_for = (base_span[1] - base_span[0]) / NS_PER_SECOND
+    try:
+        verdict = judge_canary(
+            canary_samples,
+            base_samples,
+            specs,
+            alpha=alpha,
+            look=look,
+            pass_threshold=pass_threshold,
+            marginal_threshold=marginal_threshold,
+            silent_for=silent_for,
+            silent_after=silent_s if silent_s > 0 else math.inf,
+        )
+    except ValueError as exc:
+        fail(f"{exc}. Fix: see modelphase canary judge --help")
+    if as_json:
+        print_json(verdict.to_dict())
+    else:
+        render(verdict)
+    if verdict.verdict == "fail":
+        raise typer.Exit(EXIT_FAIL)
+    if verdict.verdict == "inconclusive":
+        raise typer.Exit(EXIT_INCONCLUSIVE)
+
+
+def read_samples(
+    path: Path, option: str, *, allow_empty: bool = False
+) -> tuple[dict[str, NDArray[np.float64]], tuple[int, int] | None]:
+    """Each metric's values and the time span (ns) of a long or NAB-style CSV."""
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "no such file"
+        fail(f"{option} {path}: expected a CSV file, got {what}. Fix: check the path")
+    check_input_file(path, option)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except pd.errors.EmptyDataError:
+        fail(f"{option} {path}: expected a header (timestamp,metric,value), got an empty file")
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        fail(f"{option} {path}: expected a CSV file, got {str(exc).splitlines()[0]}")
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    if "timestamp" not in frame.columns or "value" not in frame.columns:
+        fail(
+            f"{option} {path}: expected the columns timestamp,metric,value or timestamp,value, "
+            f"got {','.join(frame.columns) or 'none'}. Fix: export one of those layouts"
+        )
+    if len(frame) > MAX_ROWS:
+        fail(
+            f"{option} {path}: expected at most {MAX_ROWS:,} rows, got {len(frame):,}. "
+            "Fix: judge a shorter window, or aggregate instances first"
+        )
+    if not len(frame):
+        if allow_empty:
+            return {}, None
+        fail(f"{option} {path}: expected rows below the header, got none")
+    try:
+        stamps = parse_timestamps(frame["timestamp"])
+        values = parse_values(frame["value"])
+    except ValidationError as exc:
+        rows = getattr(exc, "rows", None) or []
+        where = f" (line {rows[0] + 1})" if rows else ""
+        fail(f"{option} {path}{where}: {exc}")
+    names = frame["metric"].str.strip() if "metric" in frame.columns else None
+    if names is not None and (names == "").any():
+        line = int(np.argmax((names == "").to_numpy())) + 2
+        fail(f"{option} {path}: expected a metric name on every row, got none on line {line}")
+    keys = names.to_numpy(dtype=object) if names is not None else np.full(len(frame), "value")
+    samples = {str(name): values[keys == name] for name in pd.unique(keys)}
+    return samples, (int(stamps.min()), int(stamps.max()))
+
+
+def check_windows(base: tuple[int, int] | None, canary: tuple[int, int] | None) -> None:
+    """Refuse windows too far apart to be the same window or "just before the change":
+    the gap between them longer than either window (often seconds against
+    milliseconds, or another day's export)."""
+    if base is None or canary is None:
+        return
+    gap = max(canary[0] - base[1], base[0] - canary[1])
+    span = max(base[1] - base[0], canary[1] - canary[0], 60 * NS_PER_SECOND)
+    if gap > span:
+        fail(
+            f"expected the baseline and the canary over the same window or the baseline just "
+            f"before the canary, got them {format_duration(int(gap))} apart (baseline "
+            f"{_stamp(base[0])} to {_stamp(base[1])}, canary {_stamp(canary[0])} to "
+            f"{_stamp(canary[1])}). Fix: export both for the same minutes, in the same unit"
+        )
+
+
+def metric_specs(
+    given: list[str],
+    critical: list[str],
+    tolerance: float,
+    min_points: int,
+    baseline: dict[str, Any],
+    canary: dict[str, Any],
+) -> list[MetricSpec]:
+    """The metrics to judge from ``--metric`` and ``--critical`` (default: every metric
+    in either file); a named metric in neither file exits 1."""
+    known = sorted(set(baseline) | set(canary))
+    parsed: dict[str, tuple[str, float]] = {}
+    for text in given:
+        name, direction, tol = _metric_option(text, tolerance)
+        parsed[name] = (direction, tol)
+    names = list(parsed) or known
+    for name in [*names, *critical]:
+        if name not in known:
+            fail(
+                f"metric {name!r}: expected one of the metrics in the files "
+                f"({', '.join(known[:10]) or 'none'}), got a name in neither. Fix: check "
+                f"the name, and write the direction as one of {', '.join(DIRECTIONS)}"
+            )
+    try:
+        return [
+            MetricSpec(
+                name,
+                parsed.get(name, ("either", tolerance))[0],
+                parsed.get(name, ("either", tolerance))[1],
+                critical=name in critical,
+                min_points=min_points,
+            )
+            for name in names
+        ]
+    except ValueError as exc:
+        fail(f"{exc}. Fix: see modelphase canary judge --help")
+
+
+def _metric_option(text: str, tolerance: float) -> tuple[str, str, float]:
+    """``NAME``, ``NAME:DIRECTION`` or ``NAME:DIRECTION:TOLERANCE``; a name may hold
+    colons itself (Prometheus recording rules), so the fields are read from the right."""
+    parts = text.rsplit(":", 2)
+    if len(parts) == 3 and parts[1] in DIRECTIONS:
+        try:
+            return parts[0], parts[1], float(parts[2])
+        except ValueError:
+            fail(
+                f"--metric {text}: expected NAME:DIRECTION:TOLERANCE with a number, got "
+                f"{parts[2]!r}. Fix: e.g. --metric latency:increase:0.1"
+            )
+    name, _, last = text.rpartition(":")
+    if name and last in DIRECTIONS:
+        return name, last, tolerance
+    return text, "either", tolerance
+
+
+def render(verdict: CanaryVerdict) -> None:
+    """The metrics as a rich table on stdout, the verdict on stderr."""
+    table = Table(title="canary judge", title_justify="left")
+    for name in ("metric", "verdict", "canary (n)", "baseline (n)", "shift [interval]", "why"):
+        right = name in ("canary (n)", "baseline (n)", "shift [interval]")
+        table.add_column(name, justify="right" if right else "left", overflow="fold")
+    for m in verdict.metrics:
+        colour = _COLOURS.get(m.verdict, "white")
+        shift = "-"
+        if m.relative_interval is not None:
+            low, high = m.relative_interval
+            shift = f"{_pct(m.relative_shift)} [{_pct(low)}, {_pct(high)}]"
+        table.add_row(
+            escape(m.metric) + (" (critical)" if m.critical else ""),
+            f"[{colour}]{m.verdict}[/]",
+            _num(m.canary_median, m.canary_n),
+            _num(m.baseline_median, m.baseline_n),
+            shift,
+            escape(m.reason),
+        )
+    out.print(table)
+    colour = _COLOURS.get(verdict.verdict, "white")
+    err.print(
+        f"[bold {colour}]{verdict.verdict.upper()}[/] score {verdict.score:g}: "
+        f"{escape(verdict.reason)}"
+    )
+
+
+def _silent_after(text: str) -> float:
+    if text.strip() in ("0", "0s", "off"):
+        return 0.0
+    try:
+        return parse_duration(text) / NS_PER_SECOND
+    except ValidationError as exc:
+        fail(f"--silent-after {text}: {exc}")
+
+
+def _num(value: float | None, n: int) -> str:
+    return "-" if value is None else f"{value:.4g} ({n})"
+
+
+def _pct(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.0%}" if math.isfinite(value) else ("+inf" if value > 0 else "-inf")
+
+
+def _stamp(ns: int) -> str:
+    return str(pd.Timestamp(ns, unit="ns", tz="UTC").isoformat()).replace("+00:00", "Z")
