@@ -36,6 +36,8 @@ what came and how to fix it. Credentials never appear in a message.
     ├── IntegrityError(ValueError)               stored content that fails its sha256
     ├── PayloadTooLargeError(ValueError)         a body over a server's size limit
     ├── SpecError(ValueError)                    a model spec that does not validate
+    ├── SloSpecError(ValueError)                 an SLO file (Sloth, OpenSLO) or alert windows
+    │                                            file that does not validate
     ├── QueryTimeoutError(TimeoutError)          a decision-log query ran past its time limit
     ├── LimitExceededError(ValueError)           a size, horizon or count over its limit
     ├── OutputPathError(OSError)                 an output path that cannot be written
@@ -106,6 +108,7 @@ __all__ = [
     "RegistryUnavailableError",
     "SchemaVersionError",
     "SeriesNotFoundError",
+    "SloSpecError",
     "SourceError",
     "SpecError",
     "StateConflictError",
@@ -328,6 +331,17 @@ class SpecError(ModelphaseError, ValueError):
 
     def __init__(self, message: str, *, errors: Sequence[str] = ()) -> None:
         self.errors = list(errors) or [message]
+        super().__init__(message)
+
+
+class SloSpecError(ModelphaseError, ValueError):
+    """An SLO file (Sloth ``prometheus/v1``, OpenSLO ``openslo/v1``) or an alert windows
+    file with problems; ``errors`` lists each one with its field path (``slos.0.objective:
+    expected ..., got ...``), ``source`` names the file."""
+
+    def __init__(self, message: str, *, errors: Sequence[str] = (), source: str = "") -> None:
+        self.errors = list(errors) or [message]
+        self.source = source
         super().__init__(message)
 
 

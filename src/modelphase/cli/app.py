@@ -23,6 +23,7 @@ from modelphase.cli import (
     registry,
     serve,
     simulate,
+    slo,
     spec,
     tokens,
     train,
@@ -55,6 +56,7 @@ app.add_typer(spec.app, name="spec")
 app.add_typer(decisions.app, name="decisions")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(drift.app, name="drift")
+app.add_typer(slo.app, name="slo")
 app.add_typer(canary.app, name="canary")
 app.command("simulate")(simulate.simulate_command)
 app.command("demo")(demo.demo_command)
