@@ -283,6 +283,18 @@ def test_an_output_that_names_a_folder_is_refused(
     assert list(folder.iterdir()) == []
 
 
+def test_an_output_that_names_a_device_or_pipe_is_refused(
+    cli: RunCli, home: Path, long_csv: Path, tmp_path: Path
+) -> None:
+    """An atomic write renames over its target; as root that would replace /dev/null
+    itself with a regular file. A pipe stands in for the device here."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    result = cli("forecast", "-i", str(long_csv), "--freq", "1m", "--h", "2", "-o", str(pipe))
+    refused(result, f"--output {pipe} is not a regular file")
+    assert pipe.is_fifo()
+
+
 # ---------------------------------------------------------- the operating system's errors
 
 

@@ -43,6 +43,14 @@ def check_output_file(path: Path, option: str = "--output") -> None:
             f"e.g. {path / ('out' + (path.suffix or '.csv'))}",
             path=str(path),
         )
+    if path.exists() and not path.is_file():
+        # an atomic write renames over its target: a device or a pipe would be replaced
+        raise OutputPathError(
+            f"{option} {path} is not a regular file (a device, pipe or socket); expected a "
+            "file to write. Fix: name a file, or leave the option out to print on stdout "
+            "where the command can",
+            path=str(path),
+        )
     _check_parent(path, option)
 
 
