@@ -9,8 +9,8 @@ rate, bad when it drops, critical; latency, bad when it rises; per pod: CPU):
 
 - ``modelphase``: :class:`modelphase.decide.SequentialJudge` (anytime-valid intervals),
   with the benchmark's metric settings (``SETTINGS``), chosen by leaving one day of
-  experiments out over a grid (BENCHMARKS.md has the grid and the held-out scores); the
-  silent-canary rule at 5 minutes.
+  experiments out over a grid (``canary_select.py``; BENCHMARKS.md has the held-out
+  scores); the silent-canary rule at 5 minutes.
 - ``kayenta``: a faithful NetflixACAJudge (``_kayenta.py``), default tolerance 0.25 and
   98% intervals, pass 95 / marginal 75, each metric kind a group of equal weight; judged
   every minute like the others, except that a minute in which the canary has reported
