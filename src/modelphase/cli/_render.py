@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from modelphase.cli._checks import check_output_file
+from modelphase.cli._checks import check_input_file, check_output_file
 from modelphase.files import atomic_path
 from modelphase.ingest import Manifest
 
@@ -194,3 +194,21 @@ def describe_source(source: dict[str, Any]) -> str:
     if kind == "simulate":
         return f"simulate: {source.get('services', '?')} services, seed {source.get('seed')}"
     return kind
+
+
+def read_text_csv(path: Path, option: str, expected: str) -> pd.DataFrame:
+    """A CSV file's cells as text (column names stripped), for commands that parse
+    their own columns: a missing file, a folder, an oversized, empty or unreadable file
+    exits 1 with one line (``expected`` names what an empty file should have held)."""
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "no such file"
+        fail(f"{option} {path}: expected a CSV file, got {what}. Fix: check the path")
+    check_input_file(path, option)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except pd.errors.EmptyDataError:
+        fail(f"{option} {path}: expected {expected}, got an empty file")
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        fail(f"{option} {path}: expected a CSV file, got {str(exc).splitlines()[0]}")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame

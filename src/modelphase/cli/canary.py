@@ -22,8 +22,7 @@ from numpy.typing import NDArray
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.cli._checks import check_input_file
-from modelphase.cli._render import err, fail, out, print_json
+from modelphase.cli._render import err, fail, out, print_json, read_text_csv
 from modelphase.decide import (
     ALPHA,
     DIRECTIONS,
@@ -134,17 +133,8 @@ def read_samples(
     path: Path, option: str, *, allow_empty: bool = False
 ) -> tuple[dict[str, NDArray[np.float64]], tuple[int, int] | None]:
     """Each metric's values and the time span (ns) of a long or NAB-style CSV."""
-    if not path.is_file():
-        what = "a folder" if path.is_dir() else "no such file"
-        fail(f"{option} {path}: expected a CSV file, got {what}. Fix: check the path")
-    check_input_file(path, option)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
-    except pd.errors.EmptyDataError:
-        fail(f"{option} {path}: expected a header (timestamp,metric,value), got an empty file")
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        fail(f"{option} {path}: expected a CSV file, got {str(exc).splitlines()[0]}")
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    frame = read_text_csv(path, option, "a header (timestamp,metric,value)")
+    frame.columns = [c.lower() for c in frame.columns]
     if "timestamp" not in frame.columns or "value" not in frame.columns:
         fail(
             f"{option} {path}: expected the columns timestamp,metric,value or timestamp,value, "

@@ -26,8 +26,7 @@ from numpy.typing import NDArray
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.cli._checks import check_input_file
-from modelphase.cli._render import err, fail, out
+from modelphase.cli._render import err, fail, out, read_text_csv
 from modelphase.drift import ALPHA, MIN_EFFECT, changepoints, compare_columns
 from modelphase.exceptions import ValidationError
 
@@ -124,17 +123,7 @@ def check_command(
 def read_table(path: Path, option: str) -> tuple[list[str], NDArray[np.float64]]:
     """The numeric columns of a CSV (a ``timestamp`` column dropped), empty cells as
     NaN; a missing file, an empty one or a cell that is not a number exits 1."""
-    if not path.is_file():
-        what = "a folder" if path.is_dir() else "no such file"
-        fail(f"{option} {path}: expected a CSV file, got {what}. Fix: check the path")
-    check_input_file(path, option)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
-    except pd.errors.EmptyDataError:
-        fail(f"{option} {path}: expected a header and rows, got an empty file")
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        fail(f"{option} {path}: expected a CSV file, got {str(exc).splitlines()[0]}")
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = read_text_csv(path, option, "a header and rows")
     names = [c for c in frame.columns if c.lower() != TIME_COLUMN]
     if not names:
         fail(
