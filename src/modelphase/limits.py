@@ -16,6 +16,10 @@ of memory) and well-formed production use stays far below it. They apply at the 
 
 from __future__ import annotations
 
+from typing import Any
+
+import yaml
+
 from modelphase.exceptions import LimitExceededError
 
 __all__ = [
@@ -43,7 +47,10 @@ __all__ = [
     "MAX_YAML_ALIASES",
     "MAX_YAML_DEPTH",
     "MAX_YAML_NODES",
+    "LimitedYamlLoader",
+    "YamlLimitError",
     "check_at_most",
+    "check_yaml_expanded",
 ]
 
 # ---------------------------------------------------------------- forecasts (everywhere)
@@ -118,3 +125,77 @@ def _n(x: int | float) -> str:
     if isinstance(x, float) and x.is_integer() and abs(x) < 1e18:
         return f"{int(x):,}"
     return f"{x:,}"
+
+
+# ------------------------------------------------ YAML that a caller writes (specs, SLOs)
+
+
+class YamlLimitError(Exception):
+    """A YAML document over one of the limits; the reader turns it into its own error."""
+
+
+class LimitedYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting aliases and nesting while it composes the nodes,
+    so that a hostile file fails before any Python object is built from it."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.n_aliases = 0
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.n_aliases += 1
+            if self.n_aliases > MAX_YAML_ALIASES:
+                raise YamlLimitError(f"more than {MAX_YAML_ALIASES} aliases (*name)")
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise YamlLimitError(f"nesting deeper than {MAX_YAML_DEPTH} levels")
+            node: yaml.Node | None = super().compose_node(parent, index)
+            return node
+        finally:
+            self.depth -= 1
+
+
+def check_yaml_expanded(root: yaml.Node) -> None:
+    """Refuse a node graph that expands (every alias replaced by its anchor's node) to
+    more than ``MAX_YAML_NODES`` nodes, or that contains itself (a recursive alias).
+
+    Sizes are computed once per distinct node, so a bomb costs its file size here."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    # iterative post-order walk: deep nesting was refused while composing, but an
+    # alias graph may still be long
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            visiting.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in _yaml_children(node))
+            if total > MAX_YAML_NODES:
+                raise YamlLimitError(
+                    f"more than {MAX_YAML_NODES:,} values once aliases are expanded"
+                )
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if key in visiting:
+            raise YamlLimitError("a recursive alias (a value that contains itself)")
+        visiting.add(key)
+        stack.append((node, True))
+        for child in _yaml_children(node):
+            if id(child) in visiting:
+                raise YamlLimitError("a recursive alias (a value that contains itself)")
+            if id(child) not in sizes:
+                stack.append((child, False))
+
+
+def _yaml_children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []

@@ -47,6 +47,9 @@ from modelphase.limits import (
     MAX_YAML_ALIASES,
     MAX_YAML_DEPTH,
     MAX_YAML_NODES,
+    LimitedYamlLoader,
+    YamlLimitError,
+    check_yaml_expanded,
 )
 
 __all__ = [
@@ -314,43 +317,15 @@ def load_spec(path: Path) -> ModelSpec:
     return parse_spec(text, source=str(path))
 
 
-class _LimitedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, counting aliases and nesting while it composes the nodes,
-    so that a hostile file fails before any Python object is built from it."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.n_aliases = 0
-        self.depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            self.n_aliases += 1
-            if self.n_aliases > MAX_YAML_ALIASES:
-                raise _RefusedError(f"more than {MAX_YAML_ALIASES} aliases (*name)")
-        self.depth += 1
-        try:
-            if self.depth > MAX_YAML_DEPTH:
-                raise _RefusedError(f"nesting deeper than {MAX_YAML_DEPTH} levels")
-            node: yaml.Node | None = super().compose_node(parent, index)
-            return node
-        finally:
-            self.depth -= 1
-
-
-class _RefusedError(Exception):
-    """A YAML document over one of the limits (internal: becomes a SpecError)."""
-
-
 def _load_yaml(text: str, source: str) -> Any:
-    loader = _LimitedLoader(text)
+    loader = LimitedYamlLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_expanded(node)
+        check_yaml_expanded(node)
         return loader.construct_document(node)
-    except _RefusedError as exc:
+    except YamlLimitError as exc:
         raise SpecError(
             f"{source}: refused: {exc}. Fix: write the values out instead of chaining "
             f"aliases or nesting deeply; a spec has at most {MAX_YAML_ALIASES} aliases, "
@@ -363,49 +338,6 @@ def _load_yaml(text: str, source: str) -> Any:
         ) from exc
     finally:
         loader.dispose()
-
-
-def _check_expanded(root: yaml.Node) -> None:
-    """Refuse a node graph that expands (every alias replaced by its anchor's node) to
-    more than ``MAX_YAML_NODES`` nodes, or that contains itself (a recursive alias).
-
-    Sizes are computed once per distinct node, so a bomb costs its file size here."""
-    sizes: dict[int, int] = {}
-    visiting: set[int] = set()
-    # iterative post-order walk: deep nesting was refused while composing, but an
-    # alias graph may still be long
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        if done:
-            visiting.discard(key)
-            total = 1 + sum(sizes[id(child)] for child in _children(node))
-            if total > MAX_YAML_NODES:
-                raise _RefusedError(
-                    f"more than {MAX_YAML_NODES:,} values once aliases are expanded"
-                )
-            sizes[key] = total
-            continue
-        if key in sizes:
-            continue
-        if key in visiting:
-            raise _RefusedError("a recursive alias (a value that contains itself)")
-        visiting.add(key)
-        stack.append((node, True))
-        for child in _children(node):
-            if id(child) in visiting:
-                raise _RefusedError("a recursive alias (a value that contains itself)")
-            if id(child) not in sizes:
-                stack.append((child, False))
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
 
 
 def _too_big(source: str, size: int) -> SpecError:

@@ -386,9 +386,7 @@ def _level(alpha: float, look: int | None) -> float:
 def _relative(value: float, scale: float) -> float:
     if scale > 0:
         return value / scale
-    if value == 0 or not math.isfinite(value):
-        return value if not math.isfinite(value) else 0.0
-    return math.copysign(math.inf, value)
+    return 0.0 if value == 0 else math.copysign(math.inf, value)
 
 
 def _pct(value: float) -> str:
