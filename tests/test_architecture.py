@@ -48,7 +48,8 @@ ALLOWED: dict[str, set[str]] = {
         "engine",
     },
     "decisions": BASE,
-    "decide": BASE | {"forecast", "anomaly", "backtest"},
+    # decisions read telemetry at their edges (Prometheus, datasets): ingest
+    "decide": BASE | {"ingest", "forecast", "anomaly", "backtest"},
     # the monitor orchestrates: it retrains (train, spec, ingest) and rolls out (registry)
     "monitor": BASE
     | {

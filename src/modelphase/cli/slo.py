@@ -230,3 +230,12 @@ def _promtool(command: list[str], what: str, folder: str, shown: str) -> None:
         f"--check: expected promtool {what} to pass, got exit code {done.returncode}: {brief}. "
         "Fix: see promtool's message above"
     )
+
+
+def _register_status() -> None:
+    from modelphase.cli.slo_status import status_command
+
+    app.command("status")(status_command)
+
+
+_register_status()
