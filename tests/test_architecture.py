@@ -53,6 +53,7 @@ ALLOWED: dict[str, set[str]] = {
     # the monitor orchestrates: it retrains (train, spec, ingest) and rolls out (registry)
     "monitor": BASE
     | {
+        "decide",
         "drift",
         "anomaly",
         "forecast",

@@ -49,6 +49,12 @@ def test_a_regime_change_is_retrained_shadowed_canaried_and_promoted(
     assert promoted[-1].evidence["outcome"] == "pass"
     # the candidate answered in shadow through its canary: judged on the same requests
     assert promoted[-1].evidence["evidence"]["test"].endswith(", paired")
+    # the serving hook judged the canary's latency and fallback share as `canary judge`
+    serving = promoted[-1].evidence["evidence"]["serving"]
+    assert serving["verdict"] != "fail"
+    assert [m["metric"] for m in serving["metrics"]] == ["latency_ms", "fallback_ratio"]
+    assert serving["look"] >= 1
+    assert serving["fast_burn"] is None
     assert promoted[-1].actor  # the monitor's principal, recorded
     assert run.registry.get("fleet", new).tags["origin"] == "monitor"
     assert run.registry.live("fleet") == {"production": new}

@@ -25,14 +25,20 @@ far larger.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-__all__ = ["Verdict", "judge"]
+from modelphase.decide import judge_canary
+from modelphase.decide.serving import fast_burn, serving_samples, serving_specs
+
+if TYPE_CHECKING:
+    from modelphase.monitor.policy import Policy
+
+__all__ = ["Verdict", "judge", "serving_verdict"]
 
 
 @dataclass(frozen=True)
@@ -201,3 +207,41 @@ def _failures(
 
 def _mean(values: np.ndarray) -> float | None:
     return float(np.mean(values)) if len(values) else None
+
+
+def serving_verdict(
+    canary: pd.DataFrame, baseline: pd.DataFrame, policy: Policy, look: int
+) -> Verdict:
+    """The canary's serving metrics (its decision log rows) against production's, by
+    the judge of ``modelphase canary judge`` at the stage's ``look``, and the burn of
+    its fallback share: ``fail`` when either fails, else ``pass`` with the evidence
+    (the accuracy verdict decides then)."""
+    found = judge_canary(
+        serving_samples(canary),
+        serving_samples(baseline),
+        serving_specs(policy.serving_tolerance),
+        look=max(look, 1),
+    )
+    burning = None
+    if policy.serving_objective is not None:
+        burning = fast_burn(
+            canary,
+            policy.serving_objective,
+            period=policy.serving_period_ns // 10**9,
+            min_events=policy.min_samples,
+        )
+    evidence = {
+        "serving": {
+            "verdict": found.verdict,
+            "score": found.score,
+            "reason": found.reason,
+            "look": look,
+            "metrics": [m.to_dict() for m in found.metrics],
+            "fast_burn": None if burning is None else burning.reason,
+        }
+    }
+    if burning is not None:
+        return Verdict("fail", burning.reason, evidence)
+    if found.verdict == "fail":
+        return Verdict("fail", f"serving metrics: {found.reason}", evidence)
+    return Verdict("pass", f"serving metrics: {found.verdict}", evidence)

@@ -74,7 +74,7 @@ from modelphase.monitor.accuracy import (
     score_rows,
     series_scales,
 )
-from modelphase.monitor.judge import Verdict, judge
+from modelphase.monitor.judge import Verdict, judge, serving_verdict
 from modelphase.monitor.policy import Policy
 from modelphase.monitor.reports import ACTED, DEGRADED, HEALTHY, ModelReport, MonitorReport
 from modelphase.registry import ModelVersion, Registry
@@ -503,6 +503,11 @@ class Monitor:
             cand, base = self._split(decisions, prod.version, v, state.since_us, panel)
             verdict = judge(cand["rel"], base["rel"], paired=False, requests=cand["request_id"],
                             baseline_requests=base["request_id"], **options)  # fmt: skip
+        serving = self._serving(state, prod, v, policy, decisions)
+        if serving is not None and serving.outcome == "fail":
+            verdict = Verdict("fail", serving.reason, {**verdict.evidence, **serving.evidence})
+        elif serving is not None:
+            verdict = replace(verdict, evidence={**verdict.evidence, **serving.evidence})
         step = policy.steps[min(state.step, len(policy.steps) - 1)]
         label = f"canary {step:g}%"
         evidence = self._decided(state, policy, report, "canary", label, v, verdict)
@@ -513,7 +518,8 @@ class Monitor:
             share = policy.steps[nxt] / 100.0
             self._pending(state, [("promote", "canary", v, share)], evidence)
             report.actions.append(f"canary v{v}: {step:g}% -> {policy.steps[nxt]:g}%")
-            data = {**without_pending(state.data), "since_data_ns": self._data_end}
+            data = {**without_pending(self.states.state(prod.name).data),
+                    "since_data_ns": self._data_end, "serving_looks": 0}  # fmt: skip
             self.states.save(
                 replace(self.states.state(prod.name), phase="canary", version=v, step=nxt,
                         since_us=self.registry._now_us(), data=data)
@@ -534,6 +540,28 @@ class Monitor:
         report.evidence["retrain_lag_s"] = lag
         report.evidence["retrain_lag_data_s"] = data_lag
         self._to_idle(current, f"promoted v{v}", retrain_lag_s=lag, retrain_lag_data_s=data_lag)
+
+    def _serving(
+        self,
+        state: MonitorState,
+        prod: ModelVersion,
+        v: int,
+        policy: Policy,
+        decisions: pd.DataFrame,
+    ) -> Verdict | None:
+        """The canary's serving metrics against production's since the step began, by
+        the judge of ``modelphase canary judge`` (anytime-valid: each pass with canary
+        data is one more look), and its fallback share's burn: a ``fail`` Verdict when
+        either fails, else a ``pass`` one carrying the evidence; None when off."""
+        if not policy.serving:
+            return None
+        cand = answered_by(decisions, v, "canary", state.since_us)
+        base = answered_by(decisions, prod.version, "production", state.since_us)
+        current = self.states.state(prod.name)
+        look = int(current.data.get("serving_looks", 0)) + (1 if len(cand) else 0)
+        if len(cand):
+            self.states.save(replace(current, data={**current.data, "serving_looks": look}))
+        return serving_verdict(cand, base, policy, look)
 
     # --------------------------------------------------------------- the moves
 

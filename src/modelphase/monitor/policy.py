@@ -56,6 +56,17 @@ says so.
     min_duration: 0s      # a stage (shadow, each step) lasts at least this much data
     max_duration: 3d      # and fails when still undecided after this much
     shadow: {min_samples: 50}   # or shadow: false to go straight to the canary
+    serving: {tolerance: 0.25, objective: 99.0, period: 30d}   # or serving: false
+
+``serving`` is the policy hook shared with ``modelphase canary judge``: at every canary
+step the canary's serving metrics (each request's latency, each minute's fallback
+share) are judged against production's over the same stage by the same judge
+(:func:`modelphase.decide.judge_canary`, anytime-valid across the stage's passes), and a
+failing verdict rolls the canary back whatever its accuracy. So does a fast burn: the
+canary's fallback share, as an SLI with ``objective`` (percent of requests the model
+answers itself) over ``period``, burning above a page tier's factor over both of the
+tier's windows (the Workbook's 14.4x 1h/5m or 6x 6h/30m) among at least
+``min_samples`` requests.
 """
 
 from __future__ import annotations
@@ -81,8 +92,9 @@ _DRIFT = {"alpha", "min_effect", "share", "act"}
 _ACCURACY = {"window", "max_mase_ratio", "max_mase", "min_coverage"}
 _CANARY = {
     "steps", "min_samples", "max_samples", "tolerance", "alpha", "max_failure_increase",
-    "shadow", "share", "traffic", "min_duration", "max_duration",
+    "shadow", "share", "traffic", "min_duration", "max_duration", "serving",
 }  # fmt: skip
+_SERVING = {"tolerance", "objective", "period"}
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,10 @@ class Policy:
     shadow_min_samples: int = 50
     min_duration_ns: int = 0
     max_duration_ns: int = 3 * 86_400 * 10**9
+    serving: bool = True
+    serving_tolerance: float = 0.25
+    serving_objective: float | None = 99.0
+    serving_period_ns: int = 30 * 86_400 * 10**9
 
     @classmethod
     def of(cls, monitoring: Mapping[str, Any] | None, canary: Mapping[str, Any] | None) -> Policy:
@@ -125,6 +141,10 @@ class Policy:
         shadow = plan.get("shadow", True)
         shadow_plan = _section(
             "canary.shadow", shadow if isinstance(shadow, dict) else {}, {"min_samples"}
+        )
+        serving = plan.get("serving", True)
+        serving_plan = _section(
+            "canary.serving", serving if isinstance(serving, dict) else {}, _SERVING
         )
         try:
             steps = tuple(float(s) for s in plan.get("steps", cls.steps))
@@ -160,6 +180,11 @@ class Policy:
                 max_duration_ns=_ns(plan.get("max_duration"), cls.max_duration_ns)
                 or cls.max_duration_ns,
                 shadow_min_samples=_int(shadow_plan.get("min_samples", cls.shadow_min_samples), 1),
+                serving=serving is not False,
+                serving_tolerance=_tolerance(serving_plan.get("tolerance", cls.serving_tolerance)),
+                serving_objective=_objective(serving_plan.get("objective", cls.serving_objective)),
+                serving_period_ns=_ns(serving_plan.get("period"), cls.serving_period_ns)
+                or cls.serving_period_ns,
             )
         except (TypeError, ValueError) as exc:
             raise SpecError(
@@ -260,3 +285,22 @@ def _fraction(value: Any) -> float:
 
 def _opt(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _tolerance(value: Any) -> float:
+    number = float(value)
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"canary.serving.tolerance: expected a relative shift >= 0, got {value!r}")
+    return number
+
+
+def _objective(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    if not 0 < number < 100:
+        raise ValueError(
+            f"canary.serving.objective: expected a percentage between 0 and 100 (99 = 1% may "
+            f"fall back), got {value!r}"
+        )
+    return number
