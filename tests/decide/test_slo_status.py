@@ -171,7 +171,10 @@ def test_times_read_as_a_person_reads_them() -> None:
         "exhausted in 9-14 days at 80% (expected 11 days)"
     )
     assert say_when(None, 3 * 86_400, None, 80, 10 * 86_400) == (
-        "exhausted in 3 days or later (beyond 10 days) at 80%"
+        "exhausted in 3 days at the earliest at 80%, expected to last beyond 10 days"
+    )
+    assert say_when(5 * 86_400, 3 * 86_400, None, 80, 10 * 86_400) == (
+        "exhausted in 3 days at the earliest at 80%, expected in 5 days"
     )
 
 
@@ -326,3 +329,18 @@ def test_status_from_a_real_prometheus(cli: RunCli, tmp_path: Path) -> None:
         assert missing.code == 1
         assert "matched no series" in missing.stderr
         assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool")
+def test_the_documented_forecast_alert_is_a_valid_rule_file(tmp_path: Path) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "slo.md").read_text()
+    section = doc.split("### As metrics, for Alertmanager", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert "modelphase_slo_budget_exhaustion_seconds" in block
+    path = tmp_path / "forecast-rules.yaml"
+    path.write_text(block)
+    checked = subprocess.run(
+        [find_binaries()[1], "check", "rules", str(path)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 2 rules found" in checked.stdout

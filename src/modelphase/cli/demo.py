@@ -37,6 +37,7 @@ from modelphase.backtest import IncidentScore, Window, score_alerts, service_day
 from modelphase.cli._checks import check_output_folder
 from modelphase.cli._render import err, manifest_table, out, progress
 from modelphase.cli.datasets import series_table
+from modelphase.cli.demo_decide import canary_step, slo_step
 from modelphase.cli.demo_loop import loop_step
 from modelphase.cli.detect import alert_reasons, alerts_table
 from modelphase.cli.models import events_table, git_commit
@@ -45,7 +46,7 @@ from modelphase.cli.simulate import events_table as sim_events_table
 from modelphase.cli.train import write_report
 from modelphase.config import get_settings
 from modelphase.exceptions import ValidationError
-from modelphase.frame import Panel
+from modelphase.frame import Panel, parse_series_id
 from modelphase.ingest import DatasetStore, ingest_file
 from modelphase.registry import ModelVersion, open_registry
 from modelphase.report import Span, plot_panel
@@ -166,6 +167,8 @@ def demo_command(
         out.print(events_table(spec.name, history))
     out.print(f"report: {report}")
     detector = detect_step(sim, panel, manifest.id)
+    canary_step(sim, panel, folder)
+    slo_step(panel, manifest.id, sorted(_services(panel)))
     if serve:
         forecaster = spec.name if run.passed else None
         base, token = serve_step(
@@ -274,14 +277,14 @@ def serve_step(
         served = ", ".join(
             f"{m['name']} v{m['aliases']['production']['version']}" for m in reply["models"]
         )
-        err.print(f"[bold]9. serving[/] {served} at {base} (pid {proc.pid}, log {log})")
+        err.print(f"[bold]11. serving[/] {served} at {base} (pid {proc.pid}, log {log})")
         out.print(f"curl -s {base}/v1/models {auth}", markup=False, highlight=False, soft_wrap=True)
     else:
         body = json.dumps({"series": [series], "h": h})
         answer = _ask(f"{base}/v1/models/{forecaster}/forecast", body, token)
         first = answer["forecasts"][0]
         err.print(
-            f"[bold]9. serving[/] {forecaster} v{answer['version']} and {detector.name} "
+            f"[bold]11. serving[/] {forecaster} v{answer['version']} and {detector.name} "
             f"v{detector.version} at {base} (pid {proc.pid}, log {log}); {escape(series)} "
             f"in {h} steps: {first['mean'][0]:.4g} .. {first['mean'][-1]:.4g}, answered by "
             f"the {answer['answered_by']}"
@@ -390,6 +393,11 @@ def _score_line(score: IncidentScore) -> str:
         f"{share(score.detected, score.n_incidents)} of the injected incidents; delay {delay}; "
         f"{per_day or 0.0:.2f} false alerts per service-day"
     )
+
+
+def _services(panel: Panel) -> set[str]:
+    """The services of the simulated panel (its ``service`` labels)."""
+    return {str(labels["service"]) for labels in map(parse_series_id, panel.ids)}
 
 
 def example_spec() -> Path:

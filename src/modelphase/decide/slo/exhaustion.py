@@ -65,12 +65,18 @@ def say_when(
 
     if earliest is None:
         return f"not exhausted within {human(horizon)} at {level:g}% (the forecast's horizon)"
-    low, high = human(earliest), human(latest) if latest is not None else None
-    if high is not None and low.split()[-1] == high.split()[-1]:
+    if latest is None:
+        mid = (
+            f"expected in {human(expected)}"
+            if expected is not None
+            else f"expected to last beyond {human(horizon)}"
+        )
+        return f"exhausted in {human(earliest)} at the earliest at {level:g}%, {mid}"
+    low, high = human(earliest), human(latest)
+    if low.split()[-1] == high.split()[-1]:
         low = low.split()[0]  # 9-14 days, not 9 days-14 days
-    span = f"{low}-{high}" if high is not None else f"{low} or later (beyond {human(horizon)})"
     mid = f" (expected {human(expected)})" if expected is not None else ""
-    return f"exhausted in {span} at {level:g}%{mid}"
+    return f"exhausted in {low}-{high} at {level:g}%{mid}"
 
 
 def human(seconds: float) -> str:

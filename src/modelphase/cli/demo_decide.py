@@ -1,0 +1,165 @@
+"""The demo's decisions: a canary verdict for every simulated deploy, and each
+service's error budget with the forecast of when it runs out.
+
+A deploy is judged as ``modelphase canary judge`` judges a release whose baseline is
+"the same metrics before the change": the service's p50 and p99 latency and error ratio
+in the hour before the deploy against the half hour after it, and each verdict is
+marked against the simulator's truth (the deploy followed by a latency regression, or
+not). The SLO is ``examples/slo.yaml`` (99.6% of requests succeed over 30 days), read
+for every simulated service from the dataset's error ratio and request rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.markup import escape
+from rich.table import Table
+
+from modelphase.cli._render import err, out
+from modelphase.decide import CanaryVerdict, MetricSpec, judge_canary
+from modelphase.decide.slo import WORKBOOK, read_slo_file
+from modelphase.decide.slo.fetch import events_from_panel
+from modelphase.decide.slo.status import SloStatus, slo_status
+from modelphase.frame import NS_PER_SECOND, Panel
+from modelphase.simulate import Simulation
+
+__all__ = ["canary_step", "example_slo", "slo_step"]
+
+BEFORE_NS = 3600 * NS_PER_SECOND
+AFTER_NS = 1800 * NS_PER_SECOND
+#: the metrics a deploy is judged on: (name, series name, quantile label), bad direction
+_METRICS = (
+    ("p99_seconds", "http_request_duration_seconds", "0.99"),
+    ("p50_seconds", "http_request_duration_seconds", "0.5"),
+    ("error_ratio", "http_errors_ratio", None),
+)
+_COLOURS = {"pass": "green", "marginal": "yellow", "fail": "red", "inconclusive": "blue"}
+
+
+def example_slo() -> Path:
+    """``examples/slo.yaml``, beside ``examples/forecast.yaml``."""
+    from modelphase.cli.demo import example_spec  # demo imports this module
+
+    return example_spec().with_name("slo.yaml")
+
+
+def _series(service: str, name: str, quantile: str | None) -> str:
+    labels = f'quantile="{quantile}",service="{service}"' if quantile else f'service="{service}"'
+    return f"{name}{{{labels}}}"
+
+
+def _window(panel: Panel, uid: str, start: int, end: int) -> np.ndarray:
+    ds, y = panel.series(uid)
+    return y[(ds >= start) & (ds < end)]
+
+
+def judge_deploy(panel: Panel, service: str, at: int) -> tuple[CanaryVerdict, pd.DataFrame]:
+    """The verdict on one deploy, and the samples it rests on as a long frame."""
+    canary, baseline, rows = {}, {}, []
+    for metric, name, quantile in _METRICS:
+        uid = _series(service, name, quantile)
+        baseline[metric] = _window(panel, uid, at - BEFORE_NS, at)
+        canary[metric] = _window(panel, uid, at, at + AFTER_NS)
+        for side, values in (("baseline", baseline[metric]), ("canary", canary[metric])):
+            rows += [(side, metric, float(v)) for v in values]
+    specs = [MetricSpec(m, "increase") for m, _, _ in _METRICS]
+    return judge_canary(canary, baseline, specs), pd.DataFrame(
+        rows, columns=["side", "metric", "value"]
+    )
+
+
+def canary_step(sim: Simulation, panel: Panel, folder: Path) -> list[CanaryVerdict]:
+    """Judge every simulated deploy and print the verdicts against the truth."""
+    deploys = [e for e in sim.events if e.kind == "deploy"]
+    table = Table(title="canary verdicts for the simulated deploys (1h before vs 30m after)")
+    for column in ("deploy", "service", "verdict", "score", "why", "truth"):
+        table.add_column(column)
+    verdicts, right = [], 0
+    for event in deploys:
+        verdict, samples = judge_deploy(panel, event.service, event.start)
+        verdicts.append(verdict)
+        regressed = "regression" in event.description and "no regression" not in event.description
+        caught = verdict.verdict == "fail"
+        right += caught == regressed
+        truth = "regression" if regressed else "no regression"
+        mark = "[green]right[/]" if caught == regressed else "[red]wrong[/]"
+        colour = _COLOURS[verdict.verdict]
+        table.add_row(
+            event.event_id, event.service, f"[{colour}]{verdict.verdict}[/]",
+            f"{verdict.score:g}", escape(verdict.reason), f"{truth} ({mark})",
+        )  # fmt: skip
+        if event is deploys[0]:
+            _write_first(samples, folder)
+    err.print(
+        f"[bold]9. canary[/] judged {len(deploys)} deploy(s) with the canary judge: "
+        f"{right} of {len(deploys)} verdicts match the truth"
+    )
+    if deploys:
+        out.print(table)
+        err.print(
+            f"  the first as a command: modelphase canary judge --baseline "
+            f"{folder / 'canary-baseline.csv'} --canary {folder / 'canary-canary.csv'} "
+            "--metric p99_seconds:increase --metric p50_seconds:increase "
+            "--metric error_ratio:increase"
+        )
+    return verdicts
+
+
+def _write_first(samples: pd.DataFrame, folder: Path) -> None:
+    """The first deploy's samples as the long CSVs ``canary judge`` reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for side in ("baseline", "canary"):
+        part = samples[samples["side"] == side]
+        frame = pd.DataFrame(
+            {"timestamp": np.arange(len(part)) // len(_METRICS) * 60, "metric": part["metric"],
+             "value": part["value"]}
+        )  # fmt: skip
+        frame.sort_values(["metric"], kind="stable").to_csv(
+            folder / f"canary-{side}.csv", index=False
+        )
+
+
+def slo_step(panel: Panel, dataset_id: str, services: list[str]) -> list[SloStatus]:
+    """Each service's budget under ``examples/slo.yaml`` and its exhaustion forecast."""
+    path = example_slo()
+    (slo,) = read_slo_file(path).slos
+    windows = WORKBOOK.for_period(30 * 86_400)
+    statuses = []
+    table = Table(title=f"error budgets: {slo.objective:g}% over 30 days ({path.name})")
+    for column in ("service", "budget left", "burn 1h", "burn 3d", "when it runs out"):
+        table.add_column(column)
+    for service in services:
+        events = events_from_panel(
+            panel,
+            error_ratio=f'http_errors_ratio{{service="{service}"}}',
+            total=f'http_requests_per_second{{service="{service}"}}',
+        )
+        status = slo_status(replace(slo, service=service), events, windows)
+        statuses.append(status)
+        burn = {b.window: b.burn_rate for b in status.burn}
+        ex = status.exhaustion
+        table.add_row(
+            service,
+            "-" if status.budget_remaining is None else f"{status.budget_remaining:.1%}",
+            _x(burn.get(3600)), _x(burn.get(3 * 86_400)),
+            escape(ex.reason if ex is not None else "-"),
+        )  # fmt: skip
+    err.print(
+        f"[bold]10. error budgets[/] of {len(services)} service(s), with the forecasting "
+        "stack's forecast of when each runs out"
+    )
+    out.print(table)
+    err.print(
+        f"  as a command: modelphase slo status {path} --dataset {dataset_id} "
+        f"--error-ratio 'http_errors_ratio{{service=\"{services[0]}\"}}' --total "
+        f"'http_requests_per_second{{service=\"{services[0]}\"}}'"
+    )
+    return statuses
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
