@@ -28,12 +28,21 @@ the rules, named and labelled as Sloth names them, and :func:`promtool_tests` th
 >>> [(t.key, t.factor, t.long // 60) for t in plans[0].windows.tiers]
 [('page-quick', 14.4, 56), ('page-slow', 6.0, 336), ('ticket-slow', 1.0, 4032)]
 
-Pure: the only IO is :mod:`~modelphase.decide.slo.reader`, which reads the files.
+:func:`slo_status` (``modelphase slo status``) gives an SLO's error budget left, its burn
+over every alert window and the forecast of when the budget runs out, from the SLI's
+events (:class:`SliEvents`, read by :func:`events_from_prometheus` or
+:func:`events_from_panel`); :func:`exposition` writes statuses as Prometheus metrics.
+
+Pure but for :mod:`~modelphase.decide.slo.reader` (the files) and
+:mod:`~modelphase.decide.slo.fetch` (Prometheus).
 """
 
 from __future__ import annotations
 
 from modelphase.decide.slo._promql import prom_duration
+from modelphase.decide.slo.budget import Burn, SliEvents
+from modelphase.decide.slo.exhaustion import Exhaustion, forecast_exhaustion
+from modelphase.decide.slo.fetch import events_from_panel, events_from_prometheus
 from modelphase.decide.slo.model import SLI, SLO, AlertMeta, SloFile
 from modelphase.decide.slo.parse import parse_slos, parse_windows
 from modelphase.decide.slo.reader import read_slo_file, read_windows_file
@@ -46,6 +55,7 @@ from modelphase.decide.slo.rules import (
     rule_groups,
 )
 from modelphase.decide.slo.scenarios import TestFile, promtool_tests
+from modelphase.decide.slo.status import SloStatus, exposition, slo_status
 from modelphase.decide.slo.windows import (
     BUILTIN_WINDOWS,
     MAX_PERIOD,
@@ -65,12 +75,20 @@ __all__ = [
     "WORKBOOK",
     "AlertMeta",
     "AlertWindows",
+    "Burn",
+    "Exhaustion",
+    "SliEvents",
     "SloFile",
     "SloPlan",
+    "SloStatus",
     "TestFile",
     "Tier",
     "alert_expr",
     "dump_yaml",
+    "events_from_panel",
+    "events_from_prometheus",
+    "exposition",
+    "forecast_exhaustion",
     "parse_slos",
     "parse_windows",
     "plan_rules",
@@ -79,4 +97,5 @@ __all__ = [
     "read_slo_file",
     "read_windows_file",
     "rule_groups",
+    "slo_status",
 ]
