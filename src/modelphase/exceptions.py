@@ -38,6 +38,8 @@ what came and how to fix it. Credentials never appear in a message.
     ├── SpecError(ValueError)                    a model spec that does not validate
     ├── SloSpecError(ValueError)                 an SLO file (Sloth, OpenSLO) or alert windows
     │                                            file that does not validate
+    ├── CanaryAnalysisError(ValueError)          a canary analysis file, or the template
+    │                                            variables bound to it, that do not validate
     ├── QueryTimeoutError(TimeoutError)          a decision-log query ran past its time limit
     ├── LimitExceededError(ValueError)           a size, horizon or count over its limit
     ├── OutputPathError(OSError)                 an output path that cannot be written
@@ -75,6 +77,7 @@ __all__ = [
     "AmbiguousDatasetIdError",
     "ArtifactFormatError",
     "AuthenticationError",
+    "CanaryAnalysisError",
     "ConfigError",
     "DamagedSegmentWarning",
     "DatasetNotFoundError",
@@ -338,6 +341,17 @@ class SloSpecError(ModelphaseError, ValueError):
     """An SLO file (Sloth ``prometheus/v1``, OpenSLO ``openslo/v1``) or an alert windows
     file with problems; ``errors`` lists each one with its field path (``slos.0.objective:
     expected ..., got ...``), ``source`` names the file."""
+
+    def __init__(self, message: str, *, errors: Sequence[str] = (), source: str = "") -> None:
+        self.errors = list(errors) or [message]
+        self.source = source
+        super().__init__(message)
+
+
+class CanaryAnalysisError(ModelphaseError, ValueError):
+    """A canary analysis file with problems, or template variables that cannot be bound
+    to it (missing, unknown, or a value outside the safe label-value set); ``errors``
+    lists each problem with its field path, ``source`` names the file or the request."""
 
     def __init__(self, message: str, *, errors: Sequence[str] = (), source: str = "") -> None:
         self.errors = list(errors) or [message]

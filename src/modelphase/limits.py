@@ -25,6 +25,10 @@ from modelphase.exceptions import LimitExceededError
 __all__ = [
     "MAX_BACKOFF_SECONDS",
     "MAX_BODY_BYTES",
+    "MAX_CANARY_BODY_BYTES",
+    "MAX_CANARY_METRICS",
+    "MAX_CANARY_SAMPLES",
+    "MAX_CANARY_WINDOW_SECONDS",
     "MAX_CANDIDATES",
     "MAX_CONCURRENCY",
     "MAX_DATASET_POINTS",
@@ -87,6 +91,16 @@ MAX_CONCURRENCY = 32
 MAX_RETRIES = 10
 MAX_TIMEOUT_SECONDS = 600.0
 MAX_BACKOFF_SECONDS = 60.0
+
+# ------------------------------------------------------------- canary judgements
+#: metrics one canary judgement weighs (an analysis file, an HTTP request)
+MAX_CANARY_METRICS = 50
+#: the longest window one canary judgement reads (``--since``, ``window`` over HTTP)
+MAX_CANARY_WINDOW_SECONDS = 86_400
+#: bytes of one canary judgement's HTTP body (inline samples included)
+MAX_CANARY_BODY_BYTES = 1_000_000
+#: samples one side of one metric may pool from Prometheus (series x points)
+MAX_CANARY_SAMPLES = 1_000_000
 
 # ------------------------------------------------------------------------ simulation
 MAX_SERVICES = 1_000

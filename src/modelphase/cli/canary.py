@@ -7,11 +7,20 @@ be the old version's pods over the same minutes or the same metrics before the c
 Each metric is judged by :func:`modelphase.decide.judge_canary`; the verdict prints as a
 table (or ``--json``) and sets the exit code: 0 pass or marginal, 3 fail, 4
 inconclusive, 1 bad input.
+
+``--analysis FILE`` reads the samples from Prometheus instead: the file's metrics are
+PromQL templates (:mod:`modelphase.decide.canary_analysis`) rendered once with
+``--baseline-var`` and once with ``--canary-var`` (``version=v1``, ``version=v2``) and
+run over the window (``--since``, or ``--start``/``--end``; default the file's) on the
+server of ``--prometheus`` or ``MODELPHASE_PROMETHEUS_URL``, with the token, basic auth
+and TLS settings of ``modelphase ingest prometheus`` (``MODELPHASE_PROMETHEUS_*``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +31,24 @@ from numpy.typing import NDArray
 from rich.markup import escape
 from rich.table import Table
 
-from modelphase.cli._render import err, fail, out, print_json, read_text_csv
+from modelphase.cli._render import err, fail, out, print_json, progress, read_text_csv
+from modelphase.config import get_settings
 from modelphase.decide import (
     ALPHA,
     DIRECTIONS,
     MARGINAL_THRESHOLD,
     PASS_THRESHOLD,
+    CanaryAnalysis,
     CanaryVerdict,
     MetricSpec,
+    fetch_samples,
     judge_canary,
+    read_analysis_file,
 )
+from modelphase.decide.canary_analysis import check_window
 from modelphase.exceptions import ValidationError
-from modelphase.frame import NS_PER_SECOND, format_duration, parse_duration
-from modelphase.ingest import parse_timestamps, parse_values
+from modelphase.frame import NS_PER_SECOND, format_duration, parse_duration, parse_time
+from modelphase.ingest import PrometheusClient, parse_timestamps, parse_values
 
 app = typer.Typer(
     help="Canary analysis: judge a release's metrics against its baseline's.",
@@ -51,8 +65,47 @@ _COLOURS = {"pass": "green", "marginal": "yellow", "fail": "red", "inconclusive"
 
 @app.command("judge")
 def judge_command(
-    baseline: Path = typer.Option(..., "--baseline", help="The baseline's samples (CSV)."),
-    canary: Path = typer.Option(..., "--canary", help="The canary's samples (CSV)."),
+    ctx: typer.Context,
+    baseline: Path | None = typer.Option(
+        None, "--baseline", help="The baseline's samples (CSV), with --canary."
+    ),
+    canary: Path | None = typer.Option(
+        None, "--canary", help="The canary's samples (CSV), with --baseline."
+    ),
+    analysis: Path | None = typer.Option(
+        None,
+        "--analysis",
+        help="A canary analysis file (YAML): the metrics as PromQL templates, read from "
+        "--prometheus instead of files.",
+    ),
+    prometheus: str | None = typer.Option(
+        None,
+        "--prometheus",
+        help="Prometheus base URL for --analysis \\[env MODELPHASE_PROMETHEUS_URL]; token, "
+        "basic auth and TLS from MODELPHASE_PROMETHEUS_* as for `ingest prometheus`.",
+    ),
+    baseline_vars: list[str] = typer.Option(
+        [],
+        "--baseline-var",
+        help="KEY=VALUE bound to {{KEY}} in the baseline's queries, e.g. version=v1 (repeat).",
+    ),
+    canary_vars: list[str] = typer.Option(
+        [],
+        "--canary-var",
+        help="KEY=VALUE bound to {{KEY}} in the canary's queries, e.g. version=v2 (repeat).",
+    ),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="With --analysis: judge the last DURATION (10m) up to --end or now "
+        "(default: the file's window; at most 24h).",
+    ),
+    start: str | None = typer.Option(
+        None, "--start", help="With --analysis: the window's start (RFC 3339, Unix s, now-1h)."
+    ),
+    end: str | None = typer.Option(
+        None, "--end", help="With --analysis: the window's end (RFC 3339, Unix s; default now)."
+    ),
     metrics: list[str] = typer.Option(
         [],
         "--metric",
@@ -96,26 +149,40 @@ def judge_command(
     and its interval, relative to the baseline's median, against each metric's
     tolerance. A metric fails when it is shown worse than its tolerance, passes when
     it is shown within it, and is inconclusive on too little data. Exits 0 on pass or
-    marginal, 3 on fail, 4 on inconclusive, 1 on bad input."""
-    base_samples, base_span = read_samples(baseline, "--baseline")
-    canary_samples, canary_span = read_samples(canary, "--canary", allow_empty=True)
-    check_windows(base_span, canary_span)
-    specs = metric_specs(metrics, critical, tolerance, min_points, base_samples, canary_samples)
-    silent_s = _silent_after(silent_after)
-    silent_for = None
-    if not any(np.isfinite(v).any() for v in canary_samples.values()) and base_span:
-        silent_for = (base_span[1] - base_span[0]) / NS_PER_SECOND
+    marginal, 3 on fail, 4 on inconclusive, 1 on bad input. With --analysis FILE the
+    samples come from Prometheus: the file's queries with --baseline-var and
+    --canary-var bound, over --since (or --start/--end)."""
+    given = _given(ctx)
+    _check_source(baseline, canary, analysis, given)
+    options: dict[str, Any] = {
+        "alpha": alpha,
+        "pass_threshold": pass_threshold,
+        "marginal_threshold": marginal_threshold,
+    }
+    if analysis is not None:
+        found = read_analysis_file(analysis)
+        window = _window(found, since, start, end)
+        base_samples, canary_samples, silent_for = _from_prometheus(
+            found, prometheus, baseline_vars, canary_vars, window
+        )
+        specs = found.specs
+        options = {**found.judge_options(), **{k: v for k, v in options.items() if k in given}}
+        if "silent_after" in given:
+            options["silent_after"] = _silent_seconds(silent_after)
+    else:
+        assert baseline is not None
+        assert canary is not None
+        base_samples, base_span = read_samples(baseline, "--baseline")
+        canary_samples, canary_span = read_samples(canary, "--canary", allow_empty=True)
+        check_windows(base_span, canary_span)
+        specs = metric_specs(metrics, critical, tolerance, min_points, base_samples, canary_samples)
+        options["silent_after"] = _silent_seconds(silent_after)
+        silent_for = None
+        if not any(np.isfinite(v).any() for v in canary_samples.values()) and base_span:
+            silent_for = (base_span[1] - base_span[0]) / NS_PER_SECOND
     try:
         verdict = judge_canary(
-            canary_samples,
-            base_samples,
-            specs,
-            alpha=alpha,
-            look=look,
-            pass_threshold=pass_threshold,
-            marginal_threshold=marginal_threshold,
-            silent_for=silent_for,
-            silent_after=silent_s if silent_s > 0 else math.inf,
+            canary_samples, base_samples, specs, look=look, silent_for=silent_for, **options
         )
     except ValueError as exc:
         fail(f"{exc}. Fix: see modelphase canary judge --help")
@@ -266,13 +333,148 @@ def render(verdict: CanaryVerdict) -> None:
     )
 
 
-def _silent_after(text: str) -> float:
+def _silent_seconds(text: str) -> float:
+    """``--silent-after`` in seconds; ``inf`` when it is turned off (0)."""
     if text.strip() in ("0", "0s", "off"):
-        return 0.0
+        return math.inf
     try:
         return parse_duration(text) / NS_PER_SECOND
     except ValidationError as exc:
         fail(f"--silent-after {text}: {exc}")
+
+
+_FILE_ONLY = ("metrics", "critical", "tolerance", "min_points")
+_PROMETHEUS_ONLY = ("prometheus", "baseline_vars", "canary_vars", "since", "start", "end")
+
+
+def _given(ctx: typer.Context) -> set[str]:
+    """The options given on the command line (not left at their defaults)."""
+    given = set()
+    for name in ctx.params:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name != "DEFAULT":
+            given.add(name)
+    return given
+
+
+def _option(name: str) -> str:
+    return "--" + {"metrics": "metric", "baseline_vars": "baseline-var"}.get(
+        name, {"canary_vars": "canary-var"}.get(name, name.replace("_", "-"))
+    )
+
+
+def _check_source(
+    baseline: Path | None, canary: Path | None, analysis: Path | None, given: set[str]
+) -> None:
+    """Exactly one source: both files, or an analysis file (with its own options)."""
+    files = baseline is not None or canary is not None
+    if files and analysis is not None:
+        fail(
+            "expected one source of samples, got both files (--baseline/--canary) and "
+            "--analysis. Fix: drop one"
+        )
+    if not files and analysis is None:
+        fail(
+            "expected a source of samples: --baseline B.csv --canary C.csv, or --analysis "
+            "FILE with --prometheus URL, got neither. Fix: see modelphase canary judge --help"
+        )
+    if files and (baseline is None or canary is None):
+        missing = "--canary" if canary is None else "--baseline"
+        fail(f"expected --baseline and --canary together, got no {missing}. Fix: add it")
+    wrong = _FILE_ONLY if analysis is not None else _PROMETHEUS_ONLY
+    extra = [_option(name) for name in wrong if name in given]
+    if extra:
+        where = "the analysis file sets them" if analysis is not None else "they need --analysis"
+        fail(
+            f"expected no {', '.join(extra)} with "
+            f"{'--analysis' if analysis is not None else '--baseline/--canary'}, got "
+            f"{'it' if len(extra) == 1 else 'them'} ({where}). Fix: drop "
+            f"{'it' if len(extra) == 1 else 'them'}"
+        )
+
+
+def _window(
+    analysis: CanaryAnalysis, since: str | None, start: str | None, end: str | None
+) -> tuple[int, int]:
+    """``(start, end)`` in ns: ``--start``/``--end`` as given, else the last ``--since``
+    (or the file's window) up to ``--end`` or now, on the analysis's step."""
+    if since is not None and start is not None:
+        fail("expected --since or --start, got both. Fix: drop one")
+    now = int(datetime.now(UTC).timestamp()) * NS_PER_SECOND
+    try:
+        end_ns = parse_time(end, now=now) if end is not None else now
+    except ValidationError as exc:
+        fail(f"--end {end}: {exc}")
+    if start is not None:
+        try:
+            start_ns = parse_time(start, now=now)
+        except ValidationError as exc:
+            fail(f"--start {start}: {exc}")
+        if start_ns >= end_ns:
+            fail(
+                f"expected --start before --end, got {_stamp(start_ns)} and {_stamp(end_ns)}. "
+                "Fix: swap them"
+            )
+        check_window(end_ns - start_ns, "--start/--end")
+        return start_ns, end_ns
+    try:
+        window = parse_duration(since) if since is not None else None
+    except ValidationError as exc:
+        fail(f"--since {since}: {exc}")
+    if end is not None:  # a window the caller placed: not moved onto the step
+        length = analysis.window if window is None else window
+        check_window(length, "--since")
+        return end_ns - length, end_ns
+    return analysis.window_at(end_ns, window)
+
+
+def _from_prometheus(
+    analysis: CanaryAnalysis,
+    url: str | None,
+    baseline_vars: list[str],
+    canary_vars: list[str],
+    window: tuple[int, int],
+) -> tuple[dict[str, Any], dict[str, Any], float | None]:
+    """The analysis's baseline and canary samples, and how long the canary was silent."""
+    settings = get_settings().prometheus
+    settings = replace(settings, url=url or settings.url)
+    if not settings.url:
+        fail(
+            "--analysis: expected a Prometheus to read from, got none. Fix: pass "
+            "--prometheus URL or set MODELPHASE_PROMETHEUS_URL"
+        )
+    base = _vars(baseline_vars, "--baseline-var")
+    can = _vars(canary_vars, "--canary-var")
+    total = 2 * len(analysis.metrics)
+    with (
+        PrometheusClient.from_settings(settings) as client,
+        progress("querying Prometheus", total) as update,
+    ):
+        found = fetch_samples(
+            client,
+            analysis,
+            base,
+            can,
+            start=window[0],
+            end=window[1],
+            prefixes=("--baseline-var ", "--canary-var "),
+            progress=update,
+        )
+    for message in found.warnings:
+        err.print(f"[yellow]prometheus warning:[/] {escape(message)}")
+    return found.baseline, found.canary, found.silent_for
+
+
+def _vars(pairs: list[str], option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for text in pairs:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            fail(f"{option} {text}: expected KEY=VALUE, got no '='. Fix: e.g. {option} version=v2")
+        if key.strip() in out:
+            fail(f"{option} {key.strip()}: expected each key once, got it twice. Fix: drop one")
+        out[key.strip()] = value
+    return out
 
 
 def _num(value: float | None, n: int) -> str:

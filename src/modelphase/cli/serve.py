@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -10,7 +11,11 @@ import typer
 from modelphase.cli._registry import REGISTRY, TOKEN_FILE
 from modelphase.cli._render import err
 from modelphase.config import get_settings, read_token_file
+from modelphase.decide import read_analysis_file
+from modelphase.exceptions import ConfigError
+from modelphase.ingest import PrometheusClient, RetryPolicy
 from modelphase.registry import open_registry
+from modelphase.serve.decide_api import CanaryConfig
 
 
 def serve_command(
@@ -126,6 +131,26 @@ def serve_command(
         None, "--ssl-keyfile", help="The certificate's private key (PEM)."
     ),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
+    canary_analyses: list[Path] = typer.Option(
+        [],
+        "--canary-analysis",
+        help="A canary analysis file (YAML) that POST /v1/canary/judge and /v1/canary/flagger "
+        "may run by its name (repeat); see docs/canary.md.",
+    ),
+    prometheus: str | None = typer.Option(
+        None,
+        "--prometheus",
+        help="The Prometheus the canary analyses read \\[env MODELPHASE_PROMETHEUS_URL]; "
+        "token, basic auth and TLS from MODELPHASE_PROMETHEUS_*. Callers never choose it.",
+    ),
+    canary_timeout: float = typer.Option(
+        20.0,
+        "--canary-timeout",
+        min=0.1,
+        max=600.0,
+        help="Seconds after which no more of a canary judgement's Prometheus queries start "
+        "(then 504); each request also times out within it.",
+    ),
 ) -> None:
     """Serve every model with a production alias: forecasts at POST
     /v1/models/NAME/forecast, anomaly scores at POST /v1/models/NAME/score, what is
@@ -136,7 +161,9 @@ def serve_command(
     answer and only compared and logged. Each token is held to --token-rate,
     --token-burst, --token-concurrency and --token-heavy (429 past them); work that
     finds no thread is refused with 503; both carry Retry-After. SIGTERM drains the
-    requests in flight and writes every logged decision before the process exits."""
+    requests in flight and writes every logged decision before the process exits.
+    Canary verdicts for Argo Rollouts and Flagger at POST /v1/canary/judge and
+    /v1/canary/flagger, with the --canary-analysis files read from --prometheus."""
     import uvicorn
 
     from modelphase.serve import ServeConfig, create_app
@@ -145,6 +172,7 @@ def serve_command(
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise typer.BadParameter("--ssl-certfile and --ssl-keyfile go together")
     settings = get_settings()
+    canary, prometheus_client = _canary(canary_analyses, prometheus, canary_timeout)
     reg = open_registry(
         registry, token=read_token_file(token_file, "--token-file") if token_file else token
     )
@@ -166,6 +194,7 @@ def serve_command(
         body_timeout=body_timeout,
         keep_alive_timeout=keep_alive_timeout,
         limit_concurrency=limit_concurrency,
+        canary=canary,
     )
     app = create_app(reg, config)
     # uvicorn drains and shuts down on SIGTERM, then raises the signal again for the
@@ -189,6 +218,35 @@ def serve_command(
         )
     finally:
         reg.close()
+        if prometheus_client is not None:
+            prometheus_client.close()
+
+
+def _canary(
+    paths: list[Path], url: str | None, timeout: float
+) -> tuple[CanaryConfig, PrometheusClient | None]:
+    """The canary analyses of ``--canary-analysis`` and the client of their Prometheus
+    (None without analyses: inline judgements need none)."""
+    if not paths:
+        return CanaryConfig(timeout=timeout), None
+    analyses = [read_analysis_file(path) for path in paths]
+    settings = get_settings().prometheus
+    settings = replace(settings, url=url or settings.url)
+    if not settings.url:
+        raise typer.BadParameter(
+            "--canary-analysis needs a Prometheus: pass --prometheus URL or set "
+            "MODELPHASE_PROMETHEUS_URL"
+        )
+    client = PrometheusClient.from_settings(
+        settings,
+        timeout=min(settings.timeout, timeout),
+        retry=RetryPolicy(retries=1, backoff=0.2, max_backoff=1.0),
+    )
+    try:
+        return CanaryConfig.of(analyses, prometheus=client, timeout=timeout), client
+    except ConfigError:
+        client.close()
+        raise
 
 
 def _clean_exit(signum: int, frame: object) -> None:

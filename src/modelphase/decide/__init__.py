@@ -2,8 +2,10 @@
 canary judge), when does a service's error budget run out (SLO burn rules and budget
 forecasts).
 
-Pure: these functions take arrays and plain data; Prometheus, files and HTTP are the
-CLI's and the server's business.
+Pure: these functions take arrays and plain data; the only IO is in the modules named
+for it (:mod:`~modelphase.decide.canary_source` reads analysis files and fetches a
+canary's samples through a Prometheus client it is given; ``slo.reader`` reads SLO
+files). HTTP is the server's business.
 """
 
 from __future__ import annotations
@@ -21,6 +23,21 @@ from modelphase.decide.canary import (
     judge_canary,
     judge_metric,
 )
+from modelphase.decide.canary_analysis import (
+    SAFE_VALUE,
+    AnalysisMetric,
+    CanaryAnalysis,
+    parse_analysis,
+    render_query,
+    template_problems,
+    template_variables,
+)
+from modelphase.decide.canary_source import (
+    CanarySamples,
+    RangeQuerier,
+    fetch_samples,
+    read_analysis_file,
+)
 from modelphase.decide.ranks import hodges_lehmann, mann_whitney_p
 
 __all__ = [
@@ -28,13 +45,24 @@ __all__ = [
     "DIRECTIONS",
     "MARGINAL_THRESHOLD",
     "PASS_THRESHOLD",
+    "SAFE_VALUE",
     "SILENT_AFTER_SECONDS",
+    "AnalysisMetric",
+    "CanaryAnalysis",
+    "CanarySamples",
     "CanaryVerdict",
     "MetricSpec",
     "MetricVerdict",
+    "RangeQuerier",
     "SequentialJudge",
+    "fetch_samples",
     "hodges_lehmann",
     "judge_canary",
     "judge_metric",
     "mann_whitney_p",
+    "parse_analysis",
+    "read_analysis_file",
+    "render_query",
+    "template_problems",
+    "template_variables",
 ]

@@ -53,6 +53,7 @@ from modelphase.exceptions import (
 from modelphase.registry import ModelRegistry, Principal, Role
 from modelphase.serve.admission import Admission, Limits, Ticket
 from modelphase.serve.calls import MAX_SHADOWS, Answer, Caller, Pools, decision_record
+from modelphase.serve.decide_api import CanaryConfig, mount_canary
 from modelphase.serve.http import (
     GUARDED,
     body_doc,
@@ -104,7 +105,8 @@ class ServeConfig:
     (408), closes idle keep-alive connections after ``keep_alive_timeout`` s and
     answers 503 past ``limit_concurrency`` connections or requests (``/healthz`` and
     ``/metrics`` excepted). ``clock`` (monotonic seconds) drives the token buckets, the latency
-    budgets, the breakers and the token cache; tests replace it.
+    budgets, the breakers and the token cache; tests replace it. ``canary`` holds the
+    analyses and the Prometheus of ``/v1/canary/*`` (:mod:`modelphase.serve.decide_api`).
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class ServeConfig:
         keep_alive_timeout: int = 5,
         limit_concurrency: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        canary: CanaryConfig | None = None,
     ) -> None:
         self.home = home
         self.reload_interval = reload_interval
@@ -150,6 +153,7 @@ class ServeConfig:
         self.keep_alive_timeout = keep_alive_timeout
         self.limit_concurrency = limit_concurrency
         self.clock = clock
+        self.canary = canary if canary is not None else CanaryConfig()
 
 
 class _State:
@@ -427,6 +431,14 @@ def create_app(registry: ModelRegistry, config: ServeConfig) -> FastAPI:
     async def score(name: str, request: Request) -> Response:
         return await score_for(name, request)
 
+    mount_canary(
+        app,
+        config.canary,
+        authorize=viewer,
+        admission=state.admission,
+        registry=state.metrics.registry,
+        rejected=state.metrics.rejected,
+    )
     for path, handler in (("forecast", forecast_for), ("score", score_for)):
         app.router.routes.insert(
             0, PlainRoute(f"/v1/models/{{name}}/{path}", _plain(handler), methods=["POST"])

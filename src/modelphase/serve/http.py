@@ -22,6 +22,11 @@ from modelphase.exceptions import (
     ThrottledError,
 )
 from modelphase.serve.calls import NoFallbackError
+from modelphase.serve.canary_schemas import (
+    AnalysisJudgeRequest,
+    FlaggerPayload,
+    InlineJudgeRequest,
+)
 from modelphase.serve.limits import BodyRefusedError
 from modelphase.serve.schemas import ErrorResponse, ForecastRequest, ScoreRequest
 
@@ -79,12 +84,19 @@ def body_doc(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def openapi_with_bodies(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's OpenAPI document, plus the bodies the prediction routes validate."""
+    """FastAPI's OpenAPI document, plus the bodies the prediction and canary routes
+    validate themselves."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = FastAPI.openapi(app)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (ForecastRequest, ScoreRequest):
+    for model in (
+        ForecastRequest,
+        ScoreRequest,
+        InlineJudgeRequest,
+        AnalysisJudgeRequest,
+        FlaggerPayload,
+    ):
         doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, sub in doc.pop("$defs", {}).items():
             components.setdefault(name, sub)
