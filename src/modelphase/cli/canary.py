@@ -32,6 +32,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelphase.cli._render import err, fail, out, print_json, progress, read_text_csv
+from modelphase.cli.canary_decisions import from_decisions
 from modelphase.config import get_settings
 from modelphase.decide import (
     ALPHA,
@@ -46,6 +47,7 @@ from modelphase.decide import (
     read_analysis_file,
 )
 from modelphase.decide.canary_analysis import check_window
+from modelphase.decide.serving import serving_specs
 from modelphase.exceptions import ValidationError
 from modelphase.frame import NS_PER_SECOND, format_duration, parse_duration, parse_time
 from modelphase.ingest import PrometheusClient, parse_timestamps, parse_values
@@ -106,6 +108,21 @@ def judge_command(
     end: str | None = typer.Option(
         None, "--end", help="With --analysis: the window's end (RFC 3339, Unix s; default now)."
     ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="Judge two versions of a served model on the decision log (their latency and "
+        "fallback share), with --baseline-version and --canary-version.",
+    ),
+    baseline_version: int | None = typer.Option(
+        None, "--baseline-version", help="With --model: the version judged against (production)."
+    ),
+    canary_version: int | None = typer.Option(
+        None, "--canary-version", help="With --model: the new version."
+    ),
+    home: Path | None = typer.Option(
+        None, "--home", help="With --model: the home folder of the decision log."
+    ),
     metrics: list[str] = typer.Option(
         [],
         "--metric",
@@ -153,13 +170,34 @@ def judge_command(
     samples come from Prometheus: the file's queries with --baseline-var and
     --canary-var bound, over --since (or --start/--end)."""
     given = _given(ctx)
-    _check_source(baseline, canary, analysis, given)
+    _check_source(baseline, canary, analysis, given, model)
+    if model is not None and (baseline_version is None or canary_version is None):
+        fail("--model: expected --baseline-version V and --canary-version W. Fix: add them")
+    if model is None and (baseline_version is not None or canary_version is not None):
+        fail("--baseline-version and --canary-version go with --model NAME. Fix: add it")
     options: dict[str, Any] = {
         "alpha": alpha,
         "pass_threshold": pass_threshold,
         "marginal_threshold": marginal_threshold,
     }
-    if analysis is not None:
+    if model is not None:
+        assert baseline_version is not None
+        assert canary_version is not None
+        base_samples, canary_samples, silent_for = from_decisions(
+            model, baseline_version, canary_version, since=since, start=start, end=end,
+            home=home,
+        )  # fmt: skip
+        if metrics:
+            specs = metric_specs(
+                metrics, critical, tolerance, min_points, base_samples, canary_samples
+            )
+        else:
+            specs = [
+                replace(s, critical=s.name in critical)
+                for s in serving_specs(tolerance, min_points)
+            ]
+        options["silent_after"] = _silent_seconds(silent_after)
+    elif analysis is not None:
         found = read_analysis_file(analysis)
         window = _window(found, since, start, end)
         base_samples, canary_samples, silent_for = _from_prometheus(
@@ -344,7 +382,9 @@ def _silent_seconds(text: str) -> float:
 
 
 _FILE_ONLY = ("metrics", "critical", "tolerance", "min_points")
-_PROMETHEUS_ONLY = ("prometheus", "baseline_vars", "canary_vars", "since", "start", "end")
+_VARS_ONLY = ("prometheus", "baseline_vars", "canary_vars")
+_PROMETHEUS_ONLY = (*_VARS_ONLY, "since", "start", "end")
+_MODEL_ONLY = ("baseline_version", "canary_version", "home")
 
 
 def _given(ctx: typer.Context) -> set[str]:
@@ -364,33 +404,52 @@ def _option(name: str) -> str:
 
 
 def _check_source(
-    baseline: Path | None, canary: Path | None, analysis: Path | None, given: set[str]
+    baseline: Path | None,
+    canary: Path | None,
+    analysis: Path | None,
+    given: set[str],
+    model: str | None = None,
 ) -> None:
-    """Exactly one source: both files, or an analysis file (with its own options)."""
+    """Exactly one source: both files, an analysis file (with its own options), or a
+    model's versions in the decision log."""
     files = baseline is not None or canary is not None
-    if files and analysis is not None:
-        fail(
-            "expected one source of samples, got both files (--baseline/--canary) and "
-            "--analysis. Fix: drop one"
+    sources = [
+        name
+        for name, used in (
+            ("files (--baseline/--canary)", files),
+            ("--analysis", analysis is not None),
+            ("--model", model is not None),
         )
-    if not files and analysis is None:
+        if used
+    ]
+    if len(sources) > 1:
+        fail(f"expected one source of samples, got {' and '.join(sources)}. Fix: drop one")
+    if not sources:
         fail(
-            "expected a source of samples: --baseline B.csv --canary C.csv, or --analysis "
-            "FILE with --prometheus URL, got neither. Fix: see modelphase canary judge --help"
+            "expected a source of samples: --baseline B.csv --canary C.csv, --analysis FILE "
+            "with --prometheus URL, or --model NAME with --baseline-version and "
+            "--canary-version, got none. Fix: see modelphase canary judge --help"
         )
     if files and (baseline is None or canary is None):
         missing = "--canary" if canary is None else "--baseline"
         fail(f"expected --baseline and --canary together, got no {missing}. Fix: add it")
-    wrong = _FILE_ONLY if analysis is not None else _PROMETHEUS_ONLY
+    wrong: tuple[str, ...]
+    if analysis is not None:
+        wrong, where, what = _FILE_ONLY + _MODEL_ONLY, "the analysis file sets them", "--analysis"
+    elif model is not None:
+        wrong, where, what = _VARS_ONLY, "they need --analysis", "--model"
+    else:
+        wrong, where, what = (
+            _PROMETHEUS_ONLY + _MODEL_ONLY,
+            "they need --analysis",
+            "--baseline/--canary",
+        )
     extra = [_option(name) for name in wrong if name in given]
     if extra:
-        where = "the analysis file sets them" if analysis is not None else "they need --analysis"
-        fail(
-            f"expected no {', '.join(extra)} with "
-            f"{'--analysis' if analysis is not None else '--baseline/--canary'}, got "
-            f"{'it' if len(extra) == 1 else 'them'} ({where}). Fix: drop "
-            f"{'it' if len(extra) == 1 else 'them'}"
-        )
+        it = "it" if len(extra) == 1 else "them"
+        if what == "--baseline/--canary" and all(e in map(_option, _MODEL_ONLY) for e in extra):
+            where = "they need --model"
+        fail(f"expected no {', '.join(extra)} with {what}, got {it} ({where}). Fix: drop {it}")
 
 
 def _window(
