@@ -162,7 +162,10 @@ def test_a_query_prometheus_refuses_is_one_line_naming_the_metric(
         (["--since", "2d"], "--since: expected a window longer than 0 and at most 1d, got 2d"),
         (["--since", "10m", "--start", "now-1h"], "expected --since or --start, got both"),
         (["--metric", "latency_seconds:increase"], "expected no --metric with --analysis"),
-        (["--baseline", "b.csv"], "expected one source of samples, got both files"),
+        (
+            ["--baseline", "b.csv"],
+            "expected one source of samples, got files (--baseline/--canary) and --analysis",
+        ),
     ],
 )
 def test_bad_options_are_one_line_and_exit_1(
@@ -182,9 +185,7 @@ def test_bad_options_are_one_line_and_exit_1(
 def test_a_source_is_required_and_files_keep_their_own_options(cli: RunCli, tmp_path: Path) -> None:
     r = cli("canary", "judge", "--json")
     assert r.code == 1
-    assert "expected a source of samples: --baseline B.csv --canary C.csv, or --analysis" in (
-        r.stderr
-    )
+    assert "expected a source of samples: --baseline B.csv --canary C.csv, --analysis" in (r.stderr)
     b = tmp_path / "b.csv"
     b.write_text("timestamp,value\n1,2\n")
     r = cli("canary", "judge", "--baseline", str(b), "--canary", str(b), "--since", "10m")
