@@ -12,10 +12,13 @@ from modelphase.cli._registry import REGISTRY, TOKEN_FILE
 from modelphase.cli._render import err
 from modelphase.config import get_settings, read_token_file
 from modelphase.decide import read_analysis_file
-from modelphase.exceptions import ConfigError
+from modelphase.decide.slo import plan_rules, read_slo_file
+from modelphase.exceptions import ValidationError
+from modelphase.frame import NS_PER_SECOND, parse_duration
 from modelphase.ingest import PrometheusClient, RetryPolicy
 from modelphase.registry import open_registry
 from modelphase.serve.decide_api import CanaryConfig
+from modelphase.serve.slo_api import SloConfig
 
 
 def serve_command(
@@ -140,7 +143,8 @@ def serve_command(
     prometheus: str | None = typer.Option(
         None,
         "--prometheus",
-        help="The Prometheus the canary analyses read \\[env MODELPHASE_PROMETHEUS_URL]; "
+        help="The Prometheus the canary analyses and the SLOs read \\[env "
+        "MODELPHASE_PROMETHEUS_URL]; "
         "token, basic auth and TLS from MODELPHASE_PROMETHEUS_*. Callers never choose it.",
     ),
     canary_timeout: float = typer.Option(
@@ -150,6 +154,21 @@ def serve_command(
         max=600.0,
         help="Seconds after which no more of a canary judgement's Prometheus queries start "
         "(then 504); each request also times out within it.",
+    ),
+    slo_files: list[Path] = typer.Option(
+        [],
+        "--slo",
+        help="A Sloth or OpenSLO file whose SLOs GET /v1/slo/ID/status and /v1/slo/metrics "
+        "serve, read from --prometheus (repeat); see docs/slo.md, Over HTTP.",
+    ),
+    slo_windows: str = typer.Option(
+        "workbook", "--slo-windows", help="The SLOs' alert windows: workbook, sloth or a file."
+    ),
+    slo_period: str = typer.Option(
+        "30d", "--slo-period", help="The SLO period for SLOs whose file gives none."
+    ),
+    slo_step: str = typer.Option(
+        "5m", "--slo-step", help="The resolution the SLOs' queries read (10s to 1d)."
     ),
 ) -> None:
     """Serve every model with a production alias: forecasts at POST
@@ -163,7 +182,8 @@ def serve_command(
     finds no thread is refused with 503; both carry Retry-After. SIGTERM drains the
     requests in flight and writes every logged decision before the process exits.
     Canary verdicts for Argo Rollouts and Flagger at POST /v1/canary/judge and
-    /v1/canary/flagger, with the --canary-analysis files read from --prometheus."""
+    /v1/canary/flagger, with the --canary-analysis files read from --prometheus; the
+    --slo files' error budgets at GET /v1/slo/ID/status and /v1/slo/metrics."""
     import uvicorn
 
     from modelphase.serve import ServeConfig, create_app
@@ -172,7 +192,14 @@ def serve_command(
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise typer.BadParameter("--ssl-certfile and --ssl-keyfile go together")
     settings = get_settings()
-    canary, prometheus_client = _canary(canary_analyses, prometheus, canary_timeout)
+    prometheus_client = _prometheus(canary_analyses, slo_files, prometheus, canary_timeout)
+    try:
+        canary = _canary(canary_analyses, prometheus_client, canary_timeout)
+        slo = _slo(slo_files, prometheus_client, slo_windows, slo_period, slo_step)
+    except BaseException:
+        if prometheus_client is not None:
+            prometheus_client.close()
+        raise
     reg = open_registry(
         registry, token=read_token_file(token_file, "--token-file") if token_file else token
     )
@@ -195,6 +222,7 @@ def serve_command(
         keep_alive_timeout=keep_alive_timeout,
         limit_concurrency=limit_concurrency,
         canary=canary,
+        slo=slo,
     )
     app = create_app(reg, config)
     # uvicorn drains and shuts down on SIGTERM, then raises the signal again for the
@@ -222,31 +250,60 @@ def serve_command(
             prometheus_client.close()
 
 
-def _canary(
-    paths: list[Path], url: str | None, timeout: float
-) -> tuple[CanaryConfig, PrometheusClient | None]:
-    """The canary analyses of ``--canary-analysis`` and the client of their Prometheus
-    (None without analyses: inline judgements need none)."""
-    if not paths:
-        return CanaryConfig(timeout=timeout), None
-    analyses = [read_analysis_file(path) for path in paths]
+def _prometheus(
+    analyses: list[Path], slos: list[Path], url: str | None, timeout: float
+) -> PrometheusClient | None:
+    """The client of the Prometheus that the canary analyses and the SLOs read (None
+    without either: inline judgements need none)."""
+    if not analyses and not slos:
+        return None
     settings = get_settings().prometheus
     settings = replace(settings, url=url or settings.url)
     if not settings.url:
-        raise typer.BadParameter(
-            "--canary-analysis needs a Prometheus: pass --prometheus URL or set "
-            "MODELPHASE_PROMETHEUS_URL"
+        needs = " and ".join(
+            name for name, given in (("--canary-analysis", analyses), ("--slo", slos)) if given
         )
-    client = PrometheusClient.from_settings(
+        raise typer.BadParameter(
+            f"{needs} {'need' if analyses and slos else 'needs'} a Prometheus: pass "
+            "--prometheus URL or set MODELPHASE_PROMETHEUS_URL"
+        )
+    return PrometheusClient.from_settings(
         settings,
         timeout=min(settings.timeout, timeout),
         retry=RetryPolicy(retries=1, backoff=0.2, max_backoff=1.0),
     )
+
+
+def _canary(paths: list[Path], client: PrometheusClient | None, timeout: float) -> CanaryConfig:
+    """The canary analyses of ``--canary-analysis``."""
+    if not paths:
+        return CanaryConfig(timeout=timeout)
+    analyses = [read_analysis_file(path) for path in paths]
+    return CanaryConfig.of(analyses, prometheus=client, timeout=timeout)
+
+
+def _slo(
+    paths: list[Path], client: PrometheusClient | None, windows: str, period: str, step: str
+) -> SloConfig:
+    """The SLOs of ``--slo``, with the windows of their periods."""
+    from modelphase.cli.slo import _period, _windows  # the options `slo rules` has
+
+    if not paths:
+        return SloConfig()
+    alert_windows, default_period = _windows(windows), _period(period)
     try:
-        return CanaryConfig.of(analyses, prometheus=client, timeout=timeout), client
-    except ConfigError:
-        client.close()
-        raise
+        step_s = parse_duration(step) / NS_PER_SECOND
+    except ValidationError as exc:
+        raise typer.BadParameter(f"--slo-step: {exc}") from None
+    if step_s != int(step_s):
+        raise typer.BadParameter(f"--slo-step: expected whole seconds, got {step!r}")
+    files = {}
+    for path in paths:
+        found = read_slo_file(path)
+        files[str(path)] = plan_rules(
+            found.slos, alert_windows, period=default_period, source=str(path)
+        )[0]
+    return SloConfig.of(files, prometheus=client, step=int(step_s))
 
 
 def _clean_exit(signum: int, frame: object) -> None:

@@ -75,6 +75,7 @@ from modelphase.serve.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
+from modelphase.serve.slo_api import SloConfig, mount_slo
 from modelphase.serve.table import ModelTable, Reloader, Route, Served
 
 __all__ = ["ServeConfig", "create_app"]
@@ -106,7 +107,8 @@ class ServeConfig:
     answers 503 past ``limit_concurrency`` connections or requests (``/healthz`` and
     ``/metrics`` excepted). ``clock`` (monotonic seconds) drives the token buckets, the latency
     budgets, the breakers and the token cache; tests replace it. ``canary`` holds the
-    analyses and the Prometheus of ``/v1/canary/*`` (:mod:`modelphase.serve.decide_api`).
+    analyses and the Prometheus of ``/v1/canary/*`` (:mod:`modelphase.serve.decide_api`),
+    ``slo`` the SLOs of ``/v1/slo/*`` (:mod:`modelphase.serve.slo_api`).
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class ServeConfig:
         limit_concurrency: int = 1000,
         clock: Callable[[], float] = time.monotonic,
         canary: CanaryConfig | None = None,
+        slo: SloConfig | None = None,
     ) -> None:
         self.home = home
         self.reload_interval = reload_interval
@@ -154,6 +157,7 @@ class ServeConfig:
         self.limit_concurrency = limit_concurrency
         self.clock = clock
         self.canary = canary if canary is not None else CanaryConfig()
+        self.slo = slo if slo is not None else SloConfig()
 
 
 class _State:
@@ -434,6 +438,14 @@ def create_app(registry: ModelRegistry, config: ServeConfig) -> FastAPI:
     mount_canary(
         app,
         config.canary,
+        authorize=viewer,
+        admission=state.admission,
+        registry=state.metrics.registry,
+        rejected=state.metrics.rejected,
+    )
+    mount_slo(
+        app,
+        config.slo,
         authorize=viewer,
         admission=state.admission,
         registry=state.metrics.registry,

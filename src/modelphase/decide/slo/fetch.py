@@ -15,19 +15,17 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from modelphase.decide.canary_source import RangeQuerier
 from modelphase.decide.slo._promql import render_window
 from modelphase.decide.slo.budget import SliEvents
 from modelphase.decide.slo.model import SLO
 from modelphase.exceptions import ValidationError
 from modelphase.frame import NS_PER_SECOND, Panel
-from modelphase.ingest.prometheus import PrometheusClient
 
 __all__ = ["events_from_panel", "events_from_prometheus"]
 
 
-def _summed(
-    client: PrometheusClient, query: str, start: int, end: int, step: int
-) -> dict[int, float]:
+def _summed(client: RangeQuerier, query: str, start: int, end: int, step: int) -> dict[int, float]:
     """The query's values per time (ns), summed over the series it returns."""
     found = client.query_range(query, start, end, step).panel
     out: dict[int, float] = {}
@@ -38,7 +36,7 @@ def _summed(
 
 
 def events_from_prometheus(
-    client: PrometheusClient, slo: SLO, *, start: int, end: int, step: int
+    client: RangeQuerier, slo: SLO, *, start: int, end: int, step: int
 ) -> SliEvents:
     """The SLI's events from ``start`` to ``end`` (ns) in steps of ``step`` ns, from
     the SLO's queries. A query that matches nothing raises
