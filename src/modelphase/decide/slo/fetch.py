@@ -12,15 +12,18 @@ every step as one event: its budget is then a share of time, not of requests.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from modelphase.decide.canary_source import RangeQuerier
 from modelphase.decide.slo._promql import render_window
 from modelphase.decide.slo.budget import SliEvents
 from modelphase.decide.slo.model import SLO
 from modelphase.exceptions import ValidationError
 from modelphase.frame import NS_PER_SECOND, Panel
+
+if TYPE_CHECKING:  # canary_source reads the SLO package's error helpers
+    from modelphase.decide.canary_source import RangeQuerier
 
 __all__ = ["events_from_panel", "events_from_prometheus"]
 
