@@ -454,3 +454,52 @@ def test_the_docs_scrape_config_and_curl_match_the_endpoints(live: Live) -> None
     url = httpx.URL(curl.group(1))
     r = get(live, url.path, **dict(url.params))
     assert r.status_code == 200, r.text
+
+
+# ------------------------------------------------------------------------ rules
+
+
+def post_rules(live: Live, body: bytes, token: str | None = None, **params: str) -> httpx.Response:
+    assert live.setup is not None
+    headers = {"content-type": "application/yaml"}
+    if token != "":
+        headers["authorization"] = f"Bearer {token or live.setup.viewer}"
+    return httpx.post(
+        live.url + "/v1/slo/rules", content=body, params=params, headers=headers, timeout=60
+    )
+
+
+def test_rules_over_http_are_the_commands(live: Live, cli: RunCli, tmp_path: Path) -> None:
+    """POST /v1/slo/rules answers what `modelphase slo rules` writes, and promtool takes it."""
+    path = tmp_path / "slo.yaml"
+    path.write_text(SLO_TEXT)
+    for windows in ("workbook", "sloth"):
+        answer = post_rules(live, SLO_TEXT.encode(), windows=windows, period="28d")
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("application/yaml")
+        written = cli("slo", "rules", str(path), "--windows", windows, "--period", "28d")
+        assert written.code == 0, written.stderr
+        body = lambda text: yaml.safe_load(text)["groups"]  # noqa: E731
+        assert body(answer.text) == body(written.stdout)
+        rules = tmp_path / f"rules-{windows}.yaml"
+        rules.write_text(answer.text)
+        checked = subprocess.run(
+            [find_binaries()[1], "check", "rules", str(rules)], capture_output=True, text=True
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_rules_refuse_bad_input_in_one_line(live: Live) -> None:
+    assert post_rules(live, SLO_TEXT.encode(), token="").status_code == 401
+    detail = refused(post_rules(live, b"version: nope\n"), 422, "invalid_request")
+    assert "version" in detail
+    bad = SLO_TEXT.replace("objective: 99.9", "objective: 120").encode()
+    assert "objective" in refused(post_rules(live, bad), 422, "invalid_request")
+    assert "windows" in refused(
+        post_rules(live, SLO_TEXT.encode(), windows="/etc/passwd"), 422, "invalid_request"
+    )
+    minutes = post_rules(live, SLO_TEXT.encode(), period="90s")
+    assert "period" in refused(minutes, 422, "invalid_request").lower()
+    assert "UTF-8" in refused(post_rules(live, b"\xff\xfe"), 422, "invalid_request")
+    huge = b"# " + b"x" * (1 << 20) + b"\n" + SLO_TEXT.encode()
+    assert post_rules(live, huge).status_code == 413
