@@ -10,6 +10,7 @@ import typer
 from modelphase import __version__
 from modelphase.cli import (
     canary,
+    capacity,
     datasets,
     decisions,
     demo,
@@ -58,6 +59,7 @@ app.add_typer(monitor.app, name="monitor")
 app.add_typer(drift.app, name="drift")
 app.add_typer(slo.app, name="slo")
 app.add_typer(canary.app, name="canary")
+app.add_typer(capacity.app, name="capacity")
 app.command("simulate")(simulate.simulate_command)
 app.command("demo")(demo.demo_command)
 app.command("forecast")(forecast.forecast_command)

@@ -1,0 +1,104 @@
+"""``modelphase capacity``: replicas for the demand to come, at a stated risk.
+
+``replay --input LONG.csv --freq 1m --train-until T --capacity C --startup 2m [--risk
+0.01] --output OUT.csv`` replays the predictive policy online
+(:func:`modelphase.decide.capacity.replay`): for every step after T, the replicas it
+asks for at that time from the demand before it, taking effect after the start-up
+delay; OUT is ``unique_id,ds,replicas``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+
+from modelphase.cli._checks import check_output_file
+from modelphase.cli._render import atomic_output, err, print_json, progress, rfc3339
+from modelphase.cli.forecast import _load
+from modelphase.decide.capacity import DEFAULT_REFIT, replay
+from modelphase.exceptions import ValidationError
+from modelphase.frame import NS_PER_SECOND, format_duration, parse_duration, parse_time
+from modelphase.limits import MAX_FORECAST_POINTS, check_at_most
+
+app = typer.Typer(
+    help="Capacity: replicas for the demand to come, at a stated risk.", no_args_is_help=True
+)
+
+
+@app.command("replay")
+def replay_command(
+    input_path: Path = typer.Option(
+        ..., "--input", help="Demand as long CSV or Parquet: unique_id,ds,y (e.g. requests/s)."
+    ),
+    freq: str = typer.Option(..., "--freq", help="The data's step: 1m, 5m..."),
+    train_until: str = typer.Option(
+        ..., "--train-until", help="Replay every step after this time (RFC 3339 or Unix s)."
+    ),
+    capacity: float = typer.Option(..., "--capacity", help="The demand one replica holds."),
+    startup: str = typer.Option(
+        "2m", "--startup", help="How long a new replica takes to serve (whole steps)."
+    ),
+    risk: float = typer.Option(
+        0.01, "--risk", help="The chance a step's demand exceeds what was asked for."
+    ),
+    refit: int = typer.Option(
+        DEFAULT_REFIT, "--refit", min=1, max=1440, help="Steps between refits of the forecast."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="unique_id,ds,replicas (CSV)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a summary as JSON on stdout."),
+) -> None:
+    """Replay the predictive policy step by step after --train-until: at each step it
+    asks for the replicas whose capacity covers the forecast's upper quantile (1 -
+    --risk) of the demand one start-up delay ahead, never fewer than the last observed
+    demand needs, held for 5 minutes before scaling down. Each decision sees only the
+    data before it. Exits 1 on bad input."""
+    check_output_file(output, "--output")
+    step = parse_duration(freq)
+    startup_ns = parse_duration(startup) if startup.strip() not in ("0", "0s") else 0
+    now = int(datetime.now(UTC).timestamp()) * NS_PER_SECOND
+    until = parse_time(train_until, now=now)
+    panel = _load(input_path, None, step)
+    if not panel.n_points:
+        raise ValidationError(f"--input {input_path}: expected demand, got no rows")
+    last = int(panel.ds.max())
+    if until >= last or until < int(panel.ds.min()):
+        raise ValidationError(
+            f"--train-until: expected a time inside the data ({rfc3339_one(int(panel.ds.min()))} "
+            f"to {rfc3339_one(last)}), got {rfc3339_one(until)}",
+            hint="pass the time the fit part ends, e.g. 70% into the data",
+        )
+    check_at_most(
+        "the replay", panel.n_series * ((last - until) // step), MAX_FORECAST_POINTS,
+        "replay fewer series or a shorter span", " steps",
+    )  # fmt: skip
+    with progress("replaying", panel.n_series):
+        found = replay(
+            panel, train_until=until, capacity=capacity, startup=startup_ns, risk=risk,
+            refit=refit,
+        )  # fmt: skip
+    table = found.copy()
+    table["ds"] = rfc3339(table["ds"])
+    with atomic_output(output) as tmp:
+        table.to_csv(tmp, index=False)
+    summary = {
+        "output": str(output),
+        "series": panel.n_series,
+        "steps": len(found),
+        "freq": format_duration(step),
+        "startup": format_duration(startup_ns) if startup_ns else "0s",
+        "risk": risk,
+        "capacity": capacity,
+        "replica_steps": int(found["replicas"].sum()) if len(found) else 0,
+    }
+    if as_json:
+        print_json(summary)
+    err.print(
+        f"wrote {output}: {len(found)} decisions for {panel.n_series} series, "
+        f"{summary['replica_steps']:,} replica-steps"
+    )
+
+
+def rfc3339_one(ns: int) -> str:
+    return datetime.fromtimestamp(ns / NS_PER_SECOND, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

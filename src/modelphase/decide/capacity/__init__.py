@@ -1,0 +1,14 @@
+"""Capacity decisions: how many replicas to run so that the demand to come stays within
+their capacity at a stated risk (``modelphase capacity``).
+
+Pure: arrays and panels in, plans out; the CLI reads and writes the files.
+"""
+
+from modelphase.decide.capacity.replay import (
+    DEFAULT_REFIT,
+    DEFAULT_STABILISE,
+    replay,
+    replay_series,
+)
+
+__all__ = ["DEFAULT_REFIT", "DEFAULT_STABILISE", "replay", "replay_series"]
