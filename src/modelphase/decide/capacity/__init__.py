@@ -4,6 +4,7 @@ their capacity at a stated risk (``modelphase capacity``).
 Pure: arrays and panels in, plans out; the CLI reads and writes the files.
 """
 
+from modelphase.decide.capacity.model import CapacityModel, declared, learn_capacity
 from modelphase.decide.capacity.replay import (
     DEFAULT_REFIT,
     DEFAULT_STABILISE,
@@ -11,4 +12,12 @@ from modelphase.decide.capacity.replay import (
     replay_series,
 )
 
-__all__ = ["DEFAULT_REFIT", "DEFAULT_STABILISE", "replay", "replay_series"]
+__all__ = [
+    "DEFAULT_REFIT",
+    "DEFAULT_STABILISE",
+    "CapacityModel",
+    "declared",
+    "learn_capacity",
+    "replay",
+    "replay_series",
+]
