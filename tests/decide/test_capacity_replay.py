@@ -45,6 +45,18 @@ def test_a_decision_sees_only_the_past() -> None:
     assert after[60:].sum() > base[60:].sum()
 
 
+@pytest.mark.parametrize("k", [214, 215, 228, 229, 243])
+def test_no_decision_reads_the_step_it_is_made_at(k: int) -> None:
+    """Around the refits (every 15 steps from 200), a change at step k moves no
+    decision up to k: each refit is read only from its own start on."""
+    ds, y = demand()
+    base = run(ds, y, models=None)
+    changed = y.copy()
+    changed[k:] += 500.0
+    after = run(ds, changed, models=None)
+    np.testing.assert_array_equal(after[: k - 200 + 1], base[: k - 200 + 1])
+
+
 def test_never_below_the_demand_just_seen_and_held_before_scaling_down() -> None:
     ds, y = demand()
     y[230:240] = 400.0  # ten minutes of a surge the forecast did not see

@@ -99,26 +99,32 @@ def replay_series(
             hint="move --train-until later",
         )
     level = round(100 * (1 - 2 * risk), 6)
-    upper: dict[int, float] = {}  # grid index -> the forecast's upper quantile there
+    # each refit's upper quantiles, by the step it starts at; a decision at step i reads
+    # the latest refit that starts at or before i (fitted on the data before it)
+    fits: dict[int, tuple[int, NDArray[np.float64]]] = {}
     for start in range(int(after[0]), len(ds), refit):
         first = max(0, start - MAX_HISTORY)
         past_ds, past_y = ds[first:start], y[first:start]
         keep = np.isfinite(past_y)
-        h = refit + ahead
+        # the forecast starts after the last sample seen, which may be before ``start``
+        origin = first + int(np.flatnonzero(keep)[-1]) + 1 if keep.any() else start
+        h = refit + ahead + (start - origin)
         panel = Panel.from_series([("demand", past_ds[keep], past_y[keep])], step=step)
         try:
             found = AutoForecast(models, n_windows=1, n_jobs=1).fit_predict(panel, h, level=[level])
             hi = found[f"yhat-hi-{level:g}"].to_numpy(dtype=np.float64)
         except ValidationError:  # too little history to backtest: the last value
             hi = np.full(h, float(past_y[keep][-1]) if keep.any() else 0.0)
-        for k in range(h):
-            upper[start + k] = float(hi[k]) if k < len(hi) else float(hi[-1])
+        fits[start] = (origin, hi if len(hi) else np.zeros(1))
     window = max(1, stabilise * 10**9 // step)
     asked: list[int] = []
     for i in after:
         last = y[:i][np.isfinite(y[:i])]
         floor = math.ceil(float(last[-1]) / capacity) if last.size else 1
-        want = math.ceil(max(upper.get(int(i) + ahead, 0.0), 0.0) / capacity)
+        start = int(after[0]) + (int(i) - int(after[0])) // refit * refit
+        origin, hi = fits[start]
+        k = min(int(i) + ahead - origin, len(hi) - 1)  # the forecast's step for t + startup
+        want = math.ceil(max(float(hi[k]), 0.0) / capacity)
         asked.append(max(1, floor, want))
     raw = np.asarray(asked, dtype=np.int64)
     held = pd.Series(raw).rolling(window, min_periods=1).max().to_numpy()
