@@ -49,7 +49,7 @@ from modelphase.decide import (
 from modelphase.decide.canary_analysis import check_window
 from modelphase.decide.serving import serving_specs
 from modelphase.exceptions import ValidationError
-from modelphase.frame import NS_PER_SECOND, format_duration, parse_duration, parse_time
+from modelphase.frame import NS_PER_SECOND, format_duration, format_time, parse_duration, parse_time
 from modelphase.ingest import PrometheusClient, parse_timestamps, parse_values
 
 app = typer.Typer(
@@ -282,8 +282,8 @@ def check_windows(base: tuple[int, int] | None, canary: tuple[int, int] | None) 
         fail(
             f"expected the baseline and the canary over the same window or the baseline just "
             f"before the canary, got them {format_duration(int(gap))} apart (baseline "
-            f"{_stamp(base[0])} to {_stamp(base[1])}, canary {_stamp(canary[0])} to "
-            f"{_stamp(canary[1])}). Fix: export both for the same minutes, in the same unit"
+            f"{format_time(base[0])} to {format_time(base[1])}, canary {format_time(canary[0])} to "
+            f"{format_time(canary[1])}). Fix: export both for the same minutes, in the same unit"
         )
 
 
@@ -471,8 +471,8 @@ def _window(
             fail(f"--start {start}: {exc}")
         if start_ns >= end_ns:
             fail(
-                f"expected --start before --end, got {_stamp(start_ns)} and {_stamp(end_ns)}. "
-                "Fix: swap them"
+                f"expected --start before --end, got {format_time(start_ns)} and "
+                f"{format_time(end_ns)}. Fix: swap them"
             )
         check_window(end_ns - start_ns, "--start/--end")
         return start_ns, end_ns
@@ -544,7 +544,3 @@ def _pct(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:+.0%}" if math.isfinite(value) else ("+inf" if value > 0 else "-inf")
-
-
-def _stamp(ns: int) -> str:
-    return str(pd.Timestamp(ns, unit="ns", tz="UTC").isoformat()).replace("+00:00", "Z")

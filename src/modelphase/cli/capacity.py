@@ -16,10 +16,10 @@ import typer
 
 from modelphase.cli._checks import check_output_file
 from modelphase.cli._render import atomic_output, err, print_json, progress, rfc3339
-from modelphase.cli.forecast import _load
+from modelphase.cli.forecast import load_input
 from modelphase.decide.capacity import DEFAULT_REFIT, replay
 from modelphase.exceptions import ValidationError
-from modelphase.frame import NS_PER_SECOND, format_duration, parse_duration, parse_time
+from modelphase.frame import NS_PER_SECOND, format_duration, format_time, parse_duration, parse_time
 from modelphase.limits import MAX_FORECAST_POINTS, check_at_most
 
 app = typer.Typer(
@@ -59,14 +59,14 @@ def replay_command(
     startup_ns = parse_duration(startup) if startup.strip() not in ("0", "0s") else 0
     now = int(datetime.now(UTC).timestamp()) * NS_PER_SECOND
     until = parse_time(train_until, now=now)
-    panel = _load(input_path, None, step)
+    panel = load_input(input_path, None, step)
     if not panel.n_points:
         raise ValidationError(f"--input {input_path}: expected demand, got no rows")
     last = int(panel.ds.max())
     if until >= last or until < int(panel.ds.min()):
         raise ValidationError(
-            f"--train-until: expected a time inside the data ({rfc3339_one(int(panel.ds.min()))} "
-            f"to {rfc3339_one(last)}), got {rfc3339_one(until)}",
+            f"--train-until: expected a time inside the data ({format_time(int(panel.ds.min()))} "
+            f"to {format_time(last)}), got {format_time(until)}",
             hint="pass the time the fit part ends, e.g. 70% into the data",
         )
     check_at_most(
@@ -98,7 +98,3 @@ def replay_command(
         f"wrote {output}: {len(found)} decisions for {panel.n_series} series, "
         f"{summary['replica_steps']:,} replica-steps"
     )
-
-
-def rfc3339_one(ns: int) -> str:
-    return datetime.fromtimestamp(ns / NS_PER_SECOND, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

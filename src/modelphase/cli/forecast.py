@@ -92,7 +92,7 @@ def forecast_command(
             "registered --model NAME@ALIAS)"
         )
     step = parse_duration(freq)
-    panel = _load(input_path, dataset, step)
+    panel = load_input(input_path, dataset, step)
     _check_size(panel, h)
     models = [build_model(model, {}, step=step)] if model else None
     with err.status(f"forecasting {panel.n_series} series, h={h}"):
@@ -166,7 +166,7 @@ def _registered(
         source = "the forecast made at training"
     else:
         step = parse_duration(freq) if freq is not None else model.step
-        panel = _load(input_path, dataset, step)
+        panel = load_input(input_path, dataset, step)
         _check_size(panel, h or int(model.horizon))
         with err.status(f"forecasting {panel.n_series} series with {name}@{which}"):
             result, fallbacks = model.forecast(panel, h, level=levels)
@@ -192,7 +192,7 @@ def _registered(
     )
 
 
-def _load(input_path: Path | None, dataset: str | None, step: int) -> Panel:
+def load_input(input_path: Path | None, dataset: str | None, step: int) -> Panel:
     if (input_path is None) == (dataset is None):
         raise ValidationError("expected --input FILE or --dataset ID (one of them)")
     if dataset is not None:

@@ -26,7 +26,7 @@ from modelphase.decide.slo import SLO, plan_rules, prom_duration, read_slo_file
 from modelphase.decide.slo.budget import SliEvents
 from modelphase.decide.slo.fetch import events_from_panel, events_from_prometheus
 from modelphase.decide.slo.status import SloStatus, exposition, slo_status
-from modelphase.frame import NS_PER_SECOND, parse_duration, parse_time
+from modelphase.frame import NS_PER_SECOND, format_time, parse_duration, parse_time
 from modelphase.ingest import DatasetStore
 from modelphase.ingest.prometheus import PrometheusClient
 
@@ -185,8 +185,8 @@ def _cut(events: SliEvents, at: int) -> SliEvents:
     cut = events.upto(at)
     if not cut.ds.size:
         fail(
-            f"--at: expected a time after the dataset's first step, got {_stamp(at)}; its SLI "
-            f"starts at {_stamp(int(events.ds[0]))}. Fix: pass a later time"
+            f"--at: expected a time after the dataset's first step, got {format_time(at)}; its SLI "
+            f"starts at {format_time(int(events.ds[0]))}. Fix: pass a later time"
         )
     return cut
 
@@ -210,10 +210,6 @@ def _from_prometheus(url: str | None, slo: SLO, period: int, step: str, at: int)
         )
 
 
-def _stamp(ns: int) -> str:
-    return datetime.fromtimestamp(ns / NS_PER_SECOND, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.4g}%"
 
@@ -224,7 +220,7 @@ def render(status: SloStatus) -> None:
     colour = "red" if left is None or left <= 0 else "green" if left > 0.25 else "yellow"
     out.print(
         f"[bold]{escape(status.slo.id)}[/]: objective {status.slo.objective:g}% over "
-        f"{prom_duration(status.period)}, at {_stamp(status.as_of)}; error budget left "
+        f"{prom_duration(status.period)}, at {format_time(status.as_of)}; error budget left "
         f"[{colour}]{_ratio(left)}[/] (error ratio {_ratio(status.error_ratio)} over "
         f"{status.events:,.0f} events)"
     )
