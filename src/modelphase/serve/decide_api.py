@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -35,7 +35,7 @@ import orjson
 import pydantic
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 
@@ -58,7 +58,7 @@ from modelphase.serve.canary_schemas import (
     JudgeResponse,
 )
 from modelphase.serve.canary_service import Authorize, CanaryConfig, CanaryService
-from modelphase.serve.http import GUARDED, body_doc, documented, json_response
+from modelphase.serve.http import GUARDED, body_doc, documented, install_statuses, json_response
 
 __all__ = [
     "FLAGGER_STATUS",
@@ -294,15 +294,7 @@ def mount_canary(
     app.state.canary = CanaryService(config, authorize, admission, registry)
     app.include_router(router)
 
-    def handler(status: int, name: str) -> Callable[[Request, Exception], Awaitable[Response]]:
-        async def reply(request: Request, exc: Exception) -> Response:
-            rejected.labels(str(status)).inc()
-            return JSONResponse({"error": name, "detail": str(exc)}, status)
-
-        return reply
-
-    for cls, (status, name) in STATUSES.items():
-        app.add_exception_handler(cls, handler(status, name))
+    install_statuses(app, STATUSES, rejected)
 
 
 # ----------------------------------------------------------------------- helpers

@@ -3,6 +3,7 @@ request bodies validated from their bytes, responses rendered by orjson."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -169,6 +170,23 @@ def install_errors(app: FastAPI, rejected: Counter) -> None:
     @app.exception_handler(ModelphaseError)
     async def refused(request: Request, exc: ModelphaseError) -> Response:
         return reply(422, "invalid_request", str(exc))
+
+
+def install_statuses(
+    app: FastAPI, statuses: Mapping[type[ModelphaseError], tuple[int, str]], rejected: Counter
+) -> None:
+    """Answer each of ``statuses``' exceptions with its status and name, as JSON
+    ``{"error", "detail"}`` (the detail its one-line message), counted by status."""
+
+    def handler(status: int, name: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def reply(request: Request, exc: Exception) -> Response:
+            rejected.labels(str(status)).inc()
+            return JSONResponse({"error": name, "detail": str(exc)}, status)
+
+        return reply
+
+    for cls, (status, name) in statuses.items():
+        app.add_exception_handler(cls, handler(status, name))
 
 
 def json_response(

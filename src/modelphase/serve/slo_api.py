@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 
@@ -67,7 +67,7 @@ from modelphase.frame import NS_PER_SECOND, parse_duration
 from modelphase.limits import MAX_SPEC_BYTES
 from modelphase.registry import Principal
 from modelphase.serve.admission import Admission
-from modelphase.serve.http import GUARDED, documented, json_response
+from modelphase.serve.http import GUARDED, documented, install_statuses, json_response
 
 __all__ = ["PREFIX", "STATUSES", "SloConfig", "mount_slo", "router"]
 
@@ -510,15 +510,7 @@ def mount_slo(
     app.state.slo = SloService(config, authorize, admission, registry)
     app.include_router(router)
 
-    def handler(status: int, name: str) -> Callable[[Request, Exception], Awaitable[Response]]:
-        async def reply(request: Request, exc: Exception) -> Response:
-            rejected.labels(str(status)).inc()
-            return JSONResponse({"error": name, "detail": str(exc)}, status)
-
-        return reply
-
-    for cls, (status_code, name) in STATUSES.items():
-        app.add_exception_handler(cls, handler(status_code, name))
+    install_statuses(app, STATUSES, rejected)
 
 
 # ----------------------------------------------------------------------- helpers
