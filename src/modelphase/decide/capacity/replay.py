@@ -118,9 +118,10 @@ def replay_series(
         fits[start] = (origin, hi if len(hi) else np.zeros(1))
     window = max(1, stabilise * 10**9 // step)
     asked: list[int] = []
+    # the last demand seen before each step (y carried forward, shifted by one step)
+    seen = pd.Series(y).ffill().shift(1).to_numpy(dtype=np.float64)
     for i in after:
-        last = y[:i][np.isfinite(y[:i])]
-        floor = math.ceil(float(last[-1]) / capacity) if last.size else 1
+        floor = math.ceil(float(seen[i]) / capacity) if np.isfinite(seen[i]) else 1
         start = int(after[0]) + (int(i) - int(after[0])) // refit * refit
         origin, hi = fits[start]
         k = min(int(i) + ahead - origin, len(hi) - 1)  # the forecast's step for t + startup
