@@ -21,33 +21,10 @@ from modelphase.decide.slo.status import exposition, slo_status
 from modelphase.exceptions import ValidationError
 from support.cli import RunCli
 from support.prometheus import PrometheusServer, find_binaries, write_openmetrics
+from support.slo import SLO_TEXT
 
 MIN = 60 * 10**9
 START = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
-SLO_TEXT = """\
-version: "prometheus/v1"
-service: api
-slos:
-  - name: availability
-    objective: 99.9
-    sli:
-      events:
-        error_query: sum(rate(http_requests_errors_total{service="api"}[{{.window}}]))
-        total_query: sum(rate(http_requests_total{service="api"}[{{.window}}]))
-    alerting:
-      name: ApiAvailability
-      page_alert: {labels: {severity: critical}}
-      ticket_alert: {labels: {severity: warning}}
-  - name: latency
-    objective: 99
-    sli:
-      raw:
-        error_ratio_query: 1 - avg(rate(fast_total[{{.window}}]))
-    alerting:
-      name: ApiLatency
-      page_alert: {disable: true}
-      ticket_alert: {labels: {severity: warning}}
-"""
 
 
 def _slo(index: int = 0):

@@ -27,36 +27,13 @@ from serve.harness import FakeClock, Live, Runs, prepare, running, wait_for
 from support.cli import RunCli
 from support.net import free_port
 from support.prometheus import PrometheusServer, find_binaries, write_openmetrics
+from support.slo import SLO_TEXT
 
 pytestmark = pytest.mark.prometheus
 
 MIN = 60 * NS_PER_SECOND
 START = 1_767_225_600 * NS_PER_SECOND  # 2026-01-01T00:00:00Z
 STEP = 300
-SLO_TEXT = """\
-version: "prometheus/v1"
-service: api
-slos:
-  - name: availability
-    objective: 99.9
-    sli:
-      events:
-        error_query: sum(rate(http_requests_errors_total{service="api"}[{{.window}}]))
-        total_query: sum(rate(http_requests_total{service="api"}[{{.window}}]))
-    alerting:
-      name: ApiAvailability
-      page_alert: {labels: {severity: critical}}
-      ticket_alert: {labels: {severity: warning}}
-  - name: latency
-    objective: 99
-    sli:
-      raw:
-        error_ratio_query: 1 - avg(rate(fast_total[{{.window}}]))
-    alerting:
-      name: ApiLatency
-      page_alert: {disable: true}
-      ticket_alert: {labels: {severity: warning}}
-"""
 AVAILABILITY, LATENCY = "api-availability", "api-latency"  # latency's metric is never there
 
 
