@@ -104,6 +104,11 @@ def test_demo_runs_the_main_job(cli: RunCli, home: Path) -> None:
     assert (home / "demo" / "canary-baseline.csv").exists()
     assert "10. error budgets of 3 service(s)" in result.stderr
     assert "error budgets: 99.6% over 30 days" in result.stdout
+    # capacity: a plan per service from the registered forecaster, its plot and report
+    assert "11. capacity" in result.stderr
+    assert "capacity plans, next 60 min at risk 0.025" in result.stdout
+    assert (home / "demo" / "capacity-plan.png").read_bytes()[:4] == b"\x89PNG"
+    assert "capacity report" in (home / "demo" / "capacity-report.html").read_text()
 
 
 def test_home_option_overrides_the_environment(cli: RunCli, tmp_path: Path) -> None:
@@ -171,7 +176,7 @@ def test_demo_ends_by_serving_its_models_with_a_curl_line_that_works(
     pid_file = home / "demo" / "serve.pid"
     try:
         assert result.code == 0, result.stderr
-        assert "11. serving demo-forecast v1 and demo-detector v1" in result.stderr
+        assert "12. serving demo-forecast v1 and demo-detector v1" in result.stderr
         line = next(x for x in result.stdout.splitlines() if x.startswith("curl "))
         reply = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=60)
         answer = json.loads(reply.stdout)
@@ -181,8 +186,8 @@ def test_demo_ends_by_serving_its_models_with_a_curl_line_that_works(
         assert len(result.last_line) == 16  # the dataset id is still the last line
         # the loop acts by itself on the replayed regime change: it retrains, and the new
         # version is promoted or rolled back on its evidence
-        assert "12. a regime change" in result.stderr
-        assert "13. the loop acted by itself" in result.stderr, result.stderr[-2000:]
+        assert "13. a regime change" in result.stderr
+        assert "14. the loop acted by itself" in result.stderr, result.stderr[-2000:]
         assert "the monitor on demo-forecast, hours after the change" in result.stdout
     finally:
         from modelphase.cli.demo import SERVERS

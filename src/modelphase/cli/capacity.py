@@ -98,3 +98,12 @@ def replay_command(
         f"wrote {output}: {len(found)} decisions for {panel.n_series} series, "
         f"{summary['replica_steps']:,} replica-steps"
     )
+
+
+def _register() -> None:
+    from modelphase.cli import capacity_plan
+
+    capacity_plan.register(app)
+
+
+_register()

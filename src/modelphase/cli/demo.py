@@ -37,7 +37,7 @@ from modelphase.backtest import IncidentScore, Window, score_alerts, service_day
 from modelphase.cli._checks import check_output_folder
 from modelphase.cli._render import err, manifest_table, out, progress
 from modelphase.cli.datasets import series_table
-from modelphase.cli.demo_decide import canary_step, slo_step
+from modelphase.cli.demo_decide import canary_step, capacity_step, slo_step
 from modelphase.cli.demo_loop import loop_step
 from modelphase.cli.detect import alert_reasons, alerts_table
 from modelphase.cli.models import events_table, git_commit
@@ -169,6 +169,7 @@ def demo_command(
     detector = detect_step(sim, panel, manifest.id)
     canary_step(sim, panel, folder)
     slo_step(panel, manifest.id, sorted(_services(panel)))
+    capacity_step(panel, spec.name, version.version, folder, sorted(_services(panel)))
     if serve:
         forecaster = spec.name if run.passed else None
         base, token = serve_step(
@@ -277,14 +278,14 @@ def serve_step(
         served = ", ".join(
             f"{m['name']} v{m['aliases']['production']['version']}" for m in reply["models"]
         )
-        err.print(f"[bold]11. serving[/] {served} at {base} (pid {proc.pid}, log {log})")
+        err.print(f"[bold]12. serving[/] {served} at {base} (pid {proc.pid}, log {log})")
         out.print(f"curl -s {base}/v1/models {auth}", markup=False, highlight=False, soft_wrap=True)
     else:
         body = json.dumps({"series": [series], "h": h})
         answer = _ask(f"{base}/v1/models/{forecaster}/forecast", body, token)
         first = answer["forecasts"][0]
         err.print(
-            f"[bold]11. serving[/] {forecaster} v{answer['version']} and {detector.name} "
+            f"[bold]12. serving[/] {forecaster} v{answer['version']} and {detector.name} "
             f"v{detector.version} at {base} (pid {proc.pid}, log {log}); {escape(series)} "
             f"in {h} steps: {first['mean'][0]:.4g} .. {first['mean'][-1]:.4g}, answered by "
             f"the {answer['answered_by']}"

@@ -21,13 +21,14 @@ from rich.table import Table
 
 from modelphase.cli._render import err, out
 from modelphase.decide import CanaryVerdict, MetricSpec, judge_canary
+from modelphase.decide.capacity import CapacityPlan
 from modelphase.decide.slo import WORKBOOK, read_slo_file
 from modelphase.decide.slo.fetch import events_from_panel
 from modelphase.decide.slo.status import SloStatus, slo_status
 from modelphase.frame import NS_PER_SECOND, Panel
 from modelphase.simulate import Simulation
 
-__all__ = ["canary_step", "example_slo", "slo_step"]
+__all__ = ["canary_step", "capacity_step", "example_slo", "slo_step"]
 
 BEFORE_NS = 3600 * NS_PER_SECOND
 AFTER_NS = 1800 * NS_PER_SECOND
@@ -163,3 +164,50 @@ def slo_step(panel: Panel, dataset_id: str, services: list[str]) -> list[SloStat
 
 def _x(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
+
+
+def capacity_step(
+    panel: Panel, forecaster: str, version: int, folder: Path, services: list[str]
+) -> CapacityPlan:
+    """A capacity plan for every service's request rate from the registered forecaster's
+    forecast at the 95% interval's upper end (risk 0.025 a step), one replica holding a
+    tenth of the quietest service's p99 (declared), at most 40 replicas; its plot and report."""
+    from modelphase.decide.capacity import plan_capacity
+    from modelphase.forecast.trained import TrainedForecaster
+    from modelphase.registry import open_registry
+    from modelphase.report.capacity import write_capacity_report, write_plan_plot
+
+    with open_registry() as reg:  # the version just trained, promoted or not
+        model = TrainedForecaster.from_bytes(reg.load_artifact(forecaster, version))
+    ids = [f'http_requests_per_second{{service="{s}"}}' for s in services]
+    risk = 0.025 if 95.0 in model.levels else 0.5 - max(model.levels) / 200
+    fc = model.predict(None, level=list(model.levels))
+    fc = fc[fc["unique_id"].isin(ids)]
+    p99 = {uid: float(np.nanpercentile(panel.series(uid)[1], 99)) for uid in ids}
+    capacity = min(p99.values()) / 10  # one replica size for every service
+    current = {uid: int(np.ceil(float(panel.series(uid)[1][-1]) / capacity)) for uid in ids}
+    plan = plan_capacity(
+        fc, capacity=capacity, risk=risk, step=model.step, startup=2 * model.step,
+        current=current, max_replicas=40,
+    )  # fmt: skip
+    history = panel.subset(ids)
+    plot = write_plan_plot(folder / "capacity-plan.png", plan, history)
+    report = write_capacity_report(
+        folder / "capacity-report.html", plan, history, title=f"{forecaster}: request rate"
+    )
+    table = Table(title=f"capacity plans, next {len(fc) // max(1, len(ids))} min at risk {risk:g}")
+    for column in ("service", "replicas now -> peak", "replica-hours", "steps in breach"):
+        table.add_column(column)
+    for s in plan.series:
+        table.add_row(
+            s.unique_id.split('"')[1], f"{s.first_replicas} -> {s.peak_replicas}",
+            f"{s.replica_hours:.1f}", f"{s.expected_breach_steps:.2f}",
+        )  # fmt: skip
+    err.print(
+        f"[bold]11. capacity[/]: replicas per minute for each service from {forecaster} "
+        f"v{version}'s "
+        f"forecast (its {100 * (1 - 2 * risk):g}% interval's upper end), one replica "
+        f"holding {capacity:.3g} requests/s -> {plot}, {report}"
+    )
+    out.print(table)
+    return plan

@@ -71,7 +71,7 @@ def loop_step(
     changed = [e for e in sim.events if e.kind == "regime_change"]
     what = changed[0].description.partition(": ")[2]
     err.print(
-        f"[bold]12. a regime change[/] at {format_time(changed[0].start)} in "
+        f"[bold]13. a regime change[/] at {format_time(changed[0].start)} in "
         f"{len(changed)} service(s): {escape(what)}; replaying {after_days:g} days of "
         f"requests through the server, the monitor judging every {PASS_EVERY} simulated hours"
     )
@@ -171,14 +171,14 @@ def _show(rows: list[Row], name: str, live: dict[str, int], promoted_at: float |
     rolled = sum(m.startswith("rolled back") for m in moves)
     if promoted_at is not None:
         err.print(
-            f"[bold]13. the loop acted by itself[/]: degraded at +{first:g} h, retrained and "
+            f"[bold]14. the loop acted by itself[/]: degraded at +{first:g} h, retrained and "
             f"promoted at +{promoted_at:g} h (retrain lag {promoted_at:g} h from the change); "
             f"{name} now serves {live}. `modelphase models history {name}` shows each move "
             "with its evidence"
         )
     elif retrains:
         err.print(
-            f"[bold]13. the loop acted by itself[/]: degraded at +{first:g} h, {retrains} "
+            f"[bold]14. the loop acted by itself[/]: degraded at +{first:g} h, {retrains} "
             f"retrain(s), {rolled} rolled back, none promoted within the replay ({name} "
             f"serves {live}): a retrained version must pass its gates, then beat production "
             f"in shadow and canary. `modelphase models history {name}` shows each move with "
@@ -186,6 +186,6 @@ def _show(rows: list[Row], name: str, live: dict[str, int], promoted_at: float |
         )
     else:
         err.print(
-            f"[bold]13. the loop[/]: no promotion within the replay ({name}: {live}); "
+            f"[bold]14. the loop[/]: no promotion within the replay ({name}: {live}); "
             f"`modelphase monitor status` and `modelphase models health {name}` say why"
         )

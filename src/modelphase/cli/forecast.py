@@ -144,17 +144,7 @@ def _registered(
     as_json: bool,
 ) -> None:
     name, _, which = ref.partition("@")
-    version = int(which.removeprefix("v")) if which.removeprefix("v").isdigit() else None
-    alias = None if version is not None else which
-    with open_registry() as reg:
-        found = reg.get(name, version, alias=alias)
-        if found.flavor != FORECAST_FLAVOR:
-            raise ValidationError(
-                f"{name} version {found.version} is a {found.flavor!r} model, not a "
-                "forecaster trained by `modelphase train`",
-                hint="name a model registered by `modelphase train`",
-            )
-        model = TrainedForecaster.from_bytes(reg.load_artifact(name, found.version))
+    found, model = registered_forecaster(ref)
     levels = sorted(level) if level else None
     fallbacks: list[Any] = []
     if input_path is None and dataset is None:
@@ -190,6 +180,23 @@ def _registered(
         f"{name} version {found.version} ({source}): wrote {len(table):,} rows "
         f"({summary['series']} series x {steps} steps) to {output}"
     )
+
+
+def registered_forecaster(ref: str) -> tuple[Any, TrainedForecaster]:
+    """The registry's version and the forecaster of ``NAME@ALIAS`` or ``NAME@VERSION``
+    (the registry options already set); refused when it is not a forecaster."""
+    name, _, which = ref.partition("@")
+    version = int(which.removeprefix("v")) if which.removeprefix("v").isdigit() else None
+    alias = None if version is not None else which
+    with open_registry() as reg:
+        found = reg.get(name, version, alias=alias)
+        if found.flavor != FORECAST_FLAVOR:
+            raise ValidationError(
+                f"{name} version {found.version} is a {found.flavor!r} model, not a "
+                "forecaster trained by `modelphase train`",
+                hint="name a model registered by `modelphase train`",
+            )
+        return found, TrainedForecaster.from_bytes(reg.load_artifact(name, found.version))
 
 
 def load_input(input_path: Path | None, dataset: str | None, step: int) -> Panel:

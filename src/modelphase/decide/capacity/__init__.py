@@ -5,6 +5,14 @@ Pure: arrays and panels in, plans out; the CLI reads and writes the files.
 """
 
 from modelphase.decide.capacity.model import CapacityModel, declared, learn_capacity
+from modelphase.decide.capacity.plan import (
+    CapacityPlan,
+    SeriesPlan,
+    breach_probability,
+    forecast_demand,
+    plan_capacity,
+    plan_levels,
+)
 from modelphase.decide.capacity.replay import (
     DEFAULT_REFIT,
     DEFAULT_STABILISE,
@@ -16,6 +24,12 @@ __all__ = [
     "DEFAULT_REFIT",
     "DEFAULT_STABILISE",
     "CapacityModel",
+    "CapacityPlan",
+    "SeriesPlan",
+    "breach_probability",
+    "forecast_demand",
+    "plan_capacity",
+    "plan_levels",
     "declared",
     "learn_capacity",
     "replay",
