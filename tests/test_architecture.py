@@ -33,7 +33,8 @@ ALLOWED: dict[str, set[str]] = {
     "anomaly": BASE | {"features", "backtest", "forecast"},
     "drift": BASE,
     "spec": BASE | {"features"},
-    "report": BASE | {"backtest", "forecast", "anomaly", "drift"},
+    # reports draw models' results and decisions (capacity plans); decide draws nothing
+    "report": BASE | {"backtest", "forecast", "anomaly", "drift", "decide"},
     "registry": BASE | {"spec", "ingest"},
     "train": BASE
     | {

@@ -109,6 +109,9 @@ def test_demo_runs_the_main_job(cli: RunCli, home: Path) -> None:
     assert "capacity plans, next 60 min at risk 0.025" in result.stdout
     assert (home / "demo" / "capacity-plan.png").read_bytes()[:4] == b"\x89PNG"
     assert "capacity report" in (home / "demo" / "capacity-report.html").read_text()
+    assert "11b. warm plans for a webhook function per service" in result.stderr
+    assert "warm plans (a cold start costs 10 warm minutes)" in result.stdout
+    assert (home / "demo" / "warm-plan.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_home_option_overrides_the_environment(cli: RunCli, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ command contract (``unique_id,ds,replicas`` for every step after --train-until).
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from modelphase.decide.capacity import replay_series
+from modelphase.decide.capacity.replay import QUANTILES, decide, forecast_ahead
 from modelphase.exceptions import ValidationError
 from modelphase.forecast import SeasonalNaive
 from support.cli import RunCli
@@ -57,10 +59,21 @@ def test_no_decision_reads_the_step_it_is_made_at(k: int) -> None:
     np.testing.assert_array_equal(after[: k - 200 + 1], base[: k - 200 + 1])
 
 
+@pytest.mark.parametrize("k", [214, 215, 228, 229, 243])
+def test_the_forecast_quantile_reads_each_refit_from_its_start_only(k: int) -> None:
+    ds, y = demand()
+    base = run(ds, y, quantile="forecast", refit=15)
+    changed = y.copy()
+    changed[k:] += 500.0
+    after = run(ds, changed, quantile="forecast", refit=15)
+    np.testing.assert_array_equal(after[: k - 200 + 1], base[: k - 200 + 1])
+    assert after[k - 200 + 1 :].sum() > base[k - 200 + 1 :].sum()
+
+
 def test_never_below_the_demand_just_seen_and_held_before_scaling_down() -> None:
     ds, y = demand()
     y[230:240] = 400.0  # ten minutes of a surge the forecast did not see
-    found = run(ds, y)
+    found = run(ds, y, stabilise=300)
     for i in range(231, 241):  # the step after a surge minute asks for at least its need
         assert found[i - 200] >= math.ceil(400.0 / 20.0)
     # held for the 5-minute stabilisation after the surge ends (y[239] is its last minute)
@@ -139,3 +152,62 @@ def test_bad_input_is_one_line(cli: RunCli, tmp_path: Path, extra: list[str], ne
     assert needle in found.stderr
     assert "Traceback" not in found.stderr
     assert not out.exists()
+
+
+def test_forecasting_once_and_deciding_is_the_replay() -> None:
+    ds, y = demand()
+    shared = forecast_ahead(
+        ds, y, train_until=int(ds[199]), startup=2 * STEP, step=STEP, risks=[0.01, 0.05],
+        refit=15, warmup=40, models=[SeasonalNaive(1)],
+    )  # fmt: skip
+    assert shared.n_warmup == 40  # refits from 155, decisions from 160
+    for risk, quantile in itertools.product((0.01, 0.05), QUANTILES):
+        got = decide(y, shared, capacity=20.0, step=STEP, risk=risk, quantile=quantile, recent=40)
+        want = run(ds, y, risk=risk, quantile=quantile, recent=40, refit=15)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_without_floor_or_stabilisation_a_missed_surge_is_not_met() -> None:
+    ds, y = demand()
+    y[230:240] = 400.0  # the refit at 230 has not seen it
+    forecast = {"quantile": "forecast", "refit": 15}  # the last value needs no floor
+    bare = run(ds, y, floor=False, stabilise=0, **forecast)
+    assert (bare[231 - 200 : 240 - 200] < 20).any()
+    floored = run(ds, y, stabilise=0, **forecast)
+    assert (floored[231 - 200 : 241 - 200] >= 20).all()
+    assert (floored[241 - 200 : 245 - 200] < 20).any()  # not held: it drops at once
+
+
+@pytest.mark.parametrize("quantile", ["recent", "naive"])
+@pytest.mark.parametrize("k", [214, 229, 243])
+def test_the_conformal_quantiles_see_only_the_past(quantile: str, k: int) -> None:
+    ds, y = demand()
+    base = run(ds, y, quantile=quantile, recent=20, refit=15)
+    changed = y.copy()
+    changed[k:] += 500.0
+    after = run(ds, changed, quantile=quantile, recent=20, refit=15)
+    np.testing.assert_array_equal(after[: k - 200 + 1], base[: k - 200 + 1])
+    assert after[k - 200 + 3 :].sum() > base[k - 200 + 3 :].sum()
+
+
+@pytest.mark.parametrize("quantile", ["recent", "naive"])
+def test_the_conformal_quantile_keeps_the_risk_on_steady_noise(quantile: str) -> None:
+    rng = np.random.default_rng(3)
+    n = 1000
+    ds = T0 + np.arange(n, dtype=np.int64) * STEP
+    y = 100 + rng.normal(0, 5, n)
+    risk = 0.1  # capacity 0.5: fine steps, so the rounding up barely adds headroom
+    got = run(ds, y, train_until=int(ds[399]), capacity=0.5, risk=risk, floor=False,
+              stabilise=0, quantile=quantile, refit=100)  # fmt: skip
+    served = got[: len(got) - 2] * 0.5  # asked at t, serving t + 2
+    short = float(np.mean(y[402:] > served))
+    assert 0.05 < short < 0.16
+    wide = run(ds, y, train_until=int(ds[399]), capacity=0.5, risk=0.01, floor=False,
+               stabilise=0, quantile=quantile, refit=100)  # fmt: skip
+    assert float(np.mean(y[402:] > wide[:-2] * 0.5)) < 0.03
+
+
+def test_an_unknown_quantile_source_is_a_clear_error() -> None:
+    ds, y = demand()
+    with pytest.raises(ValidationError, match="quantile source among forecast, recent, naive"):
+        run(ds, y, quantile="median")

@@ -17,7 +17,13 @@ import typer
 from modelphase.cli._checks import check_output_file
 from modelphase.cli._render import atomic_output, err, print_json, progress, rfc3339
 from modelphase.cli.forecast import load_input
-from modelphase.decide.capacity import DEFAULT_REFIT, replay
+from modelphase.decide.capacity.replay import (
+    DEFAULT_QUANTILE,
+    DEFAULT_REFIT,
+    DEFAULT_STABILISE,
+    QUANTILES,
+    replay,
+)
 from modelphase.exceptions import ValidationError
 from modelphase.frame import NS_PER_SECOND, format_duration, format_time, parse_duration, parse_time
 from modelphase.limits import MAX_FORECAST_POINTS, check_at_most
@@ -46,14 +52,34 @@ def replay_command(
     refit: int = typer.Option(
         DEFAULT_REFIT, "--refit", min=1, max=1440, help="Steps between refits of the forecast."
     ),
+    quantile: str = typer.Option(
+        DEFAULT_QUANTILE,
+        "--quantile",
+        help="Where the upper quantile comes from: naive (the last demand plus the "
+        "conformal quantile of that rule's recent errors), forecast (the forecasting "
+        "stack's interval) or recent (its point forecast plus its recent errors' quantile).",
+    ),
+    stabilise: str = typer.Option(
+        f"{DEFAULT_STABILISE}s",
+        "--stabilise",
+        help="Scale-down stabilisation: the largest decision over this window (0s: none).",
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="unique_id,ds,replicas (CSV)."),
     as_json: bool = typer.Option(False, "--json", help="Print a summary as JSON on stdout."),
 ) -> None:
     """Replay the predictive policy step by step after --train-until: at each step it
-    asks for the replicas whose capacity covers the forecast's upper quantile (1 -
-    --risk) of the demand one start-up delay ahead, never fewer than the last observed
-    demand needs, held for 5 minutes before scaling down. Each decision sees only the
-    data before it. Exits 1 on bad input."""
+    asks for the replicas whose capacity covers an upper quantile (1 - --risk) of the
+    demand one start-up delay ahead (by default the last demand seen plus the
+    conformal quantile of that rule's own recent errors; the forecasting stack's
+    interval while too few errors are known), never fewer than the last observed
+    demand needs. Each decision sees only the data before it. Exits 1 on bad input."""
+    if quantile not in QUANTILES:
+        raise ValidationError(
+            f"--quantile: expected one of {', '.join(QUANTILES)}, got {quantile!r}"
+        )
+    stabilise_s = parse_duration(stabilise) // NS_PER_SECOND if stabilise.strip() not in (
+        "0", "0s"
+    ) else 0
     check_output_file(output, "--output")
     step = parse_duration(freq)
     startup_ns = parse_duration(startup) if startup.strip() not in ("0", "0s") else 0
@@ -76,7 +102,7 @@ def replay_command(
     with progress("replaying", panel.n_series):
         found = replay(
             panel, train_until=until, capacity=capacity, startup=startup_ns, risk=risk,
-            refit=refit,
+            refit=refit, stabilise=stabilise_s, quantile=quantile,
         )  # fmt: skip
     table = found.copy()
     table["ds"] = rfc3339(table["ds"])
@@ -101,9 +127,11 @@ def replay_command(
 
 
 def _register() -> None:
-    from modelphase.cli import capacity_plan
+    from modelphase.cli import capacity_keda, capacity_plan, capacity_warm
 
     capacity_plan.register(app)
+    capacity_warm.register(app)
+    capacity_keda.register(app)
 
 
 _register()

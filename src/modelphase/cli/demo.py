@@ -37,7 +37,7 @@ from modelphase.backtest import IncidentScore, Window, score_alerts, service_day
 from modelphase.cli._checks import check_output_folder
 from modelphase.cli._render import err, manifest_table, out, progress
 from modelphase.cli.datasets import series_table
-from modelphase.cli.demo_decide import canary_step, capacity_step, slo_step
+from modelphase.cli.demo_decide import canary_step, capacity_step, slo_step, warm_step
 from modelphase.cli.demo_loop import loop_step
 from modelphase.cli.detect import alert_reasons, alerts_table
 from modelphase.cli.models import events_table, git_commit
@@ -170,6 +170,7 @@ def demo_command(
     canary_step(sim, panel, folder)
     slo_step(panel, manifest.id, sorted(_services(panel)))
     capacity_step(panel, spec.name, version.version, folder, sorted(_services(panel)))
+    warm_step(panel, folder, sorted(_services(panel)), seed=seed)
     if serve:
         forecaster = spec.name if run.passed else None
         base, token = serve_step(

@@ -21,14 +21,14 @@ from rich.table import Table
 
 from modelphase.cli._render import err, out
 from modelphase.decide import CanaryVerdict, MetricSpec, judge_canary
-from modelphase.decide.capacity import CapacityPlan
+from modelphase.decide.capacity import CapacityPlan, WarmPlan
 from modelphase.decide.slo import WORKBOOK, read_slo_file
 from modelphase.decide.slo.fetch import events_from_panel
 from modelphase.decide.slo.status import SloStatus, slo_status
 from modelphase.frame import NS_PER_SECOND, Panel
 from modelphase.simulate import Simulation
 
-__all__ = ["canary_step", "capacity_step", "example_slo", "slo_step"]
+__all__ = ["canary_step", "capacity_step", "example_slo", "slo_step", "warm_step"]
 
 BEFORE_NS = 3600 * NS_PER_SECOND
 AFTER_NS = 1800 * NS_PER_SECOND
@@ -211,3 +211,80 @@ def capacity_step(
     )
     out.print(table)
     return plan
+
+
+#: the demo's functions are invoked in a minute with this probability at their service's
+#: mean load, in proportion to the load (a webhook fired by a share of the traffic)
+_INVOKE_AT_MEAN = 0.15
+#: and a scheduled job, every 15 minutes give or take one
+_CRON_EVERY = 15
+
+
+def warm_step(panel: Panel, folder: Path, services: list[str], seed: int = 0) -> list[WarmPlan]:
+    """Warm plans for simulated serverless functions: one per service, invoked in a
+    minute with a probability that follows the service's request rate, and a scheduled
+    job every 15 minutes (give or take one); planned from the history before the last
+    hour at a cold start worth 10 warm minutes, and scored on that last hour against a
+    fixed 10-minute keep-alive."""
+    from modelphase.decide.capacity import warm_plans
+    from modelphase.report.capacity import write_warm_plot
+
+    rng = np.random.default_rng(seed)
+    names, minutes, truths = [], [], []
+    for s in services:
+        rate = panel.series(f'http_requests_per_second{{service="{s}"}}')[1]
+        load = np.nan_to_num(rate)
+        p = np.clip(load / max(float(load.mean()), 1e-12) * _INVOKE_AT_MEAN, 0, 1)
+        hit = np.flatnonzero(rng.random(len(p)) < p)
+        names.append(f"{s}-webhook")
+        minutes.append(hit)
+        truths.append(hit)
+    n = len(panel.series(f'http_requests_per_second{{service="{services[0]}"}}')[1])
+    ticks = np.arange(_CRON_EVERY, n, _CRON_EVERY)
+    cron = np.unique(np.clip(ticks + rng.integers(-1, 2, len(ticks)), 0, n - 1))
+    names.append("report-cron")
+    minutes.append(cron)
+    truths.append(cron)
+    now = n - 60
+    plans = warm_plans(names, [m[m < now] for m in minutes], now, cost_ratio=10.0)
+    table = Table(
+        title="warm plans (a cold start costs 10 warm minutes): cold starts / idle warm "
+        "minutes over the last hour"
+    )
+    for column in ("function", "pre-warm", "keep", "invoked", "cold/idle", "keep-alive 10"):
+        table.add_column(column, justify="left" if column == "function" else "right")
+    for plan, hits in zip(plans, truths, strict=True):
+        ours, fixed = (
+            _replay_hour(hits, now, plan.prewarm, plan.keep_alive),
+            _replay_hour(hits, now, 0, 10),
+        )
+        table.add_row(
+            plan.function, f"{plan.prewarm}m", f"{plan.keep_alive}m", f"{ours[2]}m",
+            f"{ours[0]}/{ours[1]}m", f"{fixed[0]}/{fixed[1]}m",
+        )  # fmt: skip
+    stamp = pd.Timestamp(int(panel.ds.min()) + now * 60 * NS_PER_SECOND, tz="UTC")
+    plot = write_warm_plot(folder / "warm-plan.png", plans, stamp.strftime("%Y-%m-%dT%H:%MZ"), 10.0)
+    err.print(
+        f"[bold]11b. warm plans[/] for a webhook function per service (invoked with the "
+        f"service's traffic) and a 15-minute cron job, from their idle times -> {plot}"
+    )
+    out.print(table)
+    return plans
+
+
+def _replay_hour(hits: np.ndarray, now: int, prewarm: int, keep: int) -> tuple[int, int, int]:
+    """Cold starts, idle warm minutes and invocation minutes of a fixed warm window
+    over the hour from ``now`` (the last invocation before it included)."""
+    past = hits[hits < now]
+    last = int(past[-1]) if past.size else None
+    cold = idle = count = 0
+    invoked = set(hits.tolist())
+    for t in range(now, now + 60):
+        warm = last is not None and prewarm < t - last <= prewarm + keep
+        if t in invoked:
+            count += 1
+            cold += not warm
+            last = t
+        elif warm:
+            idle += 1
+    return cold, idle, count

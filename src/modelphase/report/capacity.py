@@ -22,10 +22,17 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from modelphase.decide.capacity.plan import CapacityPlan
+from modelphase.decide.capacity.warm import WarmPlan
 from modelphase.files import write_atomic
 from modelphase.frame import Panel
 
-__all__ = ["plan_figure", "write_capacity_report", "write_plan_plot"]
+__all__ = [
+    "plan_figure",
+    "warm_figure",
+    "write_capacity_report",
+    "write_plan_plot",
+    "write_warm_plot",
+]
 
 #: series drawn at most (the largest peaks first)
 MAX_PLOTS = 12
@@ -184,4 +191,38 @@ def write_capacity_report(
         f"<h2>Notes</h2><ul>{notes}</ul>\n</body></html>\n"
     )
     write_atomic(Path(path), page)
+    return Path(path)
+
+
+def warm_figure(plans: Sequence[WarmPlan], now: str, cost_ratio: float, limit: int = 8) -> Figure:
+    """The probability of at least one invocation in each minute ahead for the most
+    invoked functions with a model (the fallback's are unknown), against the cost
+    ratio's break-even probability; each function's warm window shaded on its line."""
+    modelled = [p for p in plans if p.basis == "idle-time model"]
+    shown = sorted(modelled, key=lambda p: (-p.n_invocation_minutes, p.function))[:limit]
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for n, p in enumerate(shown):
+        ax.plot(
+            np.arange(1, len(p.p_invocation) + 1), p.p_invocation, color=f"C{n % 10}",
+            lw=1.2, label=f"{p.function[:40]}: pre-warm {p.prewarm}, keep {p.keep_alive} min",
+        )  # fmt: skip
+    ax.axhline(
+        1 / (1 + cost_ratio), color="0.5", ls="--", lw=1,
+        label=f"break-even 1 / (1 + cost ratio {cost_ratio:g})",
+    )  # fmt: skip
+    ax.set_xlabel(f"minutes after {now}", fontsize=8)
+    ax.set_ylabel("p(>= 1 invocation in the minute)", fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    if not shown:
+        ax.set_title("no function with enough idle times for a model", fontsize=9, loc="left")
+    ax.legend(fontsize=7, loc="upper right")
+    return fig
+
+
+def write_warm_plot(path: Path, plans: Sequence[WarmPlan], now: str, cost_ratio: float) -> Path:
+    """:func:`warm_figure` as a PNG at ``path`` (atomically)."""
+    write_atomic(Path(path), _png_bytes(warm_figure(plans, now, cost_ratio)))
     return Path(path)
