@@ -127,11 +127,12 @@ def replay_command(
 
 
 def _register() -> None:
-    from modelphase.cli import capacity_keda, capacity_plan, capacity_warm
+    from modelphase.cli import capacity_keda, capacity_plan, capacity_tradeoff, capacity_warm
 
     capacity_plan.register(app)
     capacity_warm.register(app)
     capacity_keda.register(app)
+    capacity_tradeoff.register(app)
 
 
 _register()

@@ -35,6 +35,13 @@ from modelphase.decide.capacity.replay import (
     replay,
     replay_series,
 )
+from modelphase.decide.capacity.tradeoff import (
+    LatencyQuantileModel,
+    Prices,
+    Tradeoff,
+    tradeoff,
+    tradeoff_json,
+)
 from modelphase.decide.capacity.warm import (
     DEFAULT_COST_RATIO,
     WarmPlan,
@@ -55,7 +62,10 @@ __all__ = [
     "CapacityPlan",
     "Clamp",
     "Clamped",
+    "LatencyQuantileModel",
+    "Prices",
     "SeriesPlan",
+    "Tradeoff",
     "WarmPlan",
     "breach_probability",
     "clamp",
@@ -73,5 +83,7 @@ __all__ = [
     "replay",
     "replay_series",
     "scaled_object",
+    "tradeoff",
+    "tradeoff_json",
     "warm_plans",
 ]
