@@ -77,9 +77,9 @@ def replay_command(
         raise ValidationError(
             f"--quantile: expected one of {', '.join(QUANTILES)}, got {quantile!r}"
         )
-    stabilise_s = parse_duration(stabilise) // NS_PER_SECOND if stabilise.strip() not in (
-        "0", "0s"
-    ) else 0
+    stabilise_s = (
+        parse_duration(stabilise) // NS_PER_SECOND if stabilise.strip() not in ("0", "0s") else 0
+    )
     check_output_file(output, "--output")
     step = parse_duration(freq)
     startup_ns = parse_duration(startup) if startup.strip() not in ("0", "0s") else 0

@@ -170,6 +170,13 @@ def serve_command(
     slo_step: str = typer.Option(
         "5m", "--slo-step", help="The resolution the SLOs' queries read (10s to 1d)."
     ),
+    capacity_plans: list[Path] = typer.Option(  # capacity plans over HTTP
+        [],
+        "--capacity-plans",
+        help="A capacity plans file (YAML: service, model, demand query, capacity, risk...) "
+        "whose plans GET /v1/capacity/SERVICE/plan and /v1/capacity/metrics serve, the "
+        "demand read from --prometheus (repeat); see docs/capacity.md, Over HTTP.",
+    ),
 ) -> None:
     """Serve every model with a production alias: forecasts at POST
     /v1/models/NAME/forecast, anomaly scores at POST /v1/models/NAME/score, what is
@@ -183,19 +190,28 @@ def serve_command(
     requests in flight and writes every logged decision before the process exits.
     Canary verdicts for Argo Rollouts and Flagger at POST /v1/canary/judge and
     /v1/canary/flagger, with the --canary-analysis files read from --prometheus; the
-    --slo files' error budgets at GET /v1/slo/ID/status and /v1/slo/metrics."""
+    --slo files' error budgets at GET /v1/slo/ID/status and /v1/slo/metrics; the
+    --capacity-plans files' replicas at GET /v1/capacity/SERVICE/plan and
+    /v1/capacity/metrics, and plans of posted demand at POST /v1/capacity/plan."""
     import uvicorn
 
     from modelphase.serve import ServeConfig, create_app
+    from modelphase.serve.capacity_api import CapacityConfig, read_plans_file
     from modelphase.serve.server import uvicorn_options
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise typer.BadParameter("--ssl-certfile and --ssl-keyfile go together")
     settings = get_settings()
-    prometheus_client = _prometheus(canary_analyses, slo_files, prometheus, canary_timeout)
+    prometheus_client = _prometheus(
+        canary_analyses, slo_files, prometheus, canary_timeout, capacity_plans
+    )
     try:
         canary = _canary(canary_analyses, prometheus_client, canary_timeout)
         slo = _slo(slo_files, prometheus_client, slo_windows, slo_period, slo_step)
+        capacity = CapacityConfig.of(  # the capacity plans
+            {str(p): read_plans_file(p) for p in capacity_plans},
+            prometheus=prometheus_client,
+        )
     except BaseException:
         if prometheus_client is not None:
             prometheus_client.close()
@@ -223,6 +239,7 @@ def serve_command(
         limit_concurrency=limit_concurrency,
         canary=canary,
         slo=slo,
+        capacity=capacity,
     )
     app = create_app(reg, config)
     # uvicorn drains and shuts down on SIGTERM, then raises the signal again for the
@@ -251,20 +268,29 @@ def serve_command(
 
 
 def _prometheus(
-    analyses: list[Path], slos: list[Path], url: str | None, timeout: float
+    analyses: list[Path],
+    slos: list[Path],
+    url: str | None,
+    timeout: float,
+    plans: list[Path],
 ) -> PrometheusClient | None:
-    """The client of the Prometheus that the canary analyses and the SLOs read (None
-    without either: inline judgements need none)."""
-    if not analyses and not slos:
+    """The client of the Prometheus that the canary analyses, the SLOs and the capacity
+    plans read (None without any: inline judgements and posted plans need none)."""
+    given = [
+        name
+        for name, paths in (
+            ("--canary-analysis", analyses), ("--slo", slos), ("--capacity-plans", plans)
+        )
+        if paths
+    ]  # fmt: skip
+    if not given:
         return None
     settings = get_settings().prometheus
     settings = replace(settings, url=url or settings.url)
     if not settings.url:
-        needs = " and ".join(
-            name for name, given in (("--canary-analysis", analyses), ("--slo", slos)) if given
-        )
+        needs = ", ".join(given[:-1]) + " and " + given[-1] if len(given) > 1 else given[0]
         raise typer.BadParameter(
-            f"{needs} {'need' if analyses and slos else 'needs'} a Prometheus: pass "
+            f"{needs} {'need' if len(given) > 1 else 'needs'} a Prometheus: pass "
             "--prometheus URL or set MODELPHASE_PROMETHEUS_URL"
         )
     return PrometheusClient.from_settings(

@@ -53,6 +53,7 @@ from modelphase.exceptions import (
 from modelphase.registry import ModelRegistry, Principal, Role
 from modelphase.serve.admission import Admission, Limits, Ticket
 from modelphase.serve.calls import MAX_SHADOWS, Answer, Caller, Pools, decision_record
+from modelphase.serve.capacity_api import CapacityConfig, mount_capacity  # capacity plans
 from modelphase.serve.decide_api import CanaryConfig, mount_canary
 from modelphase.serve.http import (
     GUARDED,
@@ -108,7 +109,8 @@ class ServeConfig:
     ``/metrics`` excepted). ``clock`` (monotonic seconds) drives the token buckets, the latency
     budgets, the breakers and the token cache; tests replace it. ``canary`` holds the
     analyses and the Prometheus of ``/v1/canary/*`` (:mod:`modelphase.serve.decide_api`),
-    ``slo`` the SLOs of ``/v1/slo/*`` (:mod:`modelphase.serve.slo_api`).
+    ``slo`` the SLOs of ``/v1/slo/*`` (:mod:`modelphase.serve.slo_api`), ``capacity``
+    the capacity plans of ``/v1/capacity/*`` (:mod:`modelphase.serve.capacity_api`).
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class ServeConfig:
         clock: Callable[[], float] = time.monotonic,
         canary: CanaryConfig | None = None,
         slo: SloConfig | None = None,
+        capacity: CapacityConfig | None = None,
     ) -> None:
         self.home = home
         self.reload_interval = reload_interval
@@ -158,6 +161,7 @@ class ServeConfig:
         self.clock = clock
         self.canary = canary if canary is not None else CanaryConfig()
         self.slo = slo if slo is not None else SloConfig()
+        self.capacity = capacity if capacity is not None else CapacityConfig()
 
 
 class _State:
@@ -450,6 +454,15 @@ def create_app(registry: ModelRegistry, config: ServeConfig) -> FastAPI:
         admission=state.admission,
         registry=state.metrics.registry,
         rejected=state.metrics.rejected,
+    )
+    mount_capacity(  # the capacity plans (GET /v1/capacity/*, POST /v1/capacity/plan)
+        app,
+        config.capacity,
+        authorize=viewer,
+        admission=state.admission,
+        registry=state.metrics.registry,
+        rejected=state.metrics.rejected,
+        models=registry,
     )
     for path, handler in (("forecast", forecast_for), ("score", score_for)):
         app.router.routes.insert(
