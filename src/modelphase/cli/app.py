@@ -28,6 +28,7 @@ from modelphase.cli import (
     spec,
     tokens,
     train,
+    triage,
 )
 from modelphase.cli._checks import check_output_folder
 from modelphase.cli._render import fail, os_error_line
@@ -67,6 +68,7 @@ app.command("train")(train.train_command)
 app.command("detect")(detect.detect_command)
 app.command("serve")(serve.serve_command)
 app.command("gc")(gc.gc_command)
+app.command("triage")(triage.triage_command)
 
 
 def _version(value: bool) -> None:

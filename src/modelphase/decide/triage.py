@@ -1,0 +1,280 @@
+"""Incident triage: which service most likely caused an anomaly, from wide telemetry.
+
+The input is RCAEval's wide frame: a ``time`` column (Unix seconds) and one column per
+metric named ``<service>_<metric>`` (``carts_lat_99`` is service ``carts``, metric
+``lat_99``: the service is the part before the *first* underscore). ``at`` is the
+anomaly's time; the rows before it are the normal period, the rows from it on the
+anomalous period.
+
+The method is BARO's robust scoring (Pham et al., "BARO: Robust Root Cause Analysis for
+Microservices via Multivariate Bayesian Online Change Point Detection", FSE 2024), with
+the change point given:
+
+1. Per metric, the normal period's median ``m`` and spread ``s``, where ``s`` is the
+   largest of the inter-quartile range, 1.4826 x the median absolute deviation, and
+   two floors: ``RELATIVE_FLOOR x |m|`` (1%: a quiet metric's noise is not taken to be
+   smaller than a 1% change) and ``RANGE_FLOOR x`` the largest deviation from ``m``
+   seen anywhere in the column (a metric that was 0 before the anomaly and then moved
+   scores ``1 / RANGE_FLOOR`` = 1,000, strong and finite). A metric that is constant
+   throughout scores 0.
+2. Its robust z-score ``z = (x - m) / s`` at each anomalous row; the metric's score is
+   the largest ``|z|`` there (BARO's choice: a hog or a leak moves its own metrics
+   the most).
+3. Evidence: the time ``|z|`` first reached ``THRESHOLD`` (an earlier change is more
+   likely the cause than its consequences), the direction and signed size at the peak,
+   the normal median and the peak value.
+4. A service's score is its best metric's; services are ranked by score, then by the
+   earlier first change, then by name (deterministic). Every service with a column is
+   ranked, one entry per service with its strongest metric; every service/metric pair
+   is kept too, ranked the same way, in :attr:`Triage.metrics`.
+
+Real telemetry is untidy: rows are sorted by time (stably; repeated times are kept, each
+row a sample), infinite values and cells that are not numbers count as missing, missing
+values are ignored, and a column with no values before ``at`` (or none at all) scores
+0 but its service is still ranked. All metrics are scored at once as one numpy array.
+
+>>> import pandas as pd
+>>> frame = pd.DataFrame({
+...     "time": range(10),
+...     "carts_cpu": [1, 1.1, 0.9, 1, 1.05, 9, 9.5, 9, 9, 9],
+...     "orders_lat_99": [5, 5.2, 4.9, 5.1, 5, 5, 5.3, 5.1, 5, 5.2],
+... })
+>>> result = triage(frame, at=5)
+>>> [(s.service, s.metric, s.direction) for s in result.ranking]
+[('carts', 'cpu', 'up'), ('orders', 'lat_99', 'up')]
+>>> result.ranking[0].changed_at
+5.0
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from modelphase.exceptions import ValidationError
+
+__all__ = [
+    "MAD_TO_SIGMA",
+    "RANGE_FLOOR",
+    "RELATIVE_FLOOR",
+    "THRESHOLD",
+    "Suspect",
+    "Triage",
+    "split_column",
+    "triage",
+]
+
+#: the robust z-score at which a metric counts as changed (its first crossing is the
+#: change's time)
+THRESHOLD = 3.0
+#: the spread's floor as a fraction of the normal median: a move of 1% of a level that
+#: never moved before is one robust deviation
+RELATIVE_FLOOR = 0.01
+#: the spread's floor as a fraction of the column's largest deviation from the normal
+#: median: caps a once-constant metric's score at ``1 / RANGE_FLOOR``
+RANGE_FLOOR = 1e-3
+#: the median absolute deviation of a normal distribution times this is its sigma
+MAD_TO_SIGMA = 1.4826
+#: the spread's absolute floor (a metric that is 0 throughout scores 0, not NaN)
+_TINY = 1e-12
+TIME = "time"
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """One metric's evidence (and, in :attr:`Triage.ranking`, its service's).
+
+    ``score`` is the largest ``|z|`` after the anomaly's time; ``changed_at`` the first
+    time (Unix seconds) ``|z|`` reached :data:`THRESHOLD`, ``None`` if it never did;
+    ``direction`` ``up``, ``down`` or ``none``; ``deviation`` the signed z at the peak;
+    ``normal_median``, ``normal_spread`` and ``peak_value`` in the metric's own units
+    (``None`` where the metric has no value)."""
+
+    service: str
+    metric: str
+    score: float
+    changed_at: float | None
+    direction: str
+    deviation: float
+    normal_median: float | None
+    normal_spread: float | None
+    peak_value: float | None
+
+    @property
+    def column(self) -> str:
+        return f"{self.service}_{self.metric}" if self.metric else self.service
+
+
+@dataclass(frozen=True)
+class Triage:
+    """The ranking: ``ranking`` one :class:`Suspect` per service (its strongest metric),
+    most likely root cause first; ``metrics`` every service/metric pair in the same
+    order of evidence."""
+
+    at: float
+    n_normal: int
+    n_anomalous: int
+    ranking: tuple[Suspect, ...]
+    metrics: tuple[Suspect, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON: ``{"at", "n_normal", "n_anomalous", "ranking": [...], "metrics":
+        [...]}``, each entry a suspect's fields."""
+        return {
+            "at": self.at,
+            "n_normal": self.n_normal,
+            "n_anomalous": self.n_anomalous,
+            "threshold": THRESHOLD,
+            "ranking": [asdict(s) for s in self.ranking],
+            "metrics": [asdict(s) for s in self.metrics],
+        }
+
+
+def split_column(name: str) -> tuple[str, str]:
+    """RCAEval's convention: the service before the first underscore, the metric after
+    (a name without one is a service with an unnamed metric).
+
+    >>> split_column("carts_lat_99"), split_column("front-end")
+    (('carts', 'lat_99'), ('front-end', ''))
+    """
+    service, _, metric = name.partition("_")
+    return service, metric
+
+
+def triage(frame: pd.DataFrame, at: float) -> Triage:
+    """Rank the services of a wide frame (``time`` plus ``<service>_<metric>`` columns)
+    by how far their metrics moved from the normal period (rows before ``at``) in the
+    anomalous one (rows from ``at`` on). See the module's docstring for the method.
+
+    Raises :class:`~modelphase.exceptions.ValidationError` when there is no ``time``
+    column or it holds something other than finite numbers, when there are no metric
+    columns, or when ``at`` leaves no row before it or none from it on."""
+    times, values, names = _parse(frame)
+    at = float(at)
+    if not np.isfinite(at):
+        raise ValidationError(
+            f"the anomaly's time: expected finite Unix seconds, got {at}",
+            hint="pass the anomaly's time as Unix seconds",
+        )
+    normal = times < at
+    n_normal, n_anomalous = int(normal.sum()), int((~normal).sum())
+    if n_normal == 0 or n_anomalous == 0:
+        side = "no row before it" if n_normal == 0 else "no row at or after it"
+        raise ValidationError(
+            f"the anomaly's time: expected a time inside the data "
+            f"({_s(times[0])} to {_s(times[-1])}) with rows before it (the normal period), "
+            f"got {_s(at)}, which leaves {side}",
+            hint="pass the anomaly's time in Unix seconds, after the first row",
+        )
+    scored = _score(times, values, normal)
+    suspects = [
+        Suspect(*split_column(name), *fields) for name, fields in zip(names, scored, strict=True)
+    ]
+    metrics = tuple(sorted(suspects, key=_order))
+    best: dict[str, Suspect] = {}
+    for suspect in metrics:  # already in order: the first of a service is its best
+        best.setdefault(suspect.service, suspect)
+    return Triage(at, n_normal, n_anomalous, tuple(best.values()), metrics)
+
+
+def _order(s: Suspect) -> tuple[float, float, str, str]:
+    """Higher score first, then the earlier change, then names (for a stable answer)."""
+    changed = s.changed_at if s.changed_at is not None else np.inf
+    return (-s.score, changed, s.service, s.metric)
+
+
+def _parse(frame: pd.DataFrame) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
+    """Sorted times, the metrics as a (rows, columns) float array with NaN for missing
+    (inf and text included), and the metric columns' names."""
+    columns = [str(c).strip() for c in frame.columns]
+    if TIME not in columns:
+        shown = ", ".join(columns[:5]) + (", ..." if len(columns) > 5 else "")
+        raise ValidationError(
+            f"expected a 'time' column (Unix seconds), got columns: {shown or 'none'}",
+            hint="name the time column 'time' (RCAEval's wide format)",
+        )
+    if columns.count(TIME) > 1:
+        raise ValidationError("expected one 'time' column, got several", hint="keep one")
+    frame = frame.set_axis(columns, axis=1)
+    names = [c for c in columns if c != TIME]
+    if not names:
+        raise ValidationError(
+            "expected metric columns named <service>_<metric> beside 'time', got none",
+            hint="add one column per metric, e.g. carts_cpu",
+        )
+    raw_time = frame[TIME]
+    times = pd.to_numeric(raw_time, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(times)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValidationError(
+            f"'time': expected Unix seconds in every row, got {str(raw_time.iloc[row])!r} "
+            f"in data row {row + 1}",
+            rows=[int(i) + 1 for i in np.flatnonzero(bad)],
+            hint="write the time as Unix seconds (e.g. 1652565600)",
+        )
+    order = np.argsort(times, kind="stable")
+    metrics = frame[names]
+    numeric = metrics.apply(pd.to_numeric, errors="coerce") if _has_text(metrics) else metrics
+    values = numeric.to_numpy(dtype=np.float64, na_value=np.nan)[order]
+    values[~np.isfinite(values)] = np.nan
+    return times[order], values, names
+
+
+def _has_text(metrics: pd.DataFrame) -> bool:
+    return any(not pd.api.types.is_numeric_dtype(t) for t in metrics.dtypes)
+
+
+def _score(
+    times: NDArray[np.float64], values: NDArray[np.float64], normal: NDArray[np.bool_]
+) -> list[tuple[Any, ...]]:
+    """Each column's (score, changed_at, direction, deviation, median, spread, peak)."""
+    base, after = values[normal], values[~normal]
+    with warnings.catch_warnings():  # all-NaN columns: NaN statistics, handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(base, axis=0)
+        q25, q75 = np.nanpercentile(base, [25.0, 75.0], axis=0)
+        mad = np.nanmedian(np.abs(base - median), axis=0)
+        widest = np.nanmax(np.abs(values - median), axis=0)
+    spread = np.fmax.reduce(
+        [q75 - q25, MAD_TO_SIGMA * mad, RELATIVE_FLOOR * np.abs(median), RANGE_FLOOR * widest]
+    )
+    spread = np.fmax(spread, _TINY)
+    z = (after - median) / spread  # NaN where missing or without a baseline
+    size = np.abs(z)
+    seen = ~np.isnan(size)
+    has: NDArray[np.bool_] = np.any(seen, axis=0)
+    peak = np.argmax(np.where(seen, size, -1.0), axis=0)
+    cols = np.arange(values.shape[1])
+    score = np.where(has, size[peak, cols], 0.0)
+    deviation = np.where(has, z[peak, cols], 0.0)
+    crossed = np.where(seen, size, 0.0) >= THRESHOLD
+    first = np.argmax(crossed, axis=0)
+    ever: NDArray[np.bool_] = np.any(crossed, axis=0)
+    after_times = times[~normal]
+    rows: list[tuple[Any, ...]] = []
+    for j in cols:
+        known = bool(np.isfinite(median[j]))
+        direction = "none" if deviation[j] == 0 else ("up" if deviation[j] > 0 else "down")
+        rows.append(
+            (
+                float(score[j]),
+                float(after_times[first[j]]) if ever[j] else None,
+                direction,
+                float(deviation[j]),
+                float(median[j]) if known else None,
+                float(spread[j]) if known else None,
+                float(after[peak[j], j]) if has[j] else None,
+            )
+        )
+    return rows
+
+
+def _s(t: float) -> str:
+    """Unix seconds as written, without a needless ``.0``."""
+    return f"{int(t)}" if float(t).is_integer() else f"{t}"
