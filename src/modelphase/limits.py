@@ -172,6 +172,22 @@ class LimitedYamlLoader(yaml.SafeLoader):
             self.depth -= 1
 
 
+def load_limited_yaml(text: str) -> Any:
+    """The one YAML document of ``text`` (None when empty) through
+    :class:`LimitedYamlLoader` and :func:`check_yaml_expanded`; raises
+    :class:`YamlLimitError` past a limit and ``yaml.YAMLError`` on bad YAML, which the
+    reader turns into its own error."""
+    loader = LimitedYamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        check_yaml_expanded(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def check_yaml_expanded(root: yaml.Node) -> None:
     """Refuse a node graph that expands (every alias replaced by its anchor's node) to
     more than ``MAX_YAML_NODES`` nodes, or that contains itself (a recursive alias).

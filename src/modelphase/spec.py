@@ -47,9 +47,8 @@ from modelphase.limits import (
     MAX_YAML_ALIASES,
     MAX_YAML_DEPTH,
     MAX_YAML_NODES,
-    LimitedYamlLoader,
     YamlLimitError,
-    check_yaml_expanded,
+    load_limited_yaml,
 )
 
 __all__ = [
@@ -318,13 +317,8 @@ def load_spec(path: Path) -> ModelSpec:
 
 
 def _load_yaml(text: str, source: str) -> Any:
-    loader = LimitedYamlLoader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        check_yaml_expanded(node)
-        return loader.construct_document(node)
+        return load_limited_yaml(text)
     except YamlLimitError as exc:
         raise SpecError(
             f"{source}: refused: {exc}. Fix: write the values out instead of chaining "
@@ -336,8 +330,6 @@ def _load_yaml(text: str, source: str) -> Any:
         raise SpecError(
             f"{source} is not valid YAML: {exc}".replace("\n", " "), errors=[str(exc)]
         ) from exc
-    finally:
-        loader.dispose()
 
 
 def _too_big(source: str, size: int) -> SpecError:

@@ -77,12 +77,10 @@ def replay_command(
         raise ValidationError(
             f"--quantile: expected one of {', '.join(QUANTILES)}, got {quantile!r}"
         )
-    stabilise_s = (
-        parse_duration(stabilise) // NS_PER_SECOND if stabilise.strip() not in ("0", "0s") else 0
-    )
+    stabilise_s = parse_duration(stabilise, zero=True) // NS_PER_SECOND
     check_output_file(output, "--output")
     step = parse_duration(freq)
-    startup_ns = parse_duration(startup) if startup.strip() not in ("0", "0s") else 0
+    startup_ns = parse_duration(startup, zero=True)
     now = int(datetime.now(UTC).timestamp()) * NS_PER_SECOND
     until = parse_time(train_until, now=now)
     panel = load_input(input_path, None, step)

@@ -53,10 +53,8 @@ _HELP = "\n\n".join(" ".join(part.split()) for part in _TEXT.split("\n\n"))
 
 
 def _seconds(text: str, option: str, *, zero: bool = False) -> int:
-    if zero and text.strip() in ("0", "0s"):
-        return 0
     try:
-        ns = parse_duration(text)
+        ns = parse_duration(text, zero=zero)
     except ValidationError as exc:
         raise ValidationError(f"{option}: {exc}") from None
     if ns % NS_PER_SECOND:

@@ -26,10 +26,6 @@ from modelphase.limits import MAX_FORECAST_POINTS, MAX_H, check_at_most
 SHOWN_STEPS = 24
 
 
-def _duration(text: str) -> int:
-    return 0 if text.strip() in ("0", "0s") else parse_duration(text)
-
-
 def _capacity(
     capacity: float | None,
     telemetry: Path | None,
@@ -167,8 +163,8 @@ def plan_command(
         fc = forecast_demand(history, steps, risk, forecaster=forecaster)
     ids = fc["unique_id"].astype(str).unique()
     plan = plan_capacity(
-        fc, capacity=cap, risk=risk, step=step, startup=_duration(startup),
-        stabilise=_duration(stabilise),
+        fc, capacity=cap, risk=risk, step=step, startup=parse_duration(startup, zero=True),
+        stabilise=parse_duration(stabilise, zero=True),
         current=None if current is None else dict.fromkeys(ids, current),
         max_replicas=max_replicas, min_replicas=min_replicas,
     )  # fmt: skip

@@ -32,11 +32,14 @@ _UNITS_NS = {
 _DURATION_RE = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
 
 
-def parse_duration(text: str) -> int:
-    """Nanoseconds in a Prometheus duration (``90s``, ``1h30m``, ``500ms``) or seconds.
+def parse_duration(text: str, *, zero: bool = False) -> int:
+    """Nanoseconds in a Prometheus duration (``90s``, ``1h30m``, ``500ms``) or seconds;
+    with ``zero``, a zero duration (``0``, ``0s``) is 0 instead of an error.
 
     >>> parse_duration("5m") // NS_PER_SECOND, parse_duration("0.5") // 1_000_000
     (300, 500)
+    >>> parse_duration("0s", zero=True)
+    0
     """
     raw = text.strip()
     try:
@@ -44,7 +47,7 @@ def parse_duration(text: str) -> int:
     except ValueError:
         pass
     else:
-        if seconds > 0 and np.isfinite(seconds):
+        if (seconds > 0 or (zero and seconds == 0)) and np.isfinite(seconds):
             return round(seconds * NS_PER_SECOND)
     pos, total = 0, 0
     for match in _DURATION_RE.finditer(raw):
@@ -52,7 +55,7 @@ def parse_duration(text: str) -> int:
             break
         total += int(match.group(1)) * _UNITS_NS[match.group(2)]
         pos = match.end()
-    if pos != len(raw) or total <= 0:
+    if pos != len(raw) or not raw or total < 0 or (total == 0 and not zero):
         raise ValidationError(
             f"expected a positive duration such as 60s, 5m, 1h30m or 0.5 (seconds), got {text!r}",
             hint="use the units ms, s, m, h, d, w, y",

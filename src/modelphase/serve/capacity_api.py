@@ -513,13 +513,13 @@ _FAILED = {
 }
 
 
-def _service(request: Request) -> CapacityService:
+def service_of(request: Request) -> CapacityService:
     service: CapacityService = request.app.state.capacity
     return service
 
 
-async def _viewer(request: Request) -> Principal:
-    return await _service(request).authorize(request)
+async def viewer(request: Request) -> Principal:
+    return await service_of(request).authorize(request)
 
 
 @router.get(
@@ -527,8 +527,8 @@ async def _viewer(request: Request) -> Principal:
     summary="The server's capacity plans: service, model, demand query, capacity, risk",
     responses=documented(*GUARDED),
 )
-async def plans(request: Request, who: Annotated[Principal, Depends(_viewer)]) -> Response:
-    specs = _service(request).config.plans.values()
+async def plans(request: Request, who: Annotated[Principal, Depends(viewer)]) -> Response:
+    specs = service_of(request).config.plans.values()
     return json_response({"plans": [s.to_dict() for s in specs]})
 
 
@@ -538,11 +538,11 @@ async def plans(request: Request, who: Annotated[Principal, Depends(_viewer)]) -
     response_class=PlainTextResponse,
     responses=documented(*GUARDED),
 )
-async def metrics(request: Request, who: Annotated[Principal, Depends(_viewer)]) -> Response:
+async def metrics(request: Request, who: Annotated[Principal, Depends(viewer)]) -> Response:
     """The recommended replicas, the demand forecast's quantiles at the step they serve
     and the capacity per replica of each plan, with ``modelphase_capacity_plan_up`` (0
     for a plan that failed: the reason is in the server's log) and its age."""
-    service = _service(request)
+    service = service_of(request)
     with service.admission.slot(who):
         specs = list(service.config.plans.values())
         found = await asyncio.gather(
@@ -566,13 +566,13 @@ async def metrics(request: Request, who: Annotated[Principal, Depends(_viewer)])
             responses=documented(*GUARDED, 404, 502, 504, notes={
                 404: "No capacity plan for that service on this server", **_FAILED}))  # fmt: skip
 async def plan(
-    service: str, request: Request, who: Annotated[Principal, Depends(_viewer)]
+    service: str, request: Request, who: Annotated[Principal, Depends(viewer)]
 ) -> Response:
     """The JSON of ``modelphase capacity plan --json`` for the plan's demand now, with
     ``recommended_replicas`` and ``recommended`` (the step they serve, the plan's count
     there, the clamp's bound) and ``demand_forecast`` (the quantiles at that step).
     ``Age`` says how many seconds ago it was computed."""
-    capacity = _service(request)
+    capacity = service_of(request)
     with capacity.admission.slot(who):
         found, age = await capacity.recommendation(capacity.spec(service), wait=False)
     return json_response(found.to_dict(), headers={"Age": str(int(age))})
@@ -580,11 +580,11 @@ async def plan(
 
 @router.post("/plan", summary="A capacity plan of the demand in the body (stateless)",
              responses=documented(*GUARDED), openapi_extra=_PLAN_BODY)  # fmt: skip
-async def post_plan(request: Request, who: Annotated[Principal, Depends(_viewer)]) -> Response:
+async def post_plan(request: Request, who: Annotated[Principal, Depends(viewer)]) -> Response:
     """The body is a :class:`PlanRequest` (at most 4 MB, 50,000 demand points, ``h`` at
     most 10,080); the answer the JSON of ``modelphase capacity plan --json``. Bad input
     is a 422 of one line."""
-    service = _service(request)
+    service = service_of(request)
     with service.admission.slot(who):
         raw = await read_body(request)
         task = service.run(lambda: service.posted(raw), wait=False)

@@ -29,7 +29,7 @@ from modelphase.decide.capacity import tradeoff_json, warm_plans
 from modelphase.decide.capacity.tradeoff import MAX_TELEMETRY_ROWS
 from modelphase.exceptions import ValidationError
 from modelphase.registry import Principal
-from modelphase.serve.capacity_api import PREFIX, CapacityService, read_body
+from modelphase.serve.capacity_api import PREFIX, read_body, service_of, viewer
 from modelphase.serve.http import GUARDED, documented, json_response
 
 __all__ = ["MAX_FUNCTIONS", "MAX_INVOCATIONS", "mount_warm", "router"]
@@ -41,15 +41,6 @@ MAX_HORIZON = 1_440
 _WARM_KEYS = frozenset({"functions", "now", "cost_ratio", "horizon"})
 
 router = APIRouter(prefix=PREFIX, tags=["capacity"])
-
-
-def _service(request: Request) -> CapacityService:
-    service: CapacityService = request.app.state.capacity
-    return service
-
-
-async def _viewer(request: Request) -> Principal:
-    return await _service(request).authorize(request)
 
 
 def _json(raw: bytes) -> Any:
@@ -139,7 +130,7 @@ def tradeoff_answer(raw: bytes) -> dict[str, Any]:
 
 
 async def _answer(request: Request, who: Principal, work: Any) -> Response:
-    service = _service(request)
+    service = service_of(request)
     with service.admission.slot(who):
         raw = await read_body(request)
         task = service.run(lambda: work(raw), wait=False)
@@ -153,7 +144,7 @@ async def _answer(request: Request, who: Principal, work: Any) -> Response:
     summary="Warm plans (pre-warm and keep-alive per function) from invocation times",
     responses=documented(*GUARDED),
 )
-async def warm(request: Request, who: Annotated[Principal, Depends(_viewer)]) -> Response:
+async def warm(request: Request, who: Annotated[Principal, Depends(viewer)]) -> Response:
     """``{"functions": {"NAME": [unix seconds]}, "now": unix seconds, "cost_ratio": 10,
     "horizon": 60}``; the answer has each function's pre-warm and keep-alive minutes,
     the expected cold-start share and idle warm minutes, and the probability of an
@@ -168,7 +159,7 @@ async def warm(request: Request, who: Annotated[Principal, Depends(_viewer)]) ->
     "Pareto front",
     responses=documented(*GUARDED),
 )
-async def tradeoff(request: Request, who: Annotated[Principal, Depends(_viewer)]) -> Response:
+async def tradeoff(request: Request, who: Annotated[Principal, Depends(viewer)]) -> Response:
     """``{"telemetry": {"rps": [...], "p99": [...], "replicas": [...], ...},
     "latency_column": "p99", "load_column": "rps", "replicas_column": "replicas",
     "slo_latency": 0.3, "load": 1200, "risk": 0.01, "prices": {"replica_hour": 0.1}}``;

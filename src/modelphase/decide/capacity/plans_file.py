@@ -77,10 +77,9 @@ from modelphase.frame import NS_PER_SECOND, Panel, format_duration, parse_durati
 from modelphase.ingest import prepare
 from modelphase.limits import (
     MAX_SPEC_BYTES,
-    LimitedYamlLoader,
     YamlLimitError,
     check_at_most,
-    check_yaml_expanded,
+    load_limited_yaml,
 )
 
 __all__ = [
@@ -329,13 +328,8 @@ def _load(text: str, source: str) -> Any:
             source,
             [Problem("(file)", f"at most {MAX_SPEC_BYTES:,} bytes", f"{size:,}", "split it")],
         )
-    loader = LimitedYamlLoader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        check_yaml_expanded(node)
-        return loader.construct_document(node)
+        return load_limited_yaml(text)
     except YamlLimitError as exc:
         fix = "write the values out instead of chaining aliases or nesting deeply"
         raise problems_error(
@@ -348,8 +342,6 @@ def _load(text: str, source: str) -> Any:
         raise problems_error(
             source, [Problem(where, "valid YAML", what, "correct the YAML there")]
         ) from None
-    finally:
-        loader.dispose()
 
 
 def parse_capacity_plans(text: str, source: str = "the capacity plans") -> list[CapacityPlanSpec]:

@@ -382,20 +382,20 @@ def replay_series(
         )
     ahead = startup // step
     after = np.flatnonzero(ds > train_until)
-    if after.size and int(after[0]) >= _MIN_HISTORY and quantile == "naive":
-        first = int(after[0])
-        if _naive_errors(y, first, ahead, recent, capacity) >= _need(risk, recent):
-            # the last value's own errors suffice from the first decision: no forecast
-            nothing = np.full(len(after), np.nan)
-            bare = Ahead(after.astype(np.int64), 0, ahead, nothing, {risk: nothing})
-            return decide(
-                y, bare, capacity=capacity, step=step, risk=risk, stabilise=stabilise,
-                floor=floor, quantile=quantile, recent=recent,
-            )  # fmt: skip
-    found = forecast_ahead(
-        ds, y, train_until=train_until, startup=startup, step=step, risks=[risk],
-        refit=refit, warmup=recent if quantile == "recent" else 0, models=models,
-    )  # fmt: skip
+    if (
+        quantile == "naive"
+        and after.size
+        and int(after[0]) >= _MIN_HISTORY
+        and _naive_errors(y, int(after[0]), ahead, recent, capacity) >= _need(risk, recent)
+    ):
+        # the last value's own errors suffice from the first decision: no forecast
+        nothing = np.full(len(after), np.nan)
+        found = Ahead(after.astype(np.int64), 0, ahead, nothing, {risk: nothing})
+    else:
+        found = forecast_ahead(
+            ds, y, train_until=train_until, startup=startup, step=step, risks=[risk],
+            refit=refit, warmup=recent if quantile == "recent" else 0, models=models,
+        )  # fmt: skip
     return decide(
         y, found, capacity=capacity, step=step, risk=risk, stabilise=stabilise,
         floor=floor, quantile=quantile, recent=recent,
