@@ -8,32 +8,40 @@ from pathlib import Path
 import typer
 
 from modelphase import __version__
-from modelphase.cli import (
-    canary,
-    capacity,
-    datasets,
-    decisions,
-    demo,
-    detect,
-    drift,
-    forecast,
-    gc,
-    ingest,
-    models,
-    monitor,
-    registry,
-    serve,
-    simulate,
-    slo,
-    spec,
-    tokens,
-    train,
-    triage,
-)
-from modelphase.cli._checks import check_output_folder
-from modelphase.cli._render import fail, os_error_line
+from modelphase.cli._lazy import LazyGroup
 from modelphase.config import get_settings
 from modelphase.exceptions import ModelphaseError
+
+#: every sub-command, in the order ``modelphase --help`` lists them: the module and the
+#: attribute that make it (a ``typer.Typer`` group or a command function). Each module
+#: is imported only when its command runs (see :mod:`modelphase.cli._lazy`).
+COMMANDS: dict[str, str] = {
+    "simulate": "modelphase.cli.simulate:simulate_command",
+    "demo": "modelphase.cli.demo:demo_command",
+    "forecast": "modelphase.cli.forecast:forecast_command",
+    "train": "modelphase.cli.train:train_command",
+    "detect": "modelphase.cli.detect:detect_command",
+    "serve": "modelphase.cli.serve:serve_command",
+    "gc": "modelphase.cli.gc:gc_command",
+    "triage": "modelphase.cli.triage:app",
+    "ingest": "modelphase.cli.ingest:app",
+    "datasets": "modelphase.cli.datasets:app",
+    "models": "modelphase.cli.models:app",
+    "tokens": "modelphase.cli.tokens:app",
+    "registry": "modelphase.cli.registry:app",
+    "spec": "modelphase.cli.spec:app",
+    "decisions": "modelphase.cli.decisions:app",
+    "monitor": "modelphase.cli.monitor:app",
+    "drift": "modelphase.cli.drift:app",
+    "slo": "modelphase.cli.slo:app",
+    "canary": "modelphase.cli.canary:app",
+    "capacity": "modelphase.cli.capacity:app",
+}
+
+
+class _Root(LazyGroup):
+    lazy_commands = COMMANDS
+
 
 app = typer.Typer(
     name="modelphase",
@@ -44,31 +52,12 @@ app = typer.Typer(
         "them. Everything lives under the home folder: ./.modelphase, MODELPHASE_HOME, "
         "or --home.\n\nStart with: modelphase demo"
     ),
+    cls=_Root,
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(ingest.app, name="ingest")
-app.add_typer(datasets.app, name="datasets")
-app.add_typer(models.app, name="models")
-app.add_typer(tokens.app, name="tokens")
-app.add_typer(registry.app, name="registry")
-app.add_typer(spec.app, name="spec")
-app.add_typer(decisions.app, name="decisions")
-app.add_typer(monitor.app, name="monitor")
-app.add_typer(drift.app, name="drift")
-app.add_typer(slo.app, name="slo")
-app.add_typer(canary.app, name="canary")
-app.add_typer(capacity.app, name="capacity")
-app.command("simulate")(simulate.simulate_command)
-app.command("demo")(demo.demo_command)
-app.command("forecast")(forecast.forecast_command)
-app.command("train")(train.train_command)
-app.command("detect")(detect.detect_command)
-app.command("serve")(serve.serve_command)
-app.command("gc")(gc.gc_command)
-app.command("triage")(triage.triage_command)
 
 
 def _version(value: bool) -> None:
@@ -90,6 +79,8 @@ def _root(
     ),
 ) -> None:
     if home is not None:
+        from modelphase.cli._checks import check_output_folder
+
         check_output_folder(home, "--home")
         os.environ["MODELPHASE_HOME"] = str(home)
     get_settings.cache_clear()
@@ -102,6 +93,10 @@ def main() -> None:
     try:
         app()
     except ModelphaseError as exc:
+        from modelphase.cli._render import fail
+
         fail(str(exc).replace("\n", " "), code=1)
     except OSError as exc:
+        from modelphase.cli._render import fail, os_error_line
+
         fail(os_error_line(exc), code=1)
