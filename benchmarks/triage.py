@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -48,7 +49,8 @@ from modelphase.files import atomic_path
 
 K = 5
 OFFSETS = {"rcd": 60.0, "petshop": 600.0}
-RANKERS = ("modelphase", *peers.PEERS)
+RANKERS = ("modelphase", "modelphase+calls", *peers.PEERS)
+MODELPHASE = ("modelphase", "modelphase+calls")
 COMMAND = ("modelphase", "triage")
 
 
@@ -116,14 +118,33 @@ def startup_seconds(repeat: int = 3) -> float:
     return float(np.median(times))
 
 
-def run_modelphase(case: _rca.Case, window: Any, folder: Path) -> tuple[list[str], float]:
-    """``modelphase triage --json`` on the window written as CSV: its ranking as
-    ``<service>_<metric>`` columns, and the subprocess' seconds."""
+def run_modelphase(
+    case: _rca.Case, window: Any, folder: Path, graph: Sequence[tuple[str, str]] | None = None
+) -> tuple[list[str], float]:
+    """``modelphase triage --json`` on the window written as CSV (with ``graph``, also
+    ``--calls``): its ranking as ``<service>_<metric>`` columns, and the subprocess'
+    seconds. The home is the (empty) temporary folder: no feedback."""
     path = folder / "case.csv"
     window.to_csv(path, index=False)
+    extra: list[str] = []
+    if graph is not None:
+        calls = folder / "calls.csv"
+        pd.DataFrame(list(graph), columns=["caller", "callee"]).to_csv(calls, index=False)
+        extra = ["--calls", str(calls)]
     start = time.perf_counter()
     done = subprocess.run(
-        [*COMMAND, "--input", str(path), "--at", repr(case.at), "--json"],
+        [
+            COMMAND[0],
+            "--home",
+            str(folder / "home"),
+            *COMMAND[1:],
+            "--input",
+            str(path),
+            "--at",
+            repr(case.at),
+            "--json",
+            *extra,
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -156,8 +177,11 @@ def evaluate(
                 graph = graphs.setdefault(case.group, _rca.petshop_graph(data, case.group))
             services = case.services
             for name in rankers:
-                if name == "modelphase":
-                    columns, seconds = run_modelphase(case, window, Path(tmp))
+                if name == "modelphase+calls" and graph is None:
+                    continue  # no call graph (RCD): the same as modelphase
+                if name in MODELPHASE:
+                    calls = graph if name == "modelphase+calls" else None
+                    columns, seconds = run_modelphase(case, window, Path(tmp), calls)
                 else:
                     start = time.perf_counter()
                     columns = peers.PEERS[name](window, case.at, graph)
@@ -271,11 +295,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         console = Console(width=132)
     rankers = list(dict.fromkeys(args.only or RANKERS))
     skipped: dict[str, str] = {}
-    if "modelphase" in rankers:
+    if any(r in MODELPHASE for r in rankers):
         why = modelphase_available()
         if why is not None:
-            skipped["modelphase"] = why
-            rankers.remove("modelphase")
+            for name in MODELPHASE:
+                if name in rankers:
+                    skipped[name] = why
+                    rankers.remove(name)
             console.print(f"[yellow]modelphase skipped[/]: {why} (the command is not there yet)")
     if not rankers:
         console.print("nothing to run")
@@ -290,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for corpus, per_slice in found.items():
         console.print(table(corpus, per_slice, offsets[corpus]))
     console.print(f"{len(cases)} cases, {len(rankers)} rankers, {wall:.1f} s")
-    startup = startup_seconds() if "modelphase" in rankers else None
+    startup = startup_seconds() if any(r in MODELPHASE for r in rankers) else None
     if startup is not None:
         console.print(f"modelphase start-up (`triage --help`, median of 3): {startup:.3f} s")
     if args.json:

@@ -10,7 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from modelphase.decide.triage_input import triage_panel
+from modelphase.frame import format_time
 from modelphase.ingest import DatasetStore
+from modelphase.simulate import simulate
 from support.cli import RunCli
 
 
@@ -98,6 +101,22 @@ def test_demo_runs_the_main_job(cli: RunCli, home: Path) -> None:
     assert "recall" in detection[0]
     assert "7. detecting" in result.stderr
     assert "8. registered demo-detector version 1" in result.stderr
+    # triage: the first injected latency regression, ranked against its injected service
+    sim = simulate(services=3, days=4, seed=0)  # the demo's simulation
+    event = next(e for e in sim.events if e.kind == "latency_regression")
+    ranking = [s.service for s in triage_panel(sim.panel, event.start).ranking]
+    rank = ranking.index(event.service) + 1
+    assert "8b. triage" in result.stderr
+    assert f"triage of {event.event_id} latency_regression" in result.stdout
+    assert (
+        f"injected: latency_regression on {event.service} at {format_time(event.start)} "
+        f"({event.event_id}); triage ranks {event.service} #{rank} of 3"
+    ) in result.stdout
+    scored = [line for line in result.stdout.splitlines() if line.startswith("triage over ")]
+    assert len(scored) == 1
+    n = sum(e.is_incident for e in sim.events)
+    assert f"triage over {n} injected incident(s): AC@1 " in scored[0]
+    assert "Avg@5" in scored[0]
     # decisions: a canary verdict per simulated deploy, and each service's error budget
     assert "9. canary" in result.stderr
     assert "canary verdicts for the simulated deploys" in result.stdout

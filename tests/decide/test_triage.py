@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelphase.decide.triage import RANGE_FLOOR, THRESHOLD, Triage, split_column, triage
+from modelphase.decide.triage import THRESHOLD, Triage, split_column, triage
 from modelphase.exceptions import ValidationError
 
 AT = 1_000_060.0
@@ -78,7 +78,7 @@ def test_a_fall_is_evidence_too() -> None:
 
 
 def test_of_equal_scores_the_earlier_change_comes_first() -> None:
-    # both were 0 before: the floor gives each 1 / RANGE_FLOOR; names favour "aa"
+    # both were 0 before: no measured spread, so each is capped at the threshold
     time = np.arange(20.0)
     frame = pd.DataFrame(
         {
@@ -89,8 +89,30 @@ def test_of_equal_scores_the_earlier_change_comes_first() -> None:
     )
     ranking = triage(frame, at=10).ranking
     assert [s.service for s in ranking] == ["zz", "aa"]
-    assert [s.score for s in ranking] == pytest.approx([1 / RANGE_FLOOR] * 2)
+    assert [s.score for s in ranking] == pytest.approx([THRESHOLD] * 2)
     assert [s.changed_at for s in ranking] == [11.0, 14.0]
+
+
+def test_a_metric_without_a_measured_spread_never_outranks_a_measured_one() -> None:
+    # errors were 0 throughout the normal period: 0 -> 40 is a change, but its size
+    # is a ratio to a floor; the latency moved 5 measured spreads
+    rng = np.random.default_rng(3)
+    time = np.arange(200.0)
+    latency = 100.0 + rng.normal(0.0, 2.0, 200)
+    latency[150:] += 15.0
+    frame = pd.DataFrame(
+        {
+            "time": time,
+            "api_errors": np.where(time >= 150, 40.0, 0.0),
+            "db_latency": latency,
+        }
+    )
+    ranking = triage(frame, at=150).ranking
+    assert [s.service for s in ranking] == ["db", "api"]
+    assert ranking[1].score == pytest.approx(THRESHOLD)
+    assert ranking[1].changed_at == 150.0
+    assert ranking[1].direction == "up"
+    assert ranking[1].deviation == pytest.approx(THRESHOLD)
 
 
 def test_constant_missing_and_infinite_metrics() -> None:

@@ -94,7 +94,7 @@ def test_a_missing_file_exits_1(cli: RunCli, tmp_path: Path) -> None:
     assert "no such file" in r.stderr
 
 
-def test_at_must_be_a_number(cli: RunCli, wide: Path) -> None:
+def test_at_must_be_a_time(cli: RunCli, wide: Path) -> None:
     r = cli("triage", "--input", str(wide), "--at", "yesterday")
     assert r.code == 2
 
@@ -103,5 +103,6 @@ def test_help_explains_the_method(cli: RunCli) -> None:
     r = cli("triage", "--help")
     assert r.code == 0
     text = " ".join(r.stdout.split())
-    for words in ("--input", "--at", "--json", "robust z-score", "one ranking entry per service"):
+    for words in ("--input", "--at", "--json", "robust z-score", "every service ranked once",
+                  "--calls", "triage confirm", "--dataset", "--prometheus"):  # fmt: skip
         assert words in text

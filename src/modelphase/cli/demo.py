@@ -39,6 +39,7 @@ from modelphase.cli._render import err, manifest_table, out, progress
 from modelphase.cli.datasets import series_table
 from modelphase.cli.demo_decide import canary_step, capacity_step, slo_step, warm_step
 from modelphase.cli.demo_loop import loop_step
+from modelphase.cli.demo_triage import triage_step
 from modelphase.cli.detect import alert_reasons, alerts_table
 from modelphase.cli.models import events_table, git_commit
 from modelphase.cli.simulate import check_size, write_simulation
@@ -167,6 +168,7 @@ def demo_command(
         out.print(events_table(spec.name, history))
     out.print(f"report: {report}")
     detector = detect_step(sim, panel, manifest.id)
+    triage_step(sim, panel)
     canary_step(sim, panel, folder)
     slo_step(panel, manifest.id, sorted(_services(panel)))
     capacity_step(panel, spec.name, version.version, folder, sorted(_services(panel)))

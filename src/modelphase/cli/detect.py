@@ -10,7 +10,10 @@ replaced atomically, so bad input writes nothing and a crash leaves no half file
 ``--dataset ID --alerts`` runs :func:`modelphase.anomaly.detect_alerts` over every series
 of a stored dataset and prints the alerts (a table on stderr, JSON on stdout with
 ``--json``), with one warning line when series are too short to calibrate reliably
-(:meth:`modelphase.anomaly.Alerter.short_series`); it writes nothing.
+(:meth:`modelphase.anomaly.Alerter.short_series`); it writes nothing. Each alert carries
+its likely causes: :func:`modelphase.decide.triage_alerts.hypotheses_for` triages every
+service of the dataset at the alert's start (the first ``--group-by`` label names a
+service) and keeps the top three that changed.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from modelphase.anomaly import (
 )
 from modelphase.cli._checks import check_input_file, check_output_file, check_output_folder
 from modelphase.cli._render import err, fail, print_json, progress, stages
+from modelphase.decide.triage_alerts import Hypotheses, hypotheses_for, triage_settings
 from modelphase.exceptions import NoSeriesError, SourceError
 from modelphase.files import atomic_path
 from modelphase.frame import format_time, label_table, parse_duration, parse_series_id, series_id
@@ -125,7 +129,12 @@ def detect_command(
     episodes (--cooldown), groups the episodes of one service (--group-by)
     into one alert, and explains each: expected value and range, deviation,
     and the pattern that broke (level, spike, dip, variance, trend,
-    seasonality). A table on stderr; --json prints the alerts on stdout. A
+    seasonality). Each alert also lists its likely causes across every
+    service of the dataset: the top 3 services whose metrics moved the most
+    (robust z-scores) from the 2 h before the alert's start to 15 min after it,
+    the first --group-by label naming a service ("likely cause" in the table,
+    "hypotheses" in --json; none, with a reason, when that window cannot be
+    triaged). A table on stderr; --json prints the alerts on stdout. A
     series with fewer than 1,000 points is too short to calibrate reliably:
     one warning line says so (and --json lists them under short_history). Exits
     0 with alerts or none.
@@ -240,6 +249,8 @@ def _alerts(
             progress=update,
         )
     seconds = time.perf_counter() - started
+    with progress("triaging alerts", len(found)) as update:
+        causes = hypotheses_for(found, panel, service_label=group_by[0], progress=update)
     n_episodes = sum(len(a.episodes) for a in found)
     short = Alerter(model, decider).short_series(panel)
     warning = short_history_warning(short, panel.n_series)
@@ -260,12 +271,18 @@ def _alerts(
                 "episodes": n_episodes,
                 "short_history": short,
                 "warnings": [warning] if warning else [],
-                "alerts": [a.to_dict() for a in found],
+                "triage": triage_settings(group_by[0]),
+                "alerts": [
+                    {**a.to_dict(), **h.to_dict()} for a, h in zip(found, causes, strict=True)
+                ],
             }
         )
         return
-    err.print(alerts_table(found, title=f"alerts of dataset {dataset_id} ({len(found)})"))
+    title = f"alerts of dataset {dataset_id} ({len(found)})"
+    err.print(alerts_table(found, title=title, hypotheses=causes))
     for line in alert_reasons(found):
+        err.print(line)
+    for line in cause_lines(causes):
         err.print(line)
     err.print(
         f"{len(found)} alert(s) from {n_episodes} episode(s) on {panel.n_series:,} series "
@@ -316,13 +333,28 @@ def member_name(uid: str, group: Mapping[str, str]) -> str:
     return short.removesuffix("{}") or uid
 
 
+def cause_lines(causes: list[Hypotheses]) -> list[str]:
+    """One line per alert: its likely causes with their metrics, most likely first, or
+    why there are none (markup)."""
+    return [
+        f"  #{i} likely cause: "
+        + (escape("; ".join(h.lines())) if h.suspects else f"none ({escape(h.reason)})")
+        for i, h in enumerate(causes, 1)
+    ]
+
+
 def alerts_table(
-    alerts: list[Alert], title: str = "alerts", truth: list[str] | None = None
+    alerts: list[Alert],
+    title: str = "alerts",
+    truth: list[str] | None = None,
+    hypotheses: list[Hypotheses] | None = None,
 ) -> Table:
     """The alerts as a rich table: start, end and peak (UTC), the lead member's pattern,
     expected and observed values and deviation, the members lead first (without the
-    group's labels); ``truth`` adds a column: one text per alert (the incident it
-    matches)."""
+    group's labels); ``hypotheses`` adds a "likely cause" column (one
+    :class:`~modelphase.decide.triage_alerts.Hypotheses` per alert: one service a line,
+    with its z and when it changed; :func:`cause_lines` names their metrics);
+    ``truth`` adds a column: one text per alert (the incident it matches)."""
     table = Table(title=title, title_justify="left", collapse_padding=True)
     names = {name for a in alerts for name in a.group}
     headers = [
@@ -341,6 +373,8 @@ def alerts_table(
             min_width=len(header) if header != headers[2] else 11,
             overflow="fold",
         )
+    if hypotheses is not None:
+        table.add_column("likely cause", min_width=12, overflow="fold")
     if truth is not None:
         table.add_column("truth", min_width=5)
     for i, alert in enumerate(alerts, 1):
@@ -355,6 +389,8 @@ def alerts_table(
             f"{e.deviation_spreads:+.1f} sd{ratio}",
             "\n".join(escape(member_name(u, alert.group)) for u in alert.unique_ids),
         ]
+        if hypotheses is not None:
+            row.append("\n".join(map(escape, hypotheses[i - 1].lines(metric=False))) or "-")
         if truth is not None:
             row.append(escape(truth[i - 1]))
         table.add_row(*row)

@@ -14,12 +14,15 @@ the change point given:
    largest of the inter-quartile range, 1.4826 x the median absolute deviation, and
    two floors: ``RELATIVE_FLOOR x |m|`` (1%: a quiet metric's noise is not taken to be
    smaller than a 1% change) and ``RANGE_FLOOR x`` the largest deviation from ``m``
-   seen anywhere in the column (a metric that was 0 before the anomaly and then moved
-   scores ``1 / RANGE_FLOOR`` = 1,000, strong and finite). A metric that is constant
-   throughout scores 0.
+   seen anywhere in the column. A metric that is constant throughout scores 0.
 2. Its robust z-score ``z = (x - m) / s`` at each anomalous row; the metric's score is
    the largest ``|z|`` there (BARO's choice: a hog or a leak moves its own metrics
-   the most).
+   the most). A metric whose normal period shows *no* spread (inter-quartile range
+   and median absolute deviation both 0: constant, or a count that is almost always
+   0) has a z that is only a ratio to a floor: it is capped at ``THRESHOLD``, evidence
+   that the metric changed but never ranked above a measured deviation. (BARO drops
+   such columns; uncapped, on PetShop's normal period of two days, the sparse counts
+   of rarely called components took every top place.)
 3. Evidence: the time ``|z|`` first reached ``THRESHOLD`` (an earlier change is more
    likely the cause than its consequences), the direction and signed size at the peak,
    the normal median and the peak value.
@@ -27,6 +30,8 @@ the change point given:
    earlier first change, then by name (deterministic). Every service with a column is
    ranked, one entry per service with its strongest metric; every service/metric pair
    is kept too, ranked the same way, in :attr:`Triage.metrics`.
+5. With a call graph, a service whose change one of its callees explains moves after
+   every service nothing explains (:func:`explain`).
 
 Real telemetry is untidy: rows are sorted by time (stably; repeated times are kept, each
 row a sample), infinite values and cells that are not numbers count as missing, missing
@@ -48,7 +53,9 @@ values are ignored, and a column with no values before ``at`` (or none at all) s
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -59,12 +66,15 @@ from numpy.typing import NDArray
 from modelphase.exceptions import ValidationError
 
 __all__ = [
+    "EXPLAIN_FLOOR",
+    "EXPLAIN_SHARE",
     "MAD_TO_SIGMA",
     "RANGE_FLOOR",
     "RELATIVE_FLOOR",
     "THRESHOLD",
     "Suspect",
     "Triage",
+    "explain",
     "split_column",
     "triage",
 ]
@@ -78,6 +88,11 @@ RELATIVE_FLOOR = 0.01
 #: the spread's floor as a fraction of the column's largest deviation from the normal
 #: median: caps a once-constant metric's score at ``1 / RANGE_FLOOR``
 RANGE_FLOOR = 1e-3
+#: a callee explains its caller's change when it moved at least this share of the
+#: caller's score (:func:`explain`)
+EXPLAIN_SHARE = 0.3
+#: ... and at least this many robust deviations
+EXPLAIN_FLOOR = 10.0
 #: the median absolute deviation of a normal distribution times this is its sigma
 MAD_TO_SIGMA = 1.4826
 #: the spread's absolute floor (a metric that is 0 throughout scores 0, not NaN)
@@ -93,7 +108,9 @@ class Suspect:
     time (Unix seconds) ``|z|`` reached :data:`THRESHOLD`, ``None`` if it never did;
     ``direction`` ``up``, ``down`` or ``none``; ``deviation`` the signed z at the peak;
     ``normal_median``, ``normal_spread`` and ``peak_value`` in the metric's own units
-    (``None`` where the metric has no value)."""
+    (``None`` where the metric has no value); ``explained_by``, in
+    :attr:`Triage.ranking` with a call graph, the callee whose own change explains this
+    service's (``None`` when nothing downstream does)."""
 
     service: str
     metric: str
@@ -104,6 +121,7 @@ class Suspect:
     normal_median: float | None
     normal_spread: float | None
     peak_value: float | None
+    explained_by: str | None = None
 
     @property
     def column(self) -> str:
@@ -146,15 +164,37 @@ def split_column(name: str) -> tuple[str, str]:
     return service, metric
 
 
-def triage(frame: pd.DataFrame, at: float) -> Triage:
+def triage(
+    frame: pd.DataFrame,
+    at: float,
+    *,
+    calls: Sequence[tuple[str, str]] | None = None,
+    names: Sequence[tuple[str, str]] | None = None,
+) -> Triage:
     """Rank the services of a wide frame (``time`` plus ``<service>_<metric>`` columns)
     by how far their metrics moved from the normal period (rows before ``at``) in the
-    anomalous one (rows from ``at`` on). See the module's docstring for the method.
+    anomalous one (rows from ``at`` on). ``calls``, the call graph as ``(caller,
+    callee)`` service pairs, puts a service whose change a callee explains after those
+    nothing explains (:func:`explain`). ``names``, the ``(service, metric)`` of each
+    metric column in column order, replaces splitting each column's name at its first
+    underscore (:func:`~modelphase.decide.triage_input.wide_from_panel` gives them). See
+    the module's docstring for the method.
 
     Raises :class:`~modelphase.exceptions.ValidationError` when there is no ``time``
     column or it holds something other than finite numbers, when there are no metric
-    columns, or when ``at`` leaves no row before it or none from it on."""
-    times, values, names = _parse(frame)
+    columns, when ``at`` leaves no row before it or none from it on, or when ``calls``
+    names none of the frame's services."""
+    times, values, columns = _parse(frame)
+    if names is None:
+        pairs = [split_column(c) for c in columns]
+    elif len(names) == len(columns):
+        pairs = [(str(service), str(metric)) for service, metric in names]
+    else:
+        raise ValidationError(
+            f"triage's names: expected one (service, metric) per metric column "
+            f"({len(columns)}), got {len(names)}",
+            hint="pass names in the frame's column order, without 'time'",
+        )
     at = float(at)
     if not np.isfinite(at):
         raise ValidationError(
@@ -172,14 +212,56 @@ def triage(frame: pd.DataFrame, at: float) -> Triage:
             hint="pass the anomaly's time in Unix seconds, after the first row",
         )
     scored = _score(times, values, normal)
-    suspects = [
-        Suspect(*split_column(name), *fields) for name, fields in zip(names, scored, strict=True)
-    ]
+    suspects = [Suspect(*pair, *fields) for pair, fields in zip(pairs, scored, strict=True)]
     metrics = tuple(sorted(suspects, key=_order))
     best: dict[str, Suspect] = {}
     for suspect in metrics:  # already in order: the first of a service is its best
         best.setdefault(suspect.service, suspect)
-    return Triage(at, n_normal, n_anomalous, tuple(best.values()), metrics)
+    ranking = tuple(best.values())
+    if calls is not None:
+        ranking = explain(ranking, calls)
+    return Triage(at, n_normal, n_anomalous, ranking, metrics)
+
+
+def explain(ranking: Sequence[Suspect], calls: Sequence[tuple[str, str]]) -> tuple[Suspect, ...]:
+    """Prefer the services nothing downstream explains (the call graph's upstream causes).
+
+    A slow or failing callee makes its callers slow or failing: the callers' change is
+    the callee's consequence. A service is *explained* when one of its callees changed
+    by at least :data:`EXPLAIN_SHARE` of the service's own score and at least
+    :data:`EXPLAIN_FLOOR` robust deviations (a callee's small wobble explains nothing).
+    The ranking keeps its order of evidence within each part: first every service no
+    callee explains, then the explained ones, each with ``explained_by`` set to its
+    strongest explaining callee. (PetShop's own baseline walks the same graph from the
+    alerting service to the anomalous nodes without an anomalous callee; this keeps
+    every service ranked and needs no alerting node.)
+
+    Raises :class:`~modelphase.exceptions.ValidationError` when ``calls`` names none of
+    the ranked services (the names do not match the columns')."""
+    score = {s.service: s.score for s in ranking}
+    callees: dict[str, set[str]] = {}
+    for caller, callee in calls:
+        if caller != callee:
+            callees.setdefault(str(caller), set()).add(str(callee))
+    named = set(callees) | {c for cs in callees.values() for c in cs}
+    if calls and not named & set(score):
+        shown = ", ".join(sorted(named)[:3])
+        raise ValidationError(
+            f"the call graph: expected services of the input's columns, got only others "
+            f"({shown}{', ...' if len(named) > 3 else ''})",
+            hint="name each service in the graph as in its <service>_<metric> columns",
+        )
+    first: list[Suspect] = []
+    later: list[Suspect] = []
+    for suspect in ranking:
+        need = max(EXPLAIN_FLOOR, EXPLAIN_SHARE * suspect.score)
+        culprits = [c for c in callees.get(suspect.service, ()) if score.get(c, 0.0) >= need]
+        if culprits:
+            strongest = min(culprits, key=lambda c: (-score[c], c))
+            later.append(dataclasses.replace(suspect, explained_by=strongest))
+        else:
+            first.append(suspect)
+    return (*first, *later)
 
 
 def _order(s: Suspect) -> tuple[float, float, str, str]:
@@ -241,12 +323,17 @@ def _score(
         q25, q75 = np.nanpercentile(base, [25.0, 75.0], axis=0)
         mad = np.nanmedian(np.abs(base - median), axis=0)
         widest = np.nanmax(np.abs(values - median), axis=0)
-    spread = np.fmax.reduce(
-        [q75 - q25, MAD_TO_SIGMA * mad, RELATIVE_FLOOR * np.abs(median), RANGE_FLOOR * widest]
-    )
+    robust = np.fmax(q75 - q25, MAD_TO_SIGMA * mad)
+    spread = np.fmax.reduce([robust, RELATIVE_FLOOR * np.abs(median), RANGE_FLOOR * widest])
     spread = np.fmax(spread, _TINY)
     z = (after - median) / spread  # NaN where missing or without a baseline
     size = np.abs(z)
+    # a metric whose normal period has no measured spread (constant, or a count that is
+    # almost always 0): its z is a ratio to a floor, evidence that it changed but not of
+    # how much, so it is capped at the threshold and never outranks a measured deviation
+    degenerate = ~(robust > 0)
+    size = np.where(degenerate[None, :], np.minimum(size, THRESHOLD), size)
+    z = np.sign(z) * size
     seen = ~np.isnan(size)
     has: NDArray[np.bool_] = np.any(seen, axis=0)
     peak = np.argmax(np.where(seen, size, -1.0), axis=0)

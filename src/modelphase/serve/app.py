@@ -78,6 +78,7 @@ from modelphase.serve.schemas import (
 )
 from modelphase.serve.slo_api import SloConfig, mount_slo
 from modelphase.serve.table import ModelTable, Reloader, Route, Served
+from modelphase.serve.triage_api import mount_triage
 
 __all__ = ["ServeConfig", "create_app"]
 
@@ -464,6 +465,7 @@ def create_app(registry: ModelRegistry, config: ServeConfig) -> FastAPI:
         rejected=state.metrics.rejected,
         models=registry,
     )
+    mount_triage(app, authorize=viewer, home=config.home)  # POST /v1/triage
     for path, handler in (("forecast", forecast_for), ("score", score_for)):
         app.router.routes.insert(
             0, PlainRoute(f"/v1/models/{{name}}/{path}", _plain(handler), methods=["POST"])
