@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelphase.decide.triage import EXPLAIN_FLOOR, triage
+from modelphase.decide.triage import EXPLAIN_FLOOR, THRESHOLD, triage
 from modelphase.decide.triage_feedback import (
     PSEUDO_COUNT,
     Confirmation,
@@ -131,3 +131,30 @@ def test_unknown_incident_and_bad_confirmations(tmp_path: Path) -> None:
         store.confirm(Confirmation("INC-9", " "))
     with pytest.raises(ValidationError, match="note"):
         store.confirm(Confirmation("INC-9", "a", note="x" * 5000))
+
+
+def test_a_metric_is_scored_net_of_its_callees_same_named_metrics() -> None:
+    # api's latency is db's plus its own noise; db slows down at 150, api passes it on
+    rng = np.random.default_rng(9)
+    n, at = 200, 150
+    db = 0.05 + 0.01 * rng.standard_normal(n)
+    db[at:] += 0.2
+    own = 0.02 + 0.01 * rng.standard_normal(n)
+    frame = pd.DataFrame(
+        {
+            "time": np.arange(n, dtype=float),
+            "api_latency": db + own,
+            "api_cpu": 1 + 0.1 * rng.standard_normal(n),  # db has no cpu column: kept as is
+            "db_latency": db,
+        }
+    )
+    plain = {s.column: s for s in triage(frame, at=at).metrics}
+    called = {s.column: s for s in triage(frame, at=at, calls=[("api", "db")]).metrics}
+    assert plain["api_latency"].score > 10  # raw, api looks as broken as db
+    assert called["api_latency"].score < THRESHOLD  # net of db, nothing of its own moved
+    assert called["api_latency"].net_of == ("db",)
+    assert called["api_cpu"].net_of == ()
+    assert called["api_cpu"].score == pytest.approx(plain["api_cpu"].score)
+    assert called["db_latency"].score == pytest.approx(plain["db_latency"].score)
+    ranking = triage(frame, at=at, calls=[("api", "db")]).ranking
+    assert ranking[0].service == "db"

@@ -80,7 +80,9 @@ def test_the_call_graph_puts_the_callee_first(cli: RunCli, dataset: str, tmp_pat
     assert r.code == 0, r.stderr
     ranking = json.loads(r.stdout)["ranking"]
     assert [(s["service"], s["explained_by"]) for s in ranking] == [
-        ("db", None), ("search", None), ("api", "db")
+        ("db", None),
+        ("search", None),
+        ("api", "db"),
     ]
     table = cli("triage", "--dataset", dataset, "--at", format_time(AT), "--calls", str(calls))
     assert table.code == 0, table.stderr

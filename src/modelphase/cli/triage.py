@@ -32,7 +32,7 @@ from rich.table import Table
 
 from modelphase.cli._render import err, fail, print_json, read_text_csv
 from modelphase.decide.triage import THRESHOLD, Suspect, Triage, triage
-from modelphase.frame import NS_PER_SECOND, format_time, parse_duration, parse_time
+from modelphase.frame import NS_PER_SECOND, Panel, format_time, parse_duration, parse_time
 from modelphase.limits import MAX_DATASET_POINTS, MAX_QUERY_CHARS, check_at_most
 
 app = typer.Typer(
@@ -44,7 +44,8 @@ app = typer.Typer(
     "Each metric scores its largest robust z-score after --at against the normal period "
     "(BARO's scoring; a metric with no spread before, such as a count that was always 0, "
     "is capped at 3); a service scores its strongest metric, ties going to the earlier "
-    "change. --calls CALLS.csv (caller,callee) ranks a service whose callee explains its "
+    "change. --calls CALLS.csv (caller,callee) scores each metric net of what its "
+    "callees' same-named metrics predict, and ranks a service whose callee explains its "
     "change after those nothing explains. --incident ID records the answer; 'triage "
     "confirm ID --service S' records a postmortem's root cause, and later triage "
     "re-ranks with every confirmed cause (--no-feedback to leave them out). "
@@ -159,11 +160,16 @@ def triage_command(
         before_ns = parse_duration(before)
         after_ns = parse_duration(after)
         if dataset is not None:
-            result, source = _from_dataset(dataset, at_s, before_ns, after_ns, group_by, graph)
+            panel, source = _dataset_panel(dataset)
         else:
-            result, source = _from_prometheus(
-                prometheus, query, step, at_s, before_ns, after_ns, group_by, graph
-            )
+            panel, source = _prometheus_panel(prometheus, query, step, at_s, before_ns, after_ns)
+        from modelphase.decide.triage_input import triage_panel
+
+        result = triage_panel(
+            panel, round(at_s * NS_PER_SECOND), before=before_ns, after=after_ns,
+            service_label=group_by, calls=graph,
+        )  # fmt: skip
+        source["group_by"] = group_by
     confirmed = _feedback() if feedback else []
     if confirmed:
         from modelphase.decide.triage_feedback import apply_feedback
@@ -293,39 +299,19 @@ def _from_csv(path: Path, at: float, graph: list[tuple[str, str]] | None) -> Tri
     return triage(frame, at, calls=graph)
 
 
-def _from_dataset(
-    dataset: str,
-    at: float,
-    before: int,
-    after: int,
-    group_by: str,
-    graph: list[tuple[str, str]] | None,
-) -> tuple[Triage, dict[str, Any]]:
-    from modelphase.decide.triage_input import triage_panel
+def _dataset_panel(dataset: str) -> tuple[Panel, dict[str, Any]]:
     from modelphase.ingest import DatasetStore
 
     store = DatasetStore()
     dataset_id = store.resolve(dataset)
-    panel = store.load(dataset_id)
-    at_ns = round(at * NS_PER_SECOND)
-    result = triage_panel(
-        panel, at_ns, before=before, after=after, service_label=group_by, calls=graph
-    )
-    return result, {"kind": "dataset", "dataset": dataset_id, "group_by": group_by}
+    return store.load(dataset_id), {"kind": "dataset", "dataset": dataset_id}
 
 
-def _from_prometheus(
-    url: str | None,
-    query: str | None,
-    step: str,
-    at: float,
-    before: int,
-    after: int,
-    group_by: str,
-    graph: list[tuple[str, str]] | None,
-) -> tuple[Triage, dict[str, Any]]:
+def _prometheus_panel(
+    url: str | None, query: str | None, step: str, at: float, before: int, after: int
+) -> tuple[Panel, dict[str, Any]]:
+    """The range ``[at - before, at + after]`` of ``query`` every ``step``."""
     from modelphase.config import get_settings
-    from modelphase.decide.triage_input import triage_panel
     from modelphase.ingest import PrometheusClient
     from modelphase.ingest.target import check_range
 
@@ -347,10 +333,7 @@ def _from_prometheus(
         found = client.query_range(query, start, end, step_ns)
     for message in found.warnings:
         err.print(f"[yellow]prometheus warning:[/] {escape(message)}")
-    result = triage_panel(
-        found.panel, at_ns, before=before, after=after, service_label=group_by, calls=graph
-    )
-    return result, {"kind": "prometheus", "query": query, "step": step, "group_by": group_by}
+    return found.panel, {"kind": "prometheus", "query": query, "step": step}
 
 
 def _read_calls(path: Path) -> list[tuple[str, str]]:

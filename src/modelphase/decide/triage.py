@@ -30,8 +30,10 @@ the change point given:
    earlier first change, then by name (deterministic). Every service with a column is
    ranked, one entry per service with its strongest metric; every service/metric pair
    is kept too, ranked the same way, in :attr:`Triage.metrics`.
-5. With a call graph, a service whose change one of its callees explains moves after
-   every service nothing explains (:func:`explain`).
+5. With a call graph, each metric is first taken net of what its callees' metrics of
+   the same name predict of it (:func:`net_of_callees`), and a service whose change
+   one of its callees explains moves after every service nothing explains
+   (:func:`explain`).
 
 Real telemetry is untidy: rows are sorted by time (stably; repeated times are kept, each
 row a sample), infinite values and cells that are not numbers count as missing, missing
@@ -69,12 +71,14 @@ __all__ = [
     "EXPLAIN_FLOOR",
     "EXPLAIN_SHARE",
     "MAD_TO_SIGMA",
+    "MIN_FIT_ROWS",
     "RANGE_FLOOR",
     "RELATIVE_FLOOR",
     "THRESHOLD",
     "Suspect",
     "Triage",
     "explain",
+    "net_of_callees",
     "split_column",
     "triage",
 ]
@@ -93,6 +97,9 @@ RANGE_FLOOR = 1e-3
 EXPLAIN_SHARE = 0.3
 #: ... and at least this many robust deviations
 EXPLAIN_FLOOR = 10.0
+#: complete normal rows a metric needs beyond its regression's terms to be taken net
+#: of its callees (:func:`net_of_callees`)
+MIN_FIT_ROWS = 3
 #: the median absolute deviation of a normal distribution times this is its sigma
 MAD_TO_SIGMA = 1.4826
 #: the spread's absolute floor (a metric that is 0 throughout scores 0, not NaN)
@@ -110,7 +117,10 @@ class Suspect:
     ``normal_median``, ``normal_spread`` and ``peak_value`` in the metric's own units
     (``None`` where the metric has no value); ``explained_by``, in
     :attr:`Triage.ranking` with a call graph, the callee whose own change explains this
-    service's (``None`` when nothing downstream does)."""
+    service's (``None`` when nothing downstream does); ``net_of``, with a call graph, the
+    callees whose same-named metrics this metric was regressed on
+    (:func:`net_of_callees`: its score, median, spread and peak are then those of the
+    residual, the part of the metric its callees do not explain)."""
 
     service: str
     metric: str
@@ -122,6 +132,7 @@ class Suspect:
     normal_spread: float | None
     peak_value: float | None
     explained_by: str | None = None
+    net_of: tuple[str, ...] = ()
 
     @property
     def column(self) -> str:
@@ -211,8 +222,14 @@ def triage(
             f"got {_s(at)}, which leaves {side}",
             hint="pass the anomaly's time in Unix seconds, after the first row",
         )
+    net: list[tuple[str, ...]] = [()] * len(pairs)
+    if calls is not None:
+        values, net = net_of_callees(values, normal, pairs, calls)
     scored = _score(times, values, normal)
-    suspects = [Suspect(*pair, *fields) for pair, fields in zip(pairs, scored, strict=True)]
+    suspects = [
+        dataclasses.replace(Suspect(*pair, *fields), net_of=parents)
+        for pair, fields, parents in zip(pairs, scored, net, strict=True)
+    ]
     metrics = tuple(sorted(suspects, key=_order))
     best: dict[str, Suspect] = {}
     for suspect in metrics:  # already in order: the first of a service is its best
@@ -221,6 +238,48 @@ def triage(
     if calls is not None:
         ranking = explain(ranking, calls)
     return Triage(at, n_normal, n_anomalous, ranking, metrics)
+
+
+def net_of_callees(
+    values: NDArray[np.float64],
+    normal: NDArray[np.bool_],
+    pairs: Sequence[tuple[str, str]],
+    calls: Sequence[tuple[str, str]],
+) -> tuple[NDArray[np.float64], list[tuple[str, ...]]]:
+    """Each metric less what its callees' same-named metrics predict of it.
+
+    A caller's latency is partly its callees' latency: when a callee slows down, so
+    does the caller, by as much as the caller's own code waits on it. Regressing each
+    metric of a service on the metrics *of the same name* of its callees (least
+    squares with an intercept, over the normal period's complete rows) and scoring the
+    residual leaves the part of the change the callees do not explain: a caller that
+    only passed its callee's slowdown on keeps little, the callee that caused it keeps
+    all of its own. This is PyRCA's regression hypothesis testing (Li et al., KDD 2022)
+    with the call graph as the causal graph, scored robustly as the rest of triage.
+    A metric with no such callee metric, or with fewer complete normal rows than its
+    regression has terms plus :data:`MIN_FIT_ROWS`, is kept as it is. Returns the new
+    values (NaN where a callee's metric is missing) and each column's callees."""
+    callees: dict[str, list[str]] = {}
+    for caller, callee in calls:
+        if caller != callee and callee not in callees.setdefault(caller, []):
+            callees[caller].append(callee)
+    column = {pair: j for j, pair in enumerate(pairs)}
+    out = values.copy()
+    net: list[tuple[str, ...]] = []
+    for j, (service, metric) in enumerate(pairs):
+        parents = [
+            (c, column[(c, metric)]) for c in callees.get(service, ()) if (c, metric) in column
+        ]
+        x = values[:, [k for _, k in parents]]
+        complete = normal & ~np.isnan(values[:, j]) & ~np.isnan(x).any(axis=1)
+        if not parents or complete.sum() < len(parents) + 1 + MIN_FIT_ROWS:
+            net.append(())
+            continue
+        design = np.column_stack([np.ones(int(complete.sum())), x[complete]])
+        coef, *_ = np.linalg.lstsq(design, values[complete, j], rcond=None)
+        out[:, j] = values[:, j] - (coef[0] + x @ coef[1:])
+        net.append(tuple(c for c, _ in parents))
+    return out, net
 
 
 def explain(ranking: Sequence[Suspect], calls: Sequence[tuple[str, str]]) -> tuple[Suspect, ...]:

@@ -18,7 +18,6 @@ input with a 422 of one line.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Annotated, Any
 
@@ -30,7 +29,7 @@ from modelphase.decide.capacity.tradeoff import MAX_TELEMETRY_ROWS
 from modelphase.exceptions import ValidationError
 from modelphase.registry import Principal
 from modelphase.serve.capacity_api import PREFIX, read_body, service_of, viewer
-from modelphase.serve.http import GUARDED, documented, json_response
+from modelphase.serve.http import GUARDED, documented, json_object, json_response
 
 __all__ = ["MAX_FUNCTIONS", "MAX_INVOCATIONS", "mount_warm", "router"]
 
@@ -43,16 +42,6 @@ _WARM_KEYS = frozenset({"functions", "now", "cost_ratio", "horizon"})
 router = APIRouter(prefix=PREFIX, tags=["capacity"])
 
 
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationError(
-            f"expected a JSON object, got text that is not JSON ({exc.__class__.__name__}). "
-            "Fix: send Content-Type: application/json with a JSON body"
-        ) from None
-
-
 def _number(value: Any, key: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(f"{key}: expected a number, got {type(value).__name__}")
@@ -63,14 +52,7 @@ def _number(value: Any, key: str, low: float, high: float) -> float:
 
 def warm_answer(raw: bytes) -> dict[str, Any]:
     """The warm plans of a posted body (blocking: a thread)."""
-    body = _json(raw)
-    if not isinstance(body, dict):
-        raise ValidationError(f"expected a JSON object, got {type(body).__name__}")
-    unknown = sorted(set(body) - _WARM_KEYS)
-    if unknown:
-        raise ValidationError(
-            f"expected the keys functions, now, cost_ratio and horizon, got {unknown[0][:40]!r}"
-        )
+    body = json_object(raw, _WARM_KEYS)
     functions = body.get("functions")
     if not isinstance(functions, dict) or not functions:
         raise ValidationError(
@@ -114,9 +96,7 @@ def warm_answer(raw: bytes) -> dict[str, Any]:
 
 def tradeoff_answer(raw: bytes) -> dict[str, Any]:
     """The trade-off of a posted body (blocking: a thread)."""
-    body = _json(raw)
-    if not isinstance(body, dict):
-        raise ValidationError(f"expected a JSON object, got {type(body).__name__}")
+    body = json_object(raw)
     rows = body.get("telemetry")
     size = len(rows) if isinstance(rows, list) else 0
     if isinstance(rows, dict):

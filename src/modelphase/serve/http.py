@@ -21,6 +21,7 @@ from modelphase.exceptions import (
     RegistryUnavailableError,
     SeriesNotFoundError,
     ThrottledError,
+    ValidationError,
 )
 from modelphase.serve.calls import NoFallbackError
 from modelphase.serve.canary_schemas import (
@@ -187,6 +188,25 @@ def install_statuses(
 
     for cls, (status, name) in statuses.items():
         app.add_exception_handler(cls, handler(status, name))
+
+
+def json_object(raw: bytes, keys: frozenset[str] | None = None) -> dict[str, Any]:
+    """A posted body as a JSON object: :class:`ValidationError` (a 422 of one line) for
+    text that is not JSON, another JSON value, or (with ``keys``) a key not among them."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError(
+            f"expected a JSON object, got text that is not JSON ({exc.__class__.__name__}). "
+            "Fix: send Content-Type: application/json with a JSON body"
+        ) from None
+    if not isinstance(body, dict):
+        raise ValidationError(f"expected a JSON object, got {type(body).__name__}")
+    unknown = sorted(set(body) - keys) if keys is not None else []
+    if unknown:
+        raise ValidationError(f"expected the keys {', '.join(sorted(keys or ()))}, got "
+                              f"{unknown[0][:40]!r}")  # fmt: skip
+    return body
 
 
 def json_response(

@@ -26,7 +26,6 @@ one line.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +43,7 @@ from modelphase.decide.triage_store import IncidentStore
 from modelphase.exceptions import OverloadedError, ValidationError
 from modelphase.frame import NS_PER_SECOND, Panel, parse_duration
 from modelphase.registry import Principal
-from modelphase.serve.http import GUARDED, documented, json_response
+from modelphase.serve.http import GUARDED, documented, json_object, json_response
 from modelphase.serve.slo_api import Authorize
 
 __all__ = ["CONCURRENCY", "MAX_CALLS", "MAX_TRIAGE_POINTS", "mount_triage", "router"]
@@ -114,7 +113,7 @@ async def triage_endpoint(
 
 def answer(raw: bytes, incidents: Callable[[], IncidentStore]) -> dict[str, Any]:
     """The triage of a posted body (blocking: a thread)."""
-    body = _object(raw)
+    body = json_object(raw, _KEYS)
     at = _number(body.get("at"), "at")
     calls = _calls(body.get("calls"))
     if ("columns" in body) == ("series" in body):
@@ -147,24 +146,6 @@ def answer(raw: bytes, incidents: Callable[[], IncidentStore]) -> dict[str, Any]
     out = _cut(result, body.get("top"))
     out["feedback"] = {"confirmed": len(confirmed)}
     return out
-
-
-def _object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationError(
-            f"expected a JSON object, got text that is not JSON ({exc.__class__.__name__}). "
-            "Fix: send Content-Type: application/json with a JSON body"
-        ) from None
-    if not isinstance(body, dict):
-        raise ValidationError(f"expected a JSON object, got {type(body).__name__}")
-    unknown = sorted(set(body) - _KEYS)
-    if unknown:
-        raise ValidationError(
-            f"expected the keys {', '.join(sorted(_KEYS))}, got {unknown[0][:40]!r}"
-        )
-    return body
 
 
 def _number(value: Any, key: str) -> float:
