@@ -165,3 +165,25 @@ def test_a_prometheus_range_is_triaged(cli: RunCli, tmp_path: Path) -> None:
                    "--at", format_time(AT))  # fmt: skip
         assert down.code == 1
         assert "Traceback" not in down.stderr
+
+
+def test_an_alert_of_detect_is_triaged(cli: RunCli, dataset: str, tmp_path: Path) -> None:
+    found = cli("detect", "--dataset", dataset, "--alerts", "--detector", "zscore",
+                "--threshold", "8", "--json")  # fmt: skip
+    assert found.code == 0, found.stderr
+    alerts = json.loads(found.stdout)["alerts"]
+    assert alerts, "the jump should raise an alert"
+    path = tmp_path / "alerts.json"
+    path.write_text(found.stdout)
+    r = cli("triage", "--alert", f"{path}#1", "--json")
+    assert r.code == 0, r.stderr
+    answer = json.loads(r.stdout)
+    assert answer["at"] == datetime.fromisoformat(alerts[0]["start"]).timestamp()
+    assert _ranking(r.stdout)[0] == "db"
+    for bad, says in ((f"{path}#0", "FILE#N"), (f"{path}#99", "expected N from 1"),
+                      (f"{tmp_path}/none.json#1", "no such file")):  # fmt: skip
+        wrong = cli("triage", "--alert", bad)
+        assert wrong.code in (1, 2)
+        assert says in " ".join(wrong.stderr.split())
+    both = cli("triage", "--alert", f"{path}#1", "--at", "5")
+    assert both.code == 2

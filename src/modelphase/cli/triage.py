@@ -30,6 +30,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from modelphase.cli._checks import check_input_file
 from modelphase.cli._render import err, fail, print_json, read_text_csv
 from modelphase.decide.triage import THRESHOLD, Suspect, Triage, triage
 from modelphase.frame import NS_PER_SECOND, Panel, format_time, parse_duration, parse_time
@@ -39,7 +40,8 @@ app = typer.Typer(
     help="Rank services by how likely each caused an incident, and learn from postmortems."
     "\n\n"
     "modelphase triage --input WIDE.csv --at T [--json] (RCAEval's wide CSV), or "
-    "--dataset ID, or --prometheus URL --query Q (labelled series: the service label "
+    "--dataset ID, or --alert ALERTS.json#N (an alert of detect --alerts --json), or "
+    "--prometheus URL --query Q (labelled series: the service label "
     "names the service, pods and instances are averaged, --before/--after the periods). "
     "Each metric scores its largest robust z-score after --at against the normal period "
     "(BARO's scoring; a metric with no spread before, such as a count that was always 0, "
@@ -101,6 +103,13 @@ def triage_command(
     dataset: str | None = typer.Option(
         None, "--dataset", help="A stored dataset's id (or a unique prefix) instead of --input."
     ),
+    alert: str | None = typer.Option(
+        None,
+        "--alert",
+        help="FILE#N: the N-th alert (from 1, as the table numbers them) of the JSON of "
+        "'detect --dataset ID --alerts --json': its dataset, its start as --at, its "
+        "--group-by label.",
+    ),
     prometheus: str | None = typer.Option(
         None,
         "--prometheus",
@@ -143,12 +152,17 @@ def triage_command(
     if ctx.invoked_subcommand is not None:
         return
     sources = [o for o, v in (("--input", input_path), ("--dataset", dataset),
+                              ("--alert", alert),
                               ("--prometheus/--query", prometheus or query)) if v]  # fmt: skip
     if len(sources) != 1:
         raise typer.BadParameter(
-            "expected one of --input WIDE.csv, --dataset ID or --prometheus URL --query Q, "
-            f"got {' and '.join(sources) or 'none'}"
+            "expected one of --input WIDE.csv, --dataset ID, --alert FILE#N or --prometheus "
+            f"URL --query Q, got {' and '.join(sources) or 'none'}"
         )
+    if alert is not None:
+        if at is not None:
+            raise typer.BadParameter("--alert sets --at (the alert's start): pass one")
+        dataset, at, group_by = _alert(alert)
     if at is None:
         raise typer.BadParameter("expected --at T (the anomaly's time)")
     at_s = _seconds(at)
@@ -334,6 +348,36 @@ def _prometheus_panel(
     for message in found.warnings:
         err.print(f"[yellow]prometheus warning:[/] {escape(message)}")
     return found.panel, {"kind": "prometheus", "query": query, "step": step}
+
+
+def _alert(text: str) -> tuple[str, str, str]:
+    """The dataset, start and service label of ``FILE#N``'s alert."""
+    import json
+
+    name, sep, number = text.rpartition("#")
+    if not sep or not number.isdigit() or int(number) < 1:
+        raise typer.BadParameter(f"--alert: expected FILE#N (N from 1), got {text!r}")
+    path = Path(name)
+    if not path.is_file():
+        fail(f"--alert {name}: expected the JSON of 'detect --alerts --json', got no such file")
+    check_input_file(path, "--alert")
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+        alerts, dataset = found["alerts"], str(found["dataset"])
+        group_by = (found.get("group_by") or ["service"])[0]
+    except (ValueError, KeyError, TypeError, IndexError):
+        fail(
+            f"--alert {name}: expected the JSON of 'modelphase detect --dataset ID --alerts "
+            "--json' (with dataset and alerts), got another file"
+        )
+    index = int(number)
+    if not isinstance(alerts, list) or index > len(alerts):
+        count = len(alerts) if isinstance(alerts, list) else 0
+        fail(f"--alert {text}: expected N from 1 to {count}, got {index}")
+    start = alerts[index - 1].get("start") if isinstance(alerts[index - 1], dict) else None
+    if not isinstance(start, str):
+        fail(f"--alert {text}: expected the alert to have a start time, got none")
+    return dataset, start, str(group_by)
 
 
 def _read_calls(path: Path) -> list[tuple[str, str]]:
