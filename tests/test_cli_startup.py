@@ -42,6 +42,10 @@ _DECIDE_SOURCES = [
     ("hodges_lehmann", "ranks"),
     ("mann_whitney_p", "ranks"),
     *((n, "triage") for n in ("triage", "Triage", "Suspect")),
+    *((n, "triage_alerts") for n in ("Hypotheses", "hypotheses_for")),
+    *((n, "triage_feedback") for n in ("Confirmation", "apply_feedback")),
+    *((n, "triage_input") for n in ("triage_panel", "wide_from_panel")),
+    ("IncidentStore", "triage_store"),
 ]
 
 #: what no command but its own may import
@@ -143,7 +147,7 @@ def _root_help(loaded: bool, capsys: pytest.CaptureFixture[str]) -> str:
 def test_lazy_listing_equals_the_loaded_one(capsys: pytest.CaptureFixture[str]) -> None:
     lazy = _root_help(False, capsys)
     assert lazy == _root_help(True, capsys)
-    assert "Rank every service" in lazy
+    assert "Rank services by how likely each caused an incident" in " ".join(lazy.split())
     assert "Capacity: replicas" in lazy
 
 
