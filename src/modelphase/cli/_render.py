@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pandas as pd
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,6 +25,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from modelphase.cli._checks import check_input_file, check_output_file
 from modelphase.files import atomic_path
@@ -164,13 +166,68 @@ def stages() -> Iterator[Callable[[str, int, int], None]]:
         yield note
 
 
+#: a width no table reaches, to measure a table's unwrapped width
+_UNBOUNDED = 10_000
+
+
+class FitTable(Table):
+    """A rich table that is drawn as a list of lines when it does not fit the console.
+
+    Rich squeezes a table that is wider than the console by narrowing its widest columns,
+    which splits words and ids mid-way (``creat`` / ``ed``) at 80 columns or when the
+    output is piped. This table measures its unwrapped width when it is printed: when
+    that fits, it is an ordinary table; when not, each row becomes one line, its first
+    cell in bold and then ``header value`` pairs, which wrap only between words.
+
+    >>> import io
+    >>> table = FitTable(title="t")
+    >>> for col in ("name", "reason"):
+    ...     table.add_column(col)
+    >>> table.add_row("a", "a reason long enough to overflow")
+    >>> console = Console(width=30, record=True, file=io.StringIO())
+    >>> console.print(table)
+    >>> for line in console.export_text().splitlines():
+    ...     print(line.rstrip())
+    t
+    - a: reason a reason long
+    enough to overflow
+    """
+
+    def fits(self, console: Console, width: int) -> bool:
+        """Whether the table's unwrapped width is at most ``width`` columns."""
+        natural = Measurement.get(console, console.options.update_width(_UNBOUNDED), self)
+        return natural.maximum <= width
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.fits(console, options.max_width):
+            yield from super().__rich_console__(console, options)
+            return
+        width = options.max_width
+        if self.title:  # wrapped here: the CLI's consoles soft-wrap (never wrap) text
+            yield from Text.from_markup(str(self.title), style="italic").wrap(console, width)
+        heads = [str(c.header) for c in self.columns]
+        cells = [list(c.cells) for c in self.columns]
+        for n in range(self.row_count):
+            line = Text("- ")
+            for i, head in enumerate(heads):
+                cell = cells[i][n] if n < len(cells[i]) else ""
+                text = Text.from_markup(cell) if isinstance(cell, str) else Text(str(cell))
+                text = Text(" ").join(text.split()) if "\n" in text.plain else text
+                if i == 0:
+                    text.stylize("bold")
+                    line.append_text(text)
+                    line.append(":" if len(heads) > 1 else "")
+                else:
+                    line.append(f" {head} " if i == 1 else f", {head} ", style="dim")
+                    line.append_text(text)
+            yield from line.wrap(console, width)
+
+
 def manifest_table(manifests: list[Manifest], title: str = "datasets") -> Table:
-    table = Table(title=title, title_justify="left")
+    table = FitTable(title=title, title_justify="left")
     for name in ("id", "created", "source", "series", "points", "missing", "step", "range"):
         right = name in ("series", "points", "missing")
-        table.add_column(
-            name, justify="right" if right else "left", no_wrap=name == "id", overflow="fold"
-        )
+        table.add_column(name, justify="right" if right else "left", no_wrap=name == "id")
     for m in manifests:
         table.add_row(
             m.id,

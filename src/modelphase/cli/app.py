@@ -36,6 +36,8 @@ COMMANDS: dict[str, str] = {
     "slo": "modelphase.cli.slo:app",
     "canary": "modelphase.cli.canary:app",
     "capacity": "modelphase.cli.capacity:app",
+    "grafana": "modelphase.cli.grafana:app",
+    "rules": "modelphase.cli.rules:rules_command",
 }
 
 

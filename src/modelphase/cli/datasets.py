@@ -13,6 +13,7 @@ from rich.table import Table
 
 from modelphase.cli._checks import check_output_file
 from modelphase.cli._render import (
+    FitTable,
     atomic_output,
     describe_source,
     err,
@@ -87,12 +88,12 @@ def show_command(
 def series_table(summary: pd.DataFrame, limit: int) -> Table:
     """A rich table of :meth:`Panel.describe` rows."""
     shown = summary.head(limit)
-    table = Table(
+    table = FitTable(
         title=f"series ({len(shown)} of {len(summary)})", title_justify="left", show_lines=False
     )
     for name in ("unique_id", "points", "missing", "min", "mean", "max"):
         if name == "unique_id":
-            table.add_column(name, overflow="fold", ratio=3)
+            table.add_column(name)
         else:
             table.add_column(name, justify="right", no_wrap=True)
     for row in shown.to_dict("records"):

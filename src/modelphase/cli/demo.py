@@ -117,7 +117,7 @@ def demo_command(
             panel,
             folder / "telemetry.png",
             spans=spans,
-            title=f"simulated telemetry, dataset {manifest.id} (red: incidents)",
+            title=f"simulated telemetry, dataset {manifest.id}",
         )
     err.print(f"[bold]3. plotted[/] {plot}")
     spec = load_spec(spec_path or example_spec())

@@ -9,7 +9,6 @@ from typing import Any
 import pandas as pd
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from modelphase.cli._checks import check_grid, check_input_file, check_output_file
 from modelphase.cli._registry import (
@@ -19,7 +18,7 @@ from modelphase.cli._registry import (
     open_registry,
     registry_options,
 )
-from modelphase.cli._render import atomic_output, err, print_json, rfc3339
+from modelphase.cli._render import FitTable, atomic_output, err, print_json, rfc3339
 from modelphase.exceptions import ValidationError
 from modelphase.forecast import AutoForecast
 from modelphase.forecast.catalog import MODEL_NAMES, build_model
@@ -111,7 +110,7 @@ def forecast_command(
     if as_json:
         print_json(summary)
         return
-    picks = Table(title="model per series", title_justify="left")
+    picks = FitTable(title="model per series", title_justify="left")
     picks.add_column("model")
     picks.add_column("series", justify="right")
     for name, count in chosen.most_common():

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from modelphase import __version__
 from modelphase.cli._registry import open_database_registry, open_registry, registry_options
-from modelphase.cli._render import err, out, print_json
+from modelphase.cli._render import FitTable, err, out, print_json
 from modelphase.exceptions import DatasetNotFoundError, IntegrityError, ValidationError
 from modelphase.forecast import artifact_kind
 from modelphase.frame import NS_PER_SECOND, parse_time
@@ -105,7 +105,7 @@ def list_command(as_json: bool = JSON) -> None:
     if as_json:
         print_json([s.to_dict() for s in summaries])
         return
-    table = Table(title="models", title_justify="left")
+    table = FitTable(title="models", title_justify="left")
     for col in ("name", "latest", "aliases", "owners", "created"):
         table.add_column(col, overflow="fold")
     for s in summaries:
@@ -142,7 +142,7 @@ def show_command(
         if key == "artifact":
             grid.add_row("[bold]format[/]", escape(kind))
     out.print(grid)
-    table = Table(title=f"versions of {escape(name)}", title_justify="left")
+    table = FitTable(title=f"versions of {escape(name)}", title_justify="left")
     for col in ("version", "aliases", "gates", "dataset", "created", "by", "token"):
         table.add_column(col, no_wrap=col == "token")
     for v in every:
@@ -184,7 +184,7 @@ def health_command(
     if as_json:
         print_json([v.to_dict() for v in verdicts])
         return
-    table = Table(title=f"health of {escape(name)}", title_justify="left")
+    table = FitTable(title=f"health of {escape(name)}", title_justify="left")
     for col in ("at", "version", "verdict", "why"):
         table.add_column(col, overflow="fold")
     for v in verdicts:
@@ -210,7 +210,7 @@ def live_command(
     if as_json:
         print_json(held)
         return
-    table = Table(title=f"{escape(name)} at {when.isoformat() if when else 'now'}")
+    table = FitTable(title=f"{escape(name)} at {when.isoformat() if when else 'now'}")
     table.add_column("alias")
     table.add_column("version", justify="right")
     for alias_name, version in held.items():
@@ -270,7 +270,7 @@ def diff_command(
     if as_json:
         print_json(changes)
         return
-    table = Table(title=f"{escape(name)}: version {a} -> {b}", title_justify="left")
+    table = FitTable(title=f"{escape(name)}: version {a} -> {b}", title_justify="left")
     for col in ("section", "key", f"v{a}", f"v{b}"):
         table.add_column(col, overflow="fold")
     for section, keys in changes.items():
@@ -295,7 +295,7 @@ def lineage_command(
             if as_json:
                 print_json({"dataset_id": full, "versions": [v.to_dict() for v in found]})
                 return
-            table = Table(title=f"trained on dataset {full}", title_justify="left")
+            table = FitTable(title=f"trained on dataset {full}", title_justify="left")
             for col in ("name", "version", "created", "gates"):
                 table.add_column(col)
             for v in found:
@@ -360,8 +360,8 @@ def verify_command(
         err.print("all artifacts match their sha256")
 
 
-def events_table(name: str, events: list[AliasEvent]) -> Table:
-    table = Table(title=f"alias history of {escape(name)}", title_justify="left")
+def events_table(name: str, events: list[AliasEvent]) -> FitTable:
+    table = FitTable(title=f"alias history of {escape(name)}", title_justify="left")
     for col in ("at", "alias", "action", "from", "to", "by", "token", "reason"):
         table.add_column(col, overflow="fold", no_wrap=col == "token")
     for e in events:

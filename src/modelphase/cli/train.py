@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,7 +10,6 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from modelphase.cli._checks import check_output_file
 from modelphase.cli._registry import (
@@ -19,7 +19,7 @@ from modelphase.cli._registry import (
     open_registry,
     registry_options,
 )
-from modelphase.cli._render import err, print_json, progress, stages
+from modelphase.cli._render import FitTable, err, print_json, progress, stages
 from modelphase.cli.models import git_commit
 from modelphase.config import get_settings
 from modelphase.frame import Panel, format_duration
@@ -30,6 +30,7 @@ from modelphase.report import write_training_report
 from modelphase.serve.table import fitted_budget
 from modelphase.spec import ModelSpec, load_spec
 from modelphase.train import (
+    BASELINE,
     TrainingRun,
     detector_of,
     register_detector,
@@ -124,7 +125,7 @@ def _train_detector(
     if register:
         with open_registry() as reg:
             version = register_detector(run, reg, git_commit=git_commit())
-    table = Table(title="alerts on the training data", title_justify="left")
+    table = FitTable(title="alerts on the training data", title_justify="left")
     for col in ("metric", "value"):
         table.add_column(col, justify="right" if col == "value" else "left")
     for key, value in run.metrics.items():
@@ -169,6 +170,7 @@ def write_report(run: TrainingRun, version: int | None, path: Path) -> Path:
         fallbacks=[fb.__dict__ for fb in run.fallbacks],
         spec_text=spec_text(run.spec),
         season_length=run.model.season,
+        models=run.model.models,
     )
 
 
@@ -246,21 +248,7 @@ def _show(run: TrainingRun, version: int | None, path: Path, as_json: bool) -> N
                 "seconds": round(run.seconds, 3),
             }
         )
-    table = Table(title="candidates (backtest, scored windows)", title_justify="left")
-    cols = [
-        "mae",
-        "smape",
-        "mase",
-        *[f"coverage_{lv:g}" for lv in run.spec.levels],
-        "series_chosen",
-    ]
-    table.add_column("candidate")
-    for col in cols:
-        table.add_column(col, justify="right")
-    for name, row in run.candidate_metrics.iterrows():
-        cells = [_cell(row.get(c)) for c in cols]
-        table.add_row(f"[bold]{name}[/]" if name == "selected" else str(name), *cells)
-    err.print(table)
+    err.print(candidates_table(run.candidate_metrics, run.spec.levels))
     _gates(run.gates)
     for fb in run.fallbacks[:10]:
         err.print(f"[yellow]fallback:[/] {escape(fb.unique_id)}: {fb.model} ({escape(fb.reason)})")
@@ -284,13 +272,55 @@ def _verdict(passed: bool) -> str:
 
 
 def _gates(results: list[dict[str, Any]]) -> None:
-    gates = Table(title="gates", title_justify="left")
-    for col in ("gate", "metric", "value", "threshold", "result"):
-        gates.add_column(col)
+    err.print(gates_table(results))
+
+
+def candidates_table(metrics: Any, levels: Sequence[float]) -> FitTable:
+    """The candidates' backtest metrics, scale-free only, so that series in different
+    units (bytes beside ratios) can be averaged: MASE, MASE relative to the seasonal
+    naive baseline's (``vs naive``, below 1 beats it), sMAPE and the coverage of each
+    interval level (the selected model's; candidates have no intervals of their own).
+    MAE is in base units and only means something per series: the report has it there.
+    Short headers keep the table within 80 columns for up to three levels."""
+    base = metrics["mase"].get(BASELINE) if "mase" in metrics.columns else None
+    table = FitTable(
+        title="candidates (backtest, scored windows)",
+        title_justify="left",
+        caption="vs naive: MASE / the baseline's (below 1 beats it); NN%: interval coverage",
+        caption_justify="left",
+    )
+    table.add_column("candidate", no_wrap=True)
+    for head in ("MASE", "vs naive", "sMAPE", *[f"{lv:g}%" for lv in levels], "series"):
+        table.add_column(head, justify="right")
+    for name, row in metrics.iterrows():
+        mase = row.get("mase")
+        ratio = mase / base if base and mase == mase and base == base else None
+        cells = [_cell(mase), _cell(ratio), _cell(row.get("smape"))]
+        cells += [_percent(row.get(f"coverage_{lv:g}")) for lv in levels]
+        cells.append(_cell(row.get("series_chosen")))
+        table.add_row(f"[bold]{name}[/]" if name == "selected" else escape(str(name)), *cells)
+    return table
+
+
+def gates_table(results: list[dict[str, Any]]) -> FitTable:
+    """One row a gate: its name over its metric, the value, the threshold and the result
+    (the name and metric share a column so that long metric names fit 80 columns)."""
+    table = FitTable(title="gates", title_justify="left")
+    for col in ("gate / metric", "value", "threshold", "result"):
+        table.add_column(col, justify="right" if col == "value" else "left")
     for g in results:
         mark = "[green]pass[/]" if g["passed"] else "[bold red]FAIL[/]"
-        gates.add_row(g["name"], g["metric"], _cell(g["value"]), g["threshold"], mark)
-    err.print(gates)
+        name = f"{escape(str(g['name']))}\n[dim]{escape(str(g['metric']))}[/]"
+        table.add_row(name, _cell(g["value"]), escape(str(g["threshold"])), mark)
+    return table
+
+
+def _percent(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if number != number else f"{number:.1%}"
 
 
 def _cell(value: Any) -> str:

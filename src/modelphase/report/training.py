@@ -6,15 +6,18 @@ network), in this order:
 1. the verdict: all gates passed (green) or which ones failed (red);
 2. the run summary: dataset, series, points, step, horizon, windows, selection, ...;
 3. the gates: metric, value, threshold and pass or fail of each;
-4. the candidates' backtest metrics, with the best value of each column highlighted
-   (lowest error; coverage closest to its nominal level);
+4. the candidates' backtest metrics, scale-free only (MASE, MASE relative to the
+   baseline's, sMAPE, coverage: a mean of MAE over bytes and ratios is the bytes'), with
+   the best value of each column highlighted (lowest error; coverage closest to its
+   nominal level), and a line for each model name saying what the model is;
 5. interval coverage of the selected model's backtest: empirical against nominal for
    each level, and by horizon step;
 6. how many series chose each model;
 7. actual against backtest forecasts with their interval bands, and the final forecast
    after the end of the history, for a seeded sample of series and for the worst series
-   (highest MASE relative to the seasonal-naive baseline); only the last few seasons
-   before the first backtest window are drawn, on a UTC time axis;
+   (highest MASE relative to the seasonal-naive baseline), zoomed on the backtest windows
+   and the forecast with a short panel of the last seasons below for context (see
+   :mod:`modelphase.report._forecast_plot`), the window shown in each caption;
 8. the per-series metrics, worst first, at most :data:`MAX_ROWS` rows;
 9. the series that fell back to the baseline model, and why;
 10. the spec, verbatim.
@@ -27,15 +30,11 @@ same bytes: nothing reads the clock.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -45,8 +44,11 @@ from numpy.typing import NDArray
 from modelphase.exceptions import MissingColumnsError
 from modelphase.files import write_atomic
 from modelphase.frame import Panel
+from modelphase.report._forecast_plot import CONTEXT_SEASONS, Window, forecast_figure, window_text
+from modelphase.report._glossary import glossary
+from modelphase.report._html import _esc, _fmt, _img, _none, _png, _table, _td
 
-__all__ = ["MAX_ROWS", "write_training_report"]
+__all__ = ["MAX_ROWS", "scale_free", "write_training_report"]
 
 #: The most rows a table shows; the rest are counted, not listed.
 MAX_ROWS = 300
@@ -58,7 +60,6 @@ _WEEK = 7 * _DAY
 _YEAR = 365 * _DAY
 _LOWER_IS_BETTER = ("mae", "rmse", "smape", "mase", "pinball", "vs_baseline")
 _DPI = 90
-_BACKTEST, _FORECAST, _ACTUAL = "#1f77b4", "#ff7f0e", "#222222"
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;
@@ -82,6 +83,8 @@ pre{background:#f6f8fa;padding:12px;overflow:auto;border-radius:6px;font-size:12
 figure{margin:0;border:1px solid #e5e5e5;border-radius:6px;padding:6px}
 figure img{width:100%;height:auto}figcaption{font-size:12px;word-break:break-all}
 .note{color:#666;font-size:12px}
+dl.glossary{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;font-size:13px}
+dl.glossary dd{margin:0}
 """
 
 
@@ -103,6 +106,7 @@ def write_training_report(
     worst: int = 6,
     seed: int = 0,
     season_length: int | None = None,
+    models: Sequence[Any] = (),
 ) -> Path:
     """Write the report of one training run to ``path`` (atomically) and return it.
 
@@ -111,7 +115,10 @@ def write_training_report(
     ``ds`` and ``yhat``; interval columns ``yhat-lo-<l>``/``yhat-hi-<l>`` (``l`` as
     ``f"{l:g}"``) are drawn where present. ``sample`` series picked with ``seed`` and the
     ``worst`` series are plotted. ``season_length`` (points) sets how much history the
-    plots show (three seasons); by default a day, a week or a year, from the step.
+    plots' context panel shows (three seasons); by default a day, a week or a year, from
+    the step. ``models`` are the built candidates, whose classes and parameters explain
+    their names in the report's glossary (without them, names are explained as known
+    aliases).
     """
     _require(per_series, "per_series", ("unique_id", "model", "vs_baseline"))
     _require(backtest, "backtest", ("unique_id", "ds", "cutoff", "y", "yhat"))
@@ -131,7 +138,11 @@ def write_training_report(
         _nav(),
         _section("summary", "Summary", _kv_table(summary)),
         _section("gates", "Validation gates", _gates_table(gates)),
-        _section("candidates", "Candidate models (backtest)", _candidates_table(candidates)),
+        _section(
+            "candidates",
+            "Candidate models (backtest)",
+            _candidates_table(candidates) + _glossary_list(candidates, per_series, models),
+        ),
         _section("coverage", "Interval coverage of the selected model", _coverage(backtest, tags)),
         _section("chosen", "Model chosen per series", _chosen_table(per_series)),
         _section("sample", "Sample of series", plots.html(sample_ids, info, seed=seed)),
@@ -200,25 +211,68 @@ def _gates_table(gates: Sequence[Mapping[str, Any]]) -> str:
     return _table(["gate", "metric", "status", "value", "threshold"], rows) if rows else _none()
 
 
+def scale_free(candidates: pd.DataFrame) -> pd.DataFrame:
+    """The candidates' metrics that can be compared across series of different units:
+    MASE (each series' MAE over its own in-sample seasonal-naive MAE, then the mean),
+    MASE relative to the baseline's (``mase_vs_baseline``, below 1 beats the seasonal
+    naive), sMAPE (percent), interval coverage and the series that chose each. MAE,
+    RMSE and pinball loss are in each series' units, so their mean over bytes and ratios
+    is dominated by the largest series: they are shown per series only."""
+    out = pd.DataFrame(index=candidates.index)
+    if "mase" in candidates.columns:
+        mase = pd.to_numeric(candidates["mase"], errors="coerce")
+        out["mase"] = mase
+        base = mase.get("baseline") if "baseline" in mase.index else None
+        if base is not None and np.isfinite(base) and base > 0:
+            out["mase_vs_baseline"] = mase / base
+    if "smape" in candidates.columns:
+        out["smape"] = candidates["smape"]
+    for col in candidates.columns:
+        if str(col).startswith("coverage_"):
+            out[str(col)] = candidates[col]
+    if "series_chosen" in candidates.columns:
+        out["series_chosen"] = candidates["series_chosen"]
+    return out
+
+
 def _candidates_table(candidates: pd.DataFrame) -> str:
     if candidates.empty:
         return _none()
-    best = {col: _best(str(col), candidates[col]) for col in candidates.columns}
+    shown = scale_free(candidates)
+    best = {col: _best(str(col), shown[col]) for col in shown.columns}
     rows, classes = [], []
-    for i, (name, *values) in enumerate(candidates.itertuples(name=None)):
+    for i, (name, *values) in enumerate(shown.itertuples(name=None)):
         cells = [f"<th>{_esc(name)}</th>"]
-        for col, value in zip(candidates.columns, values, strict=True):
+        for col, value in zip(shown.columns, values, strict=True):
             cell = _td(value, percent=str(col).startswith("coverage_"))
             cells.append(cell.replace('class="num"', 'class="num best"') if best[col][i] else cell)
         rows.append(cells)
         classes.append("selected" if name == "selected" else "")
-    head = ["model", *map(str, candidates.columns)]
+    head = ["model", *map(str, shown.columns)]
     note = (
-        '<p class="note">Highlighted: the best of each column (lowest error; coverage '
-        "closest to its nominal level). <em>selected</em> is the per-series choice, "
-        "<em>baseline</em> the seasonal naive.</p>"
+        '<p class="note">Every column is scale-free, so series in different units (bytes, '
+        "ratios, seconds) average fairly: <em>mase</em> is each series' MAE over its own "
+        "in-sample seasonal-naive MAE, averaged; <em>mase_vs_baseline</em> that over the "
+        "baseline's (below 1 beats the seasonal naive); <em>smape</em> in percent; "
+        "<em>coverage_NN</em> the share of actuals inside the NN% interval (the selected "
+        "model's: candidates have none of their own). MAE, RMSE and pinball loss are in "
+        "each series' units: see the per-series table. Highlighted: the best of each "
+        "column (lowest error; coverage closest to its nominal level).</p>"
     )
     return _table(head, rows, row_classes=classes) + note
+
+
+def _glossary_list(
+    candidates: pd.DataFrame, per_series: pd.DataFrame, models: Sequence[Any]
+) -> str:
+    """What each model name in the report is: a line a name, under the candidates."""
+    names = [str(n) for n in candidates.index]
+    names += sorted(per_series["model"].dropna().astype(str).unique())
+    lines = glossary(names, models)
+    if not lines:
+        return ""
+    items = "".join(f"<dt><b>{_esc(n)}</b></dt><dd>{_esc(t)}</dd>" for n, t in lines.items())
+    return f'<h3>Model names</h3><dl class="glossary">{items}</dl>'
 
 
 def _best(col: str, values: pd.Series[Any]) -> NDArray[np.bool_]:
@@ -372,12 +426,11 @@ class _SeriesPlots:
         self.history = history
         self.known = set(history.ids)
         self.step = history.step or _median_step(history)
-        season = season_length * self.step if season_length else _season_ns(self.step)
-        self.context = max(3 * season, 48 * self.step)
+        self.season = season_length * self.step if season_length else _season_ns(self.step)
         self.tags = tags
         self.backtest = _by_series(backtest, wanted, ("ds", "cutoff"))
         self.forecast = _by_series(forecast, wanted, ("ds",))
-        self.cache: dict[str, str] = {}
+        self.cache: dict[str, tuple[str, str]] = {}
 
     def html(self, ids: Sequence[str], info: pd.DataFrame, *, seed: int | None = None) -> str:
         if not ids:
@@ -385,55 +438,39 @@ class _SeriesPlots:
         figures = []
         for uid in ids:
             if uid not in self.cache:
-                self.cache[uid] = self._png(uid)
+                fig, shown = self.figure(uid)
+                self.cache[uid] = (_png(fig), shown)
+            png, shown = self.cache[uid]
             figures.append(
-                f"<figure>{_img(self.cache[uid], f'actual and forecasts of {uid}')}"
-                f"<figcaption>{_caption(uid, info)}</figcaption></figure>"
+                f"<figure>{_img(png, f'actual and forecasts of {uid}')}"
+                f"<figcaption>{_caption(uid, info)}<br>{_esc(shown)}</figcaption></figure>"
             )
         how = f"{len(ids)} series picked at random with seed {seed}. " if seed is not None else ""
         key = (
-            f'<p class="note">{how}Black: actual; blue: backtest forecasts from each cutoff '
-            "(dotted) with their intervals; orange: the final forecast after the end of the "
-            "history. Time in UTC.</p>"
+            f'<p class="note">{how}Each plot is zoomed on the backtest windows and the final '
+            "forecast, with as much history before them (at most a season); the short panel "
+            f"below shows the last {CONTEXT_SEASONS} seasons for context, the zoomed span "
+            "shaded. Black: actual; blue: backtest forecasts from each cutoff (grey dotted) "
+            "with their intervals; orange: the final forecast after the end of the history "
+            "(orange dotted). Each caption gives the window shown. Time in UTC.</p>"
         )
         return key + '<div class="grid">' + "".join(figures) + "</div>"
 
-    def _png(self, uid: str) -> str:
+    def figure(self, uid: str) -> tuple[Figure, str]:
+        """The series' figure and the sentence that says which window it shows."""
         bt, fc = self.backtest.get(uid), self.forecast.get(uid)
         ds, y = self.history.series(uid) if uid in self.known else (_EMPTY_I, _EMPTY_F)
-        end = int(ds[-1]) if len(ds) else None
+        end = int(ds[-1]) if len(ds) else (int(fc["ds"].min()) if fc is not None else 0)
         first = int(bt["cutoff"].min()) if bt is not None and len(bt) else end
-        start = (first - self.context) if first is not None else None
-        fig = Figure(figsize=(6.4, 2.5), layout="constrained")
-        ax = fig.subplots()
-        keep = ds >= start if start is not None else np.ones(len(ds), dtype=bool)
-        ax.plot(_when(ds[keep]), y[keep], color=_ACTUAL, lw=0.8, label="actual")
-        if bt is not None:
-            for n, (cutoff, window) in enumerate(bt.groupby("cutoff", sort=True)):
-                ax.axvline(_when(np.array([cutoff]))[0], color="#999999", ls=":", lw=0.8)
-                self._draw(ax, window, _BACKTEST, "backtest" if n == 0 else None)
-        if fc is not None:
-            if end is not None:
-                ax.axvline(_when(np.array([end]))[0], color=_FORECAST, ls=":", lw=0.8)
-            self._draw(ax, fc, _FORECAST, "forecast")
-        locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-        ax.set_xlabel("time (UTC)", fontsize=7)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        fig.legend(loc="outside upper center", ncol=6, fontsize=6, frameon=False)
-        return _png(fig)
-
-    def _draw(self, ax: Any, rows: pd.DataFrame, color: str, label: str | None) -> None:
-        when = _when(rows["ds"].to_numpy(dtype=np.int64))
-        for n, t in enumerate(sorted(self.tags, key=float, reverse=True)):
-            if f"yhat-lo-{t}" in rows.columns and f"yhat-hi-{t}" in rows.columns:
-                lo = rows[f"yhat-lo-{t}"].to_numpy(dtype=np.float64)
-                hi = rows[f"yhat-hi-{t}"].to_numpy(dtype=np.float64)
-                band = f"{t}% interval" if label == "backtest" else None
-                ax.fill_between(when, lo, hi, color=color, alpha=0.15 + 0.12 * n, lw=0, label=band)
-        ax.plot(when, rows["yhat"].to_numpy(dtype=np.float64), color=color, lw=1.0, label=label)
+        stop = max(
+            end,
+            int(fc["ds"].max()) if fc is not None and len(fc) else end,
+            int(bt["ds"].max()) if bt is not None and len(bt) else end,
+        )
+        window = Window.of(first, end, stop, self.step, self.season)
+        n_cutoffs = int(bt["cutoff"].nunique()) if bt is not None else 0
+        fig = forecast_figure(ds, y, bt, fc, self.tags, window)
+        return fig, window_text(window, n_cutoffs)
 
 
 _EMPTY_I = np.empty(0, dtype=np.int64)
@@ -482,79 +519,7 @@ def _ns(values: pd.Series[Any]) -> NDArray[np.int64]:
     return stamps.asi8
 
 
-def _when(ns: NDArray[np.int64]) -> NDArray[np.datetime64]:
-    return np.asarray(ns, dtype=np.int64).view("datetime64[ns]")
-
-
-# -- HTML and files --------------------------------------------------------------------
-
-
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _fmt(value: object, *, percent: bool = False) -> str:
-    """A cell's text: NaN and None as a dash, floats to 3 decimals (fewer if large)."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return _DASH
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, int | np.integer):
-        return f"{int(value):,}"
-    if isinstance(value, float | np.floating):
-        v = float(value)
-        if math.isnan(v):
-            return _DASH
-        if math.isinf(v):
-            return "∞" if v > 0 else "−∞"
-        if percent:
-            return f"{v:.1%}"
-        size = abs(v)
-        if size >= 1000:
-            return f"{v:,.0f}"
-        if size >= 100:
-            return f"{v:.1f}"
-        return f"{v:.3f}" if size >= 0.01 or v == 0 else f"{v:.2e}"
-    return _esc(value)
-
-
-def _td(value: object, *, percent: bool = False) -> str:
-    numeric = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-        value, bool | np.bool_
-    )
-    return (
-        f'<td class="num">{_fmt(value, percent=percent)}</td>'
-        if numeric
-        else (f"<td>{_fmt(value)}</td>")
-    )
-
-
-def _table(
-    head: Sequence[str], rows: Sequence[Sequence[str]], *, row_classes: Sequence[str] = ()
-) -> str:
-    out = ["<table>"]
-    if head:
-        out.append("<thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr></thead>")
-    out.append("<tbody>")
-    for i, cells in enumerate(rows):
-        cls = row_classes[i] if i < len(row_classes) else ""
-        out.append((f'<tr class="{cls}">' if cls else "<tr>") + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def _none(text: str = "None.") -> str:
-    return f'<p class="note">{_esc(text)}</p>'
-
-
-def _img(uri: str, alt: str) -> str:
-    return f'<img src="{uri}" alt="{_esc(alt)}">'
-
-
-def _png(fig: Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+# -- input checks ----------------------------------------------------------------------
 
 
 def _require(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
