@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -206,6 +208,12 @@ def test_demo_ends_by_serving_its_models_with_a_curl_line_that_works(
         assert answer["answered_by"] == "model"
         assert len(answer["forecasts"][0]["mean"]) == 12
         assert len(result.last_line) == 16  # the dataset id is still the last line
+        # the dashboard's URL is printed, and it opens (the token moves into a cookie)
+        url = re.search(r"dashboard: (http://\S+/ui\?token=\S+)", result.stderr)
+        assert url is not None, result.stderr[-2000:]
+        page = httpx.get(url.group(1), follow_redirects=True, timeout=60)
+        assert page.status_code == 200
+        assert "demo-forecast" in page.text
         # the loop acts by itself on the replayed regime change: it retrains, and the new
         # version is promoted or rolled back on its evidence
         assert "13. a regime change" in result.stderr

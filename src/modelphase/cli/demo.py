@@ -301,6 +301,12 @@ def serve_step(
             highlight=False,
             soft_wrap=True,
         )
+    err.print(
+        f"dashboard: {base}/ui?token={token} (the executive, on-call and debug views; the "
+        "token moves into a cookie)",
+        markup=False,
+        soft_wrap=True,
+    )
     err.print(f"stop it with: kill $(cat {pid_file}); the API is described at {base}/docs")
     return base, token
 

@@ -466,6 +466,10 @@ def create_app(registry: ModelRegistry, config: ServeConfig) -> FastAPI:
         models=registry,
     )
     mount_triage(app, authorize=viewer, home=config.home)  # POST /v1/triage
+    from modelphase.serve.ui import mount_ui  # the dashboard: GET /ui, /ui/oncall, /ui/model/*
+
+    mount_ui(app, authorize=viewer, registry=registry, home=config.home,
+             served=lambda: [_describe(r) for r in state.table.routes.values()])  # fmt: skip
     for path, handler in (("forecast", forecast_for), ("score", score_for)):
         app.router.routes.insert(
             0, PlainRoute(f"/v1/models/{{name}}/{path}", _plain(handler), methods=["POST"])
