@@ -47,6 +47,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +98,7 @@ from modelphase.limits import MAX_SPEC_BYTES, check_at_most
 from modelphase.registry import ModelRegistry, Principal
 from modelphase.serve.admission import Admission
 from modelphase.serve.http import GUARDED, documented, install_statuses, json_response
-from modelphase.serve.slo_api import CONTENT_TYPE, Authorize, _Slots
+from modelphase.serve.slo_api import CONTENT_TYPE, Authorize, _Flights, _Slots
 
 __all__ = [
     "PREFIX",
@@ -352,9 +353,6 @@ class CapacityService:
         self.admission = admission
         self.models = models
         self.slots = _Slots(config.concurrency)
-        # the two below are changed on the event loop only
-        self.cache: dict[str, tuple[float, Recommendation]] = {}
-        self.flights: dict[str, asyncio.Task[Recommendation]] = {}
         self._loaded: dict[tuple[str, int], TrainedForecaster] = {}
         self._lock = threading.Lock()
         self.computed = PromCounter(
@@ -362,6 +360,23 @@ class CapacityService:
             "Capacity plans computed (not served from the cache), by service and outcome",
             ["service", "outcome"],
             registry=registry,
+        )
+        self.plans: _Flights[str, Recommendation] = _Flights(
+            self.slots, config.ttl, config.clock, self.computed, str, self._busy
+        )
+
+    @property
+    def cache(self) -> OrderedDict[str, tuple[float, Recommendation]]:
+        """The recommendations computed, by service, with when."""
+        return self.plans.cache
+
+    def _busy(self) -> OverloadedError:
+        return OverloadedError(
+            f"expected at most {self.config.concurrency} capacity plans computed at once, "
+            "got another. Fix: retry after a few seconds",
+            pool="capacity",
+            reason="full",
+            retry_after=5,
         )
 
     def spec(self, service: str) -> CapacityPlanSpec:
@@ -380,51 +395,16 @@ class CapacityService:
         """``work`` on a thread, in a task that holds one of the slots until the thread
         is done (a caller that goes away leaves it running); without ``wait``, 503 when
         no slot is free."""
-        if not wait and not self.slots.take():
-            raise OverloadedError(
-                f"expected at most {self.config.concurrency} capacity plans computed at once, "
-                "got another. Fix: retry after a few seconds",
-                pool="capacity",
-                reason="full",
-                retry_after=5,
-            )
-
-        async def slotted() -> Any:
-            if wait:
-                await self.slots.wait()
-            try:
-                return await asyncio.to_thread(work)
-            finally:
-                self.slots.give()
-
-        return asyncio.create_task(slotted())
+        return self.plans.run(work, wait=wait)
 
     async def recommendation(
         self, spec: CapacityPlanSpec, *, wait: bool
     ) -> tuple[Recommendation, float]:
         """The plan's recommendation and its age in seconds: from the cache, from the
         computation in flight, or computed now."""
-        key, now = spec.service, self.config.clock()
-        hit = self.cache.get(key)
-        if hit is not None and now - hit[0] < self.config.ttl:
-            return hit[1], now - hit[0]
-        task = self.flights.get(key)
-        if task is None:
-            deadline = now + self.config.timeout
-            task = self.run(lambda: self._compute(spec, deadline), wait=wait)
-            self.flights[key] = task
-            task.add_done_callback(lambda t: self._landed(key, t))
-        found: Recommendation = await asyncio.shield(task)
-        return found, max(0.0, self.config.clock() - self.cache.get(key, (now, found))[0])
-
-    def _landed(self, key: str, task: asyncio.Task[Recommendation]) -> None:
-        del self.flights[key]
-        if task.cancelled():
-            return
-        error = task.exception()  # retrieved here, so an unawaited one is never "lost"
-        self.computed.labels(key, "ok" if error is None else type(error).__name__).inc()
-        if error is None:
-            self.cache[key] = (self.config.clock(), task.result())
+        deadline = self.config.clock() + self.config.timeout
+        work = lambda: self._compute(spec, deadline)  # noqa: E731
+        return await self.plans.get(spec.service, work, wait=wait)
 
     def forecaster(
         self, name: str, version: int | None, alias: str | None

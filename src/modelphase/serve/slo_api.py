@@ -32,7 +32,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -93,6 +93,8 @@ _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no"
 Authorize = Callable[[Request], Awaitable[Principal]]
 #: a status's query: forecast, horizon (seconds), level (percent)
 _Query = tuple[bool, int, float]
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,73 @@ class _Slots:
         self.busy -= 1
 
 
+class _Flights(Generic[K, V]):
+    """Results by key, each computed on a thread behind ``slots``: served from the
+    cache for ``ttl`` seconds (the :data:`CACHE_SIZE` most recent kept), a computation
+    in flight shared by every caller that asks meanwhile (a caller that goes away leaves
+    it running), each outcome counted in ``computed`` by ``label(key)``. Without
+    ``wait``, ``busy()`` (an :class:`OverloadedError`) is raised when no slot is free;
+    with it, the computation waits for one. Changed on the event loop only."""
+
+    def __init__(
+        self,
+        slots: _Slots,
+        ttl: float,
+        clock: Callable[[], float],
+        computed: PromCounter,
+        label: Callable[[K], str],
+        busy: Callable[[], OverloadedError],
+    ) -> None:
+        self.slots, self.ttl, self.clock = slots, ttl, clock
+        self.computed, self.label, self.busy = computed, label, busy
+        self.cache: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self.flights: dict[K, asyncio.Task[V]] = {}
+
+    async def get(self, key: K, work: Callable[[], V], *, wait: bool) -> tuple[V, float]:
+        """The result for ``key`` and its age in seconds: from the cache, from the
+        computation in flight, or ``work()`` run now on a thread."""
+        now = self.clock()
+        hit = self.cache.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            self.cache.move_to_end(key)
+            return hit[1], now - hit[0]
+        task = self.flights.get(key)
+        if task is None:
+            task = self.run(work, wait=wait)
+            self.flights[key] = task
+            task.add_done_callback(lambda t: self._landed(key, t))
+        found: V = await asyncio.shield(task)
+        return found, max(0.0, self.clock() - self.cache.get(key, (now, found))[0])
+
+    def run(self, work: Callable[[], V], *, wait: bool) -> asyncio.Task[V]:
+        """``work`` on a thread, in a task that holds one of the slots until the thread
+        is done; without ``wait``, ``busy()`` when no slot is free."""
+        if not wait and not self.slots.take():
+            raise self.busy()
+
+        async def slotted() -> V:
+            if wait:
+                await self.slots.wait()
+            try:
+                return await asyncio.to_thread(work)
+            finally:
+                self.slots.give()
+
+        return asyncio.create_task(slotted())
+
+    def _landed(self, key: K, task: asyncio.Task[V]) -> None:
+        del self.flights[key]
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved here, so an unawaited one is never "lost"
+        self.computed.labels(self.label(key), "ok" if error is None else type(error).__name__).inc()
+        if error is None:
+            self.cache[key] = (self.clock(), task.result())
+            self.cache.move_to_end(key)
+            while len(self.cache) > CACHE_SIZE:
+                self.cache.popitem(last=False)
+
+
 class _Deadline:
     """The server's Prometheus, refusing to start a query past ``deadline``."""
 
@@ -228,14 +297,28 @@ class SloService:
         self.authorize = authorize
         self.admission = admission
         self.slots = _Slots(config.concurrency)
-        # the three below are changed on the event loop only
-        self.cache: OrderedDict[tuple[str, _Query], tuple[float, SloStatus]] = OrderedDict()
-        self.flights: dict[tuple[str, _Query], asyncio.Task[SloStatus]] = {}
         self.computed = PromCounter(
             "modelphase_slo_status_computations",
             "SLO statuses computed (not served from the cache), by SLO and outcome",
             ["slo", "outcome"],
             registry=registry,
+        )
+        self.statuses: _Flights[tuple[str, _Query], SloStatus] = _Flights(
+            self.slots, config.ttl, config.clock, self.computed, lambda key: key[0], self._busy
+        )
+
+    @property
+    def cache(self) -> OrderedDict[tuple[str, _Query], tuple[float, SloStatus]]:
+        """The statuses computed, by SLO and query, with when."""
+        return self.statuses.cache
+
+    def _busy(self) -> OverloadedError:
+        return OverloadedError(
+            f"expected at most {self.config.concurrency} SLO statuses computed at once, got "
+            "another. Fix: retry after a few seconds",
+            pool="slo",
+            reason="full",
+            retry_after=5,
         )
 
     def plan(self, slo_id: str) -> SloPlan:
@@ -252,47 +335,8 @@ class SloService:
     async def status(self, plan: SloPlan, query: _Query, *, wait: bool) -> tuple[SloStatus, float]:
         """The status and its age in seconds: from the cache, from the computation in
         flight, or computed now (503 when no slot is free, unless ``wait``)."""
-        key = (plan.slo.id, query)
-        hit = self.cache.get(key)
-        now = self.config.clock()
-        if hit is not None and now - hit[0] < self.config.ttl:
-            self.cache.move_to_end(key)
-            return hit[1], now - hit[0]
-        task = self.flights.get(key)
-        if task is None:
-            if not wait and not self.slots.take():
-                raise OverloadedError(
-                    f"expected at most {self.config.concurrency} SLO statuses computed at "
-                    "once, got another. Fix: retry after a few seconds",
-                    pool="slo",
-                    reason="full",
-                    retry_after=5,
-                )
-            task = asyncio.create_task(self._compute(plan, query, has_slot=not wait))
-            self.flights[key] = task
-            task.add_done_callback(lambda t: self._landed(key, t))
-        status = await asyncio.shield(task)  # a caller that goes away leaves it running
-        return status, max(0.0, self.config.clock() - self.cache.get(key, (now,))[0])
-
-    async def _compute(self, plan: SloPlan, query: _Query, *, has_slot: bool) -> SloStatus:
-        if not has_slot:
-            await self.slots.wait()
-        try:
-            return await asyncio.to_thread(self._status, plan, query)
-        finally:
-            self.slots.give()
-
-    def _landed(self, key: tuple[str, _Query], task: asyncio.Task[SloStatus]) -> None:
-        del self.flights[key]
-        if task.cancelled():
-            return
-        error = task.exception()  # retrieved here, so an unawaited one is never "lost"
-        self.computed.labels(key[0], "ok" if error is None else type(error).__name__).inc()
-        if error is None:
-            self.cache[key] = (self.config.clock(), task.result())
-            self.cache.move_to_end(key)
-            while len(self.cache) > CACHE_SIZE:
-                self.cache.popitem(last=False)
+        work = lambda: self._status(plan, query)  # noqa: E731
+        return await self.statuses.get((plan.slo.id, query), work, wait=wait)
 
     def _status(self, plan: SloPlan, query: _Query) -> SloStatus:
         """Read the SLI over the period ending now and compute (blocking: a thread)."""
