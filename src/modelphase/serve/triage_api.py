@@ -44,7 +44,7 @@ from modelphase.exceptions import OverloadedError, ValidationError
 from modelphase.frame import NS_PER_SECOND, Panel, parse_duration
 from modelphase.registry import Principal
 from modelphase.serve.http import GUARDED, documented, json_object, json_response
-from modelphase.serve.slo_api import Authorize
+from modelphase.serve.slo_api import Authorize, _Slots
 
 __all__ = ["CONCURRENCY", "MAX_CALLS", "MAX_TRIAGE_POINTS", "mount_triage", "router"]
 
@@ -66,7 +66,7 @@ class TriageService:
     def __init__(self, authorize: Authorize, store: IncidentStore | None = None) -> None:
         self.authorize = authorize
         self.store = store
-        self.busy = 0
+        self.slots = _Slots(CONCURRENCY)
 
     def incidents(self) -> IncidentStore:
         return self.store if self.store is not None else IncidentStore()
@@ -94,7 +94,7 @@ async def triage_endpoint(
     "group_by"}``, with optional ``calls``, ``feedback`` and ``top``; the answer is
     ``modelphase triage --json``'s."""
     service = _service(request)
-    if service.busy >= CONCURRENCY:
+    if not service.slots.take():
         raise OverloadedError(
             f"expected at most {CONCURRENCY} triage requests at once, got another. Fix: "
             "retry after a few seconds",
@@ -102,12 +102,11 @@ async def triage_endpoint(
             reason="full",
             retry_after=2,
         )
-    service.busy += 1
     try:
         raw = await request.body()
         out = await asyncio.to_thread(answer, raw, service.incidents)
     finally:
-        service.busy -= 1
+        service.slots.give()
     return json_response(out)
 
 
